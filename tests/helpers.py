@@ -1,0 +1,39 @@
+"""Helpers shared by tests: the project root and the environment scripts/env.sh sets up."""
+
+from __future__ import annotations
+
+import functools
+import os
+import subprocess
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+@functools.cache
+def project_env() -> dict[str, str]:
+    """The environment a user gets after `. scripts/env.sh` (PATH with .venv and the built pulumi)."""
+    out = subprocess.run(
+        ["bash", "-c", ". scripts/env.sh >/dev/null 2>&1 && env -0"],
+        cwd=ROOT,
+        check=True,
+        capture_output=True,
+    ).stdout.decode()
+    return dict(item.split("=", 1) for item in out.split("\0") if "=" in item)
+
+
+def run(cmd: list[str], *, cwd: Path | str = ROOT, env: dict[str, str] | None = None,
+        check: bool = True, timeout: float = 600) -> subprocess.CompletedProcess[str]:
+    """Run a command with the project environment; on failure show its output in the assertion."""
+    full_env = {**project_env(), **(env or {})}
+    proc = subprocess.run(cmd, cwd=cwd, env=full_env, text=True, capture_output=True, timeout=timeout)
+    if check and proc.returncode != 0:
+        raise AssertionError(
+            f"{' '.join(cmd)} exited {proc.returncode}\n--- stdout ---\n{proc.stdout[-4000:]}"
+            f"\n--- stderr ---\n{proc.stderr[-4000:]}"
+        )
+    return proc
+
+
+def pulumi_bin() -> str:
+    return os.path.join(project_env()["FASTDATA_TOOLS"], "pulumi", "bin", "pulumi")

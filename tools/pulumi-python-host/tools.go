@@ -1,5 +1,0 @@
-//go:build tools
-
-package tools
-
-import _ "github.com/pulumi/pulumi/sdk/v3/python/cmd/pulumi-language-python"
