@@ -79,9 +79,17 @@ trap 'rm -rf "$stage"' EXIT
 (cd tools/pulumi-cli && "$GO" build -trimpath -tags osusergo,grpcnotrace -ldflags "$ldflags" \
     -o "$stage/" github.com/pulumi/pulumi/pkg/v3/cmd/pulumi) \
     || die "go build of the Pulumi CLI failed (see above); the module proxy must serve every module in tools/pulumi-cli/go.sum"
+# The Python language host is fastdata's own (tools/pulumi-python-host/cmd/pulumi-language-python): upstream's
+# host module is not served by the module proxy here. It depends only on sdk/v3 at the CLI's version.
+host_sdk=$(cd tools/pulumi-python-host && "$GO" list -m -f '{{.Version}}' github.com/pulumi/pulumi/sdk/v3) \
+    || die "could not read the sdk/v3 version of tools/pulumi-python-host/go.mod"
+[ "$host_sdk" = "$want" ] || die "tools/pulumi-python-host requires sdk/v3 $host_sdk but the CLI is $want; run" \
+    "(cd tools/pulumi-python-host && GOFLAGS=-mod=mod go get github.com/pulumi/pulumi/sdk/v3@$want && go mod tidy)"
+host_start=$(date +%s)
 (cd tools/pulumi-python-host && "$GO" build -trimpath -tags osusergo,grpcnotrace -ldflags "$ldflags" \
-    -o "$stage/" github.com/pulumi/pulumi/sdk/v3/python/cmd/pulumi-language-python) \
-    || die "go build of pulumi-language-python failed (see above)"
+    -o "$stage/" ./cmd/pulumi-language-python) \
+    || die "go build of pulumi-language-python (tools/pulumi-python-host) failed (see above)"
+log "built the Python language host in $(( $(date +%s) - host_start ))s"
 
 # The executor and the dynamic-provider launcher are scripts inside the sdk/v3 module at the same version.
 sdk=$(cd tools/pulumi-cli && "$GO" list -m -f '{{.Dir}}' github.com/pulumi/pulumi/sdk/v3)
