@@ -1,0 +1,1 @@
+"""Pieces shared by the demo apps: errors, CLI/env helpers, geohash, the InfluxDB 1.x client."""

@@ -1,0 +1,1 @@
+"""Replay producer: Chicago portal CSV -> JSON crime events on Kafka, in event-time order."""
