@@ -15,7 +15,7 @@ from infra import lxc
 
 # Inputs whose change means a different machine: replace (delete first: the name and address are reused).
 NODE_REPLACE_KEYS = ("container", "hostname", "ip", "prefix", "gateway", "bridge", "memory", "ssh_user",
-                     "authorized_key", "base_recipe", "cache_dir")
+                     "authorized_key", "base_recipe")
 NETWORK_REPLACE_KEYS = ("bridge", "subnet")
 
 
