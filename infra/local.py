@@ -39,7 +39,8 @@ def node_address(subnet: str, role: Role, index: int) -> str:
     first, room = ADDRESS_PLAN[role]
     key = f"fastdata:nodes.{role.value}.count"
     if index >= room:
-        raise ConfigError([Problem(key, f"the local cloud has addresses for at most {room} {role.value} nodes")])
+        raise ConfigError([Problem(key, f"the local cloud has addresses for at most {room} "
+                                        f"{role.value} nodes")])
     net = ipaddress.ip_network(subnet)
     if net.num_addresses < 256:
         raise ConfigError([Problem("fastdata:local.subnet", f"{subnet} is too small: use a /24 or larger")])

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
 from infra import lxc
@@ -31,7 +33,8 @@ def test_config_is_an_overlay_clone_on_the_bridge_with_a_fixed_address() -> None
 def test_mac_addresses_are_stable_and_distinct() -> None:
     one, two = (lxc.render_config(node(container=c)) for c in ("a-agent-0", "a-agent-1"))
     mac = [line for line in one.splitlines() if "hwaddr" in line]
-    assert mac == [line for line in lxc.render_config(node(container="a-agent-0")).splitlines() if "hwaddr" in line]
+    again = lxc.render_config(node(container="a-agent-0"))
+    assert mac == [line for line in again.splitlines() if "hwaddr" in line]
     assert mac != [line for line in two.splitlines() if "hwaddr" in line]
 
 
@@ -59,9 +62,10 @@ def test_changed_size_or_image_replaces_the_node_and_same_inputs_do_not() -> Non
     assert provider.diff("c", olds, {**olds, "base_recipe": "bbb"}).replaces == ["base_recipe"]
 
 
-def test_preflight_names_every_problem(monkeypatch: pytest.MonkeyPatch, tmp_path) -> None:  # type: ignore[no-untyped-def]
+def test_preflight_names_every_problem(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     monkeypatch.setattr(lxc.os, "geteuid", lambda: 1000)
-    monkeypatch.setattr(lxc.shutil, "which", lambda tool: None if tool == "debootstrap" else f"/usr/bin/{tool}")
+    monkeypatch.setattr(lxc.shutil, "which",
+                        lambda tool: None if tool == "debootstrap" else f"/usr/bin/{tool}")
     with pytest.raises(lxc.LocalHostError) as err:
         lxc.preflight(tmp_path, min_free_gb=10**6)
     text = str(err.value)
