@@ -20,7 +20,10 @@ unset _fd_here
 export FASTDATA_TOOLS="${FASTDATA_TOOLS:-$FASTDATA_ROOT/.tools}"
 export FASTDATA_CACHE="${FASTDATA_CACHE:-$FASTDATA_ROOT/.cache}"
 export PULUMI_HOME="${PULUMI_HOME:-$FASTDATA_ROOT/.pulumi-home}"
-export PULUMI_BACKEND_URL="${PULUMI_BACKEND_URL:-file://$FASTDATA_ROOT/.pulumi-state}"
+if [ -z "${PULUMI_BACKEND_URL:-}" ]; then
+    export PULUMI_BACKEND_URL="file://$FASTDATA_ROOT/.pulumi-state"
+    mkdir -p "$FASTDATA_ROOT/.pulumi-state"  # the file backend does not create its own directory
+fi
 export PULUMI_SKIP_UPDATE_CHECK=true
 export PULUMI_DISABLE_AUTOMATIC_PLUGIN_ACQUISITION=true
 
