@@ -1,0 +1,1 @@
+"""Everything that runs over SSH: inventory, planners, the executor and the platforms."""

@@ -1,0 +1,207 @@
+"""Kafka in KRaft mode on the agents: one combined broker + controller per agent, static quorum."""
+
+from __future__ import annotations
+
+import base64
+import re
+import shlex
+import uuid
+from collections.abc import Callable
+
+from roles.connection import Remote, RunResult
+from roles.engine import Check, Op, Settings
+from roles.errors import OperationError
+from roles.inventory import Inventory, Node
+from roles.ops import artifact_op, directory_op, file_op, probed, service_op, unpack_op, user_op
+from roles.templates import render
+
+CLIENT_PORT = 9092
+CONTROLLER_PORT = 9093
+DATA_DIR = "/var/lib/kafka/data"
+CONFIG = "/etc/kafka/server.properties"
+UNIT = "kafka.service"
+HANDLER = "restart-kafka"
+
+
+def libs_dir(settings: Settings) -> str:
+    return f"/opt/kafka/{settings['versions']['kafka']}"
+
+
+def node_id(node: Node) -> int:
+    return node.index + 1
+
+
+def cluster_id(inventory: Inventory) -> str:
+    """Stable per cluster name: re-running never needs state, and two clusters never share an id."""
+    raw = uuid.uuid5(uuid.NAMESPACE_URL, f"fastdata:{inventory.name}").bytes
+    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
+
+
+def voters(inventory: Inventory) -> str:
+    return ",".join(f"{node_id(a)}@{a.private_ip}:{CONTROLLER_PORT}" for a in inventory.agents)
+
+
+def bootstrap_servers(inventory: Inventory) -> str:
+    return ",".join(f"{a.private_ip}:{CLIENT_PORT}" for a in inventory.agents)
+
+
+def server_properties(settings: Settings, inventory: Inventory, node: Node) -> str:
+    k = settings["kafka"]
+    brokers = len(inventory.agents)
+    return render(
+        "kafka-server.properties", node=node.name, node_id=node_id(node), voters=voters(inventory),
+        ip=node.private_ip, partitions=k["partitions"], replication=min(k["replicationFactor"], brokers),
+        min_isr=k["minInsyncReplicas"], internal_replication=min(3, brokers),
+        internal_min_isr=min(2, brokers),
+    )
+
+
+def parse_meta_properties(text: str) -> dict[str, str]:
+    out = {}
+    for line in text.splitlines():
+        if "=" in line and not line.startswith("#"):
+            k, v = line.split("=", 1)
+            out[k.strip()] = v.strip()
+    return out
+
+
+def storage_op(settings: Settings, inventory: Inventory, node: Node) -> Op:
+    """Storage formatted once: meta.properties present with this cluster's id and this node's id."""
+    cid, nid = cluster_id(inventory), node_id(node)
+    meta = f"{DATA_DIR}/meta.properties"
+
+    def judge(res: RunResult) -> Check:
+        props = parse_meta_properties(res.stdout)
+        if not props:
+            return Check(False, "storage not formatted")
+        if props.get("cluster.id") != cid or props.get("node.id") != str(nid):
+            return Check(False, f"formatted for cluster {props.get('cluster.id')} node {props.get('node.id')}")
+        return Check(True, f"formatted for cluster {cid}")
+
+    def apply(r: Remote) -> None:
+        existing = parse_meta_properties(r.run(f"cat {meta} 2>/dev/null || true").stdout)
+        if existing:
+            # Never reformat a data directory that belongs to something else: that deletes data.
+            raise OperationError(
+                f"{node.name}: {DATA_DIR} is formatted for cluster {existing.get('cluster.id')} node "
+                f"{existing.get('node.id')}, expected {cid} node {nid}; move it away by hand if that data "
+                "is disposable, then re-run")
+        r.run(f"runuser -u kafka -- java -Xmx256m -cp {shlex.quote(libs_dir(settings) + '/*')} "
+              f"kafka.tools.StorageTool format -t {cid} -c {CONFIG}", timeout=120)
+
+    return probed("kafka-storage", f"Kafka storage on {node.name} formatted (cluster {cid}, node {nid})",
+                  f"cat {meta} 2>/dev/null || true", judge, apply)
+
+
+def plan_broker(settings: Settings, inventory: Inventory, node: Node) -> list[Op]:
+    art = settings["artifactFiles"]["kafka"]
+    libs = libs_dir(settings)
+    k = settings["kafka"]
+    unit = render("kafka.service", version=settings["versions"]["kafka"], node_id=node_id(node),
+                  heap=k["heap"], libs=libs)
+    return [
+        user_op("kafka-user", "kafka", "/var/lib/kafka"),
+        directory_op("kafka-home", "/var/lib/kafka", owner="kafka", mode=0o750),
+        directory_op("kafka-data", DATA_DIR, owner="kafka", mode=0o750),
+        directory_op("kafka-logs", "/var/log/kafka", owner="kafka", mode=0o750),
+        artifact_op("kafka-artifact", art),
+        unpack_op("kafka-libs", art, libs, notify=[HANDLER]),
+        file_op("kafka-config", f"Kafka config for node {node_id(node)} on {node.name}", CONFIG,
+                server_properties(settings, inventory, node), notify=[HANDLER]),
+        file_op("kafka-log4j", f"Kafka logging config on {node.name}", "/etc/kafka/log4j.properties",
+                render("kafka-log4j.properties", level="INFO"), notify=[HANDLER]),
+        file_op("kafka-unit", f"Kafka systemd unit on {node.name}", f"/etc/systemd/system/{UNIT}", unit,
+                notify=[HANDLER]),
+        storage_op(settings, inventory, node),
+        service_op("kafka-running", UNIT, f"Kafka broker {node.name} running", satisfies=[HANDLER]),
+    ]
+
+
+# --- health (run on an agent: the brokers' addresses are private) ---------------------------------------
+
+def tool(settings: Settings, main_class: str, args: str) -> str:
+    return (f"java -Xmx256m -Dlog4j.configuration=file:/etc/kafka/log4j-tools.properties "
+            f"-cp {shlex.quote(libs_dir(settings) + '/*')} {main_class} {args}")
+
+
+def parse_quorum_status(text: str) -> dict[str, str]:
+    out = {}
+    for line in text.splitlines():
+        if ":" in line:
+            k, v = line.split(":", 1)
+            out[k.strip()] = v.strip()
+    return out
+
+
+def quorum_check(expected_voters: int, text: str) -> Check:
+    st = parse_quorum_status(text)
+    leader = st.get("LeaderId", "-1")
+    voters_field = st.get("CurrentVoters", "")
+    count = len(re.findall(r'"id":\s*\d+|\b\d+\b', voters_field.split("]")[0])) if voters_field else 0
+    if "{" in voters_field:  # 3.9 prints [{"id": 1, ...}, ...]
+        count = len(re.findall(r'"id":\s*\d+', voters_field))
+    if leader in ("", "-1"):
+        return Check(False, "no controller leader elected")
+    if count != expected_voters:
+        return Check(False, f"{count} voters, want {expected_voters}")
+    return Check(True, f"leader {leader}, {count} voters")
+
+
+def broker_ids(text: str) -> set[int]:
+    """Broker ids from BrokerApiVersionsCommand output lines `host:9092 (id: 1 rack: null) -> (`."""
+    return {int(m) for m in re.findall(r"\(id: (\d+) rack:", text)}
+
+
+def tools_log4j_op() -> Op:
+    return file_op("kafka-tools-log4j", "Kafka CLI logging config", "/etc/kafka/log4j-tools.properties",
+                   "log4j.rootLogger=WARN, stderr\nlog4j.appender.stderr=org.apache.log4j.ConsoleAppender\n"
+                   "log4j.appender.stderr.Target=System.err\n"
+                   "log4j.appender.stderr.layout=org.apache.log4j.PatternLayout\n"
+                   "log4j.appender.stderr.layout.ConversionPattern=[%d] %p %m (%c)%n\n")
+
+
+def probe_quorum(settings: Settings, inventory: Inventory, remote_for: Callable[[Node], Remote]) -> Check:
+    r = _first_agent(inventory, remote_for)
+    out = r.run(tool(settings, "org.apache.kafka.tools.MetadataQuorumCommand",
+                     f"--bootstrap-server {bootstrap_servers(inventory)} describe --status"),
+                check=False, timeout=60)
+    if not out.ok:
+        return Check(False, f"kafka-metadata-quorum exit {out.exit_code}: {(out.stderr or out.stdout)[-200:]}")
+    return quorum_check(len(inventory.agents), out.stdout)
+
+
+def probe_brokers(settings: Settings, inventory: Inventory, remote_for: Callable[[Node], Remote]) -> Check:
+    r = _first_agent(inventory, remote_for)
+    out = r.run(tool(settings, "kafka.admin.BrokerApiVersionsCommand",
+                     f"--bootstrap-server {bootstrap_servers(inventory)}"), check=False, timeout=60)
+    want = {node_id(a) for a in inventory.agents}
+    have = broker_ids(out.stdout)
+    if have != want:
+        return Check(False, f"brokers registered {sorted(have)}, want {sorted(want)}")
+    return Check(True, f"{len(have)} brokers registered")
+
+
+def probe_under_replicated(settings: Settings, inventory: Inventory, remote_for: Callable[[Node], Remote]) -> Check:
+    r = _first_agent(inventory, remote_for)
+    out = r.run(tool(settings, "org.apache.kafka.tools.TopicCommand",
+                     f"--bootstrap-server {bootstrap_servers(inventory)} --describe "
+                     "--under-replicated-partitions"), check=False, timeout=60)
+    if not out.ok:
+        return Check(False, f"kafka-topics exit {out.exit_code}: {(out.stderr or out.stdout)[-200:]}")
+    lines = [x for x in out.stdout.splitlines() if x.strip()]
+    return Check(not lines, f"{len(lines)} under-replicated partitions" if lines else "none under-replicated")
+
+
+def _first_agent(inventory: Inventory, remote_for: Callable[[Node], Remote]) -> Remote:
+    if not inventory.agents:
+        raise OperationError("the cluster has no agents, so no Kafka brokers")
+    return remote_for(inventory.agents[0])
+
+
+def broker_listening(r: Remote) -> Check:
+    """Per-host health after a restart: the unit is active and the client port accepts connections."""
+    ip = r.node.private_ip
+    state = r.run(f"systemctl is-active {UNIT}; timeout 2 bash -c '</dev/tcp/{ip}/{CLIENT_PORT}' && echo open",
+                  check=False).stdout.split()
+    ok = state[:1] == ["active"] and "open" in state
+    return Check(ok, f"{UNIT} {state[0] if state else '?'}, port {CLIENT_PORT} {'open' if 'open' in state else 'closed'}")

@@ -1,0 +1,122 @@
+"""Spark standalone from the pip-installed pyspark: master on the master node, a worker per agent."""
+
+from __future__ import annotations
+
+import json
+import shlex
+from collections.abc import Callable
+
+from roles.connection import Remote
+from roles.engine import Check, Op, Settings
+from roles.inventory import Inventory, Node
+from roles.ops import (
+    ARTIFACT_DIR,
+    artifact_op,
+    directory_op,
+    file_op,
+    marker_op,
+    service_op,
+    unpack_op,
+    user_op,
+)
+from roles.templates import render
+
+VENV = "/opt/spark/venv"
+SPARK_CLASS = f"{VENV}/bin/spark-class"
+CONNECTOR_DIR = "/opt/spark/kafka-connector"
+MASTER_PORT = 7077
+MASTER_UI = 8080
+WORKER_UI = 8081
+MASTER_UNIT = "spark-master.service"
+WORKER_UNIT = "spark-worker.service"
+
+
+def master_url(inventory: Inventory) -> str:
+    return ",".join(f"spark://{m.private_ip}:{MASTER_PORT}" for m in inventory.masters)
+
+
+def pyspark_op(settings: Settings, node: Node, notify: str) -> Op:
+    """pyspark (and py4j) installed into a venv from the pushed wheels: no index, works air-gapped."""
+    arts = settings["artifactFiles"]
+    wheels = [arts["py4j"], arts["pyspark"]]
+    want = ",".join(w.sha256 for w in wheels)
+    marker = f"{VENV}/.fastdata-wheels"
+
+    def apply(r: Remote) -> None:
+        paths = " ".join(shlex.quote(f"{ARTIFACT_DIR}/{w.filename}") for w in wheels)
+        r.run(f"test -x {VENV}/bin/pip || python3 -m venv {VENV}; "
+              f"{VENV}/bin/pip install -q --no-index --no-deps --force-reinstall {paths} && "
+              f"echo {want} > {marker}", timeout=900)
+
+    return marker_op("pyspark", f"pyspark {settings['versions']['spark']} installed in {VENV} on {node.name}",
+                     marker, want, "pyspark", apply, notify=[notify])
+
+
+def _common(settings: Settings, node: Node, handler: str) -> list[Op]:
+    arts = settings["artifactFiles"]
+    return [
+        user_op("spark-user", "spark", "/var/lib/spark"),
+        directory_op("spark-home", "/var/lib/spark", owner="spark", mode=0o750),
+        directory_op("spark-work", "/var/lib/spark/work", owner="spark", mode=0o750),
+        artifact_op("py4j-artifact", arts["py4j"]),
+        artifact_op("pyspark-artifact", arts["pyspark"]),
+        pyspark_op(settings, node, handler),
+    ]
+
+
+def unit_text(settings: Settings, node: Node, what: str, main_class: str, args: str, heap: str) -> str:
+    return render("spark.service", version=settings["versions"]["spark"], what=what, daemon_heap=heap,
+                  ip=node.private_ip, spark_class=SPARK_CLASS, main_class=main_class, args=args)
+
+
+def plan_master(settings: Settings, inventory: Inventory, node: Node) -> list[Op]:
+    handler = "restart-spark-master"
+    s = settings["spark"]
+    unit = unit_text(settings, node, "master", "org.apache.spark.deploy.master.Master",
+                     f"--host {node.private_ip} --port {MASTER_PORT} --webui-port {MASTER_UI}", s["masterHeap"])
+    return [*_common(settings, node, handler),
+            file_op("spark-master-unit", f"Spark master unit on {node.name}", f"/etc/systemd/system/{MASTER_UNIT}",
+                    unit, notify=[handler]),
+            service_op("spark-master-running", MASTER_UNIT, f"Spark master {node.name} running",
+                       satisfies=[handler])]
+
+
+def plan_worker(settings: Settings, inventory: Inventory, node: Node) -> list[Op]:
+    handler = "restart-spark-worker"
+    s = settings["spark"]
+    args = (f"--host {node.private_ip} --webui-port {WORKER_UI} --cores {s['workerCores']} "
+            f"--memory {s['workerMemory']} --work-dir /var/lib/spark/work {master_url(inventory)}")
+    unit = unit_text(settings, node, "worker", "org.apache.spark.deploy.worker.Worker", args, s["workerHeap"])
+    return [*_common(settings, node, handler),
+            file_op("spark-worker-unit", f"Spark worker unit on {node.name}", f"/etc/systemd/system/{WORKER_UNIT}",
+                    unit, notify=[handler]),
+            service_op("spark-worker-running", WORKER_UNIT, f"Spark worker {node.name} running",
+                       satisfies=[handler])]
+
+
+def plan_connector(settings: Settings, inventory: Inventory, node: Node) -> list[Op]:
+    """The Spark Kafka connector jars where drivers and executors run (the demo's processor)."""
+    art = settings["artifactFiles"]["spark-kafka"]
+    return [artifact_op("spark-kafka-artifact", art), unpack_op("spark-kafka-jars", art, CONNECTOR_DIR)]
+
+
+def parse_master_json(text: str) -> tuple[str, list[str]]:
+    """(master status, addresses of ALIVE workers) from the master's :8080/json."""
+    data = json.loads(text)
+    alive = [w.get("host", "?") for w in data.get("workers", []) if w.get("state") == "ALIVE"]
+    return str(data.get("status", "UNKNOWN")), alive
+
+
+def probe_workers(settings: Settings, inventory: Inventory, remote_for: Callable[[Node], Remote]) -> Check:
+    master = inventory.masters[0]
+    r = remote_for(master)
+    url = f"http://{master.private_ip}:{MASTER_UI}/json"
+    out = r.run(f"python3 -c \"import urllib.request;print(urllib.request.urlopen('{url}',timeout=5).read().decode())\"",
+                check=False, timeout=30)
+    if not out.ok:
+        return Check(False, f"master UI {url} not answering")
+    status, alive = parse_master_json(out.stdout)
+    want = {a.private_ip for a in inventory.agents}
+    if status != "ALIVE" or not want <= set(alive):
+        return Check(False, f"master {status}, workers alive {sorted(alive)}, want {sorted(want)}")
+    return Check(True, f"master ALIVE, {len(alive)} workers registered")

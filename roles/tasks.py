@@ -1,0 +1,291 @@
+"""What the Fabric tasks do (fabfile.py only parses arguments and calls these)."""
+
+from __future__ import annotations
+
+import shlex
+import tarfile
+import time
+from collections.abc import Iterator, Mapping
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any, TextIO
+
+from roles import inventory as inv
+from roles.artifacts import ArtifactCache, cache_dir
+from roles.connection import CommandFailed, Remote, SshRemote, Unreachable, connect, load_private_key
+from roles.engine import (
+    MAX_PARALLEL,
+    PHASES,
+    Check,
+    DeployFailed,
+    Executor,
+    OpResult,
+    Platform,
+    Progress,
+    Report,
+    plan_phases,
+    wait_for,
+)
+from roles.errors import ConfigError, FastdataError, HostKeyRejected
+from roles.inventory import Inventory, Node
+from roles.spec import resolve
+from roles.standalone import PLATFORMS
+
+
+def platform_for(inventory: Inventory) -> Platform:
+    try:
+        return PLATFORMS[inventory.platform]
+    except KeyError:
+        raise ConfigError(f"platform {inventory.platform!r} has no planners yet; available: "
+                          f"{', '.join(sorted(PLATFORMS))}") from None
+
+
+def load(stack: str | None, inventory_file: str | None) -> tuple[Inventory, dict[str, Any], Platform]:
+    inventory = inv.load(stack, inventory_file)
+    cache = ArtifactCache(cache_dir(inventory.settings))
+    spec = resolve(inventory.settings, inventory, cache)
+    return inventory, spec, platform_for(inventory)
+
+
+def connect_all(inventory: Inventory, progress: Progress,
+                max_parallel: int = MAX_PARALLEL) -> tuple[dict[str, SshRemote], list[OpResult]]:
+    """The connect phase: every node reached with pinned host keys, in parallel; results per node."""
+    pkey = load_private_key(inventory.ssh.private_key)
+
+    def one(node: Node) -> SshRemote | OpResult:
+        t0 = time.monotonic()
+        try:
+            remote = connect(inventory, node, pkey)
+            remote.run("true", timeout=30)
+            return remote
+        except (Unreachable, HostKeyRejected, CommandFailed) as exc:
+            return OpResult(node.name, "ssh", f"SSH reachable: {node.name}", "failed", str(exc),
+                            time.monotonic() - t0)
+
+    remotes: dict[str, SshRemote] = {}
+    results: list[OpResult] = []
+    with ThreadPoolExecutor(max_workers=max_parallel) as pool:
+        for node, out in zip(inventory.nodes, pool.map(one, inventory.nodes), strict=True):
+            if isinstance(out, OpResult):
+                results.append(out)
+                progress.result(out)
+            else:
+                remotes[node.name] = out
+                results.append(OpResult(node.name, "ssh", f"SSH reachable: {node.name}", "ok", "connected"))
+    return remotes, results
+
+
+@contextmanager
+def connected(inventory: Inventory, progress: Progress) -> Iterator[tuple[dict[str, SshRemote], list[OpResult]]]:
+    remotes, results = connect_all(inventory, progress)
+    try:
+        yield remotes, results
+    finally:
+        for r in remotes.values():
+            r.close()
+
+
+def deploy(stack: str | None, inventory_file: str | None, dry_run: bool = False,
+           out: TextIO | None = None, diagnose_root: Path | None = None) -> Report:
+    """deploy (or plan, with dry_run): connect -> phases; on failure collect diagnostics and re-raise."""
+    progress = Progress(out)
+    inventory, spec, platform = load(stack, inventory_file)
+    progress.line(f"{'plan' if dry_run else 'deploy'}: cluster {inventory.name} ({inventory.cloud}, "
+                  f"platform {platform.name}, {len(inventory.nodes)} nodes)")
+    t0 = time.monotonic()
+    progress.line("== connect")
+    with connected(inventory, progress) as (remotes, conn_results):
+        report = Report(results=list(conn_results), started=t0)
+        if report.failures:
+            report.finished = time.monotonic()
+            err = DeployFailed(report, "connect")
+            _diagnose_on_failure(err, inventory, platform, remotes, progress, diagnose_root)
+            raise err
+        executor = Executor(platform, spec, inventory, remotes, progress)
+        try:
+            sub = executor.run(dry_run=dry_run)
+            report.results.extend(sub.results)
+            report.finished = time.monotonic()
+        except DeployFailed as exc:
+            exc.report.results[:0] = report.results
+            exc.report.started = t0
+            _diagnose_on_failure(exc, inventory, platform, remotes, progress, diagnose_root)
+            raise
+        except FastdataError as exc:
+            _diagnose_on_failure(exc, inventory, platform, remotes, progress, diagnose_root)
+            raise
+        finally:
+            executor.close()
+    verb = "would change" if dry_run else "changed"
+    progress.line(f"{'plan' if dry_run else 'deploy'}: {report.changes} {verb}, "
+                  f"{sum(1 for r in report.results if r.status == 'ok')} ok, wall time {report.seconds:.1f}s")
+    for host, counts in report.per_host().items():
+        progress.line(f"  {host:<16} " + ", ".join(f"{k} {v}" for k, v in sorted(counts.items())))
+    return report
+
+
+def _diagnose_on_failure(err: FastdataError, inventory: Inventory, platform: Platform,
+                         remotes: Mapping[str, Remote], progress: Progress, root: Path | None) -> None:
+    failed = {r.host for r in err.report.failures} if isinstance(err, DeployFailed) else set(remotes)
+    reachable = {h: r for h, r in remotes.items() if h in failed or not failed}
+    dest = collect_diagnostics(inventory, platform, reachable, root or default_diagnose_root(), failed)
+    progress.line(f"diagnostics of {', '.join(sorted(failed)) or 'all nodes'} collected in {dest}")
+    if isinstance(err, DeployFailed):
+        err.report.diagnose_dir = str(dest)
+        err.args = (f"{err.describe()}\ndiagnostics (journals, configs, checks): {dest}",)
+    else:
+        err.args = (f"{err}\ndiagnostics (journals, configs, checks): {dest}",)
+
+
+def default_diagnose_root() -> Path:
+    return Path.cwd() / "diagnose"
+
+
+def collect_diagnostics(inventory: Inventory, platform: Platform, remotes: Mapping[str, Remote],
+                        root: Path, failed: set[str] | None = None,
+                        checks: Mapping[str, list[str]] | None = None) -> Path:
+    """Journals + status of the platform's units, their configs, and check output, per node."""
+    dest = root / f"{inventory.name}-{time.strftime('%Y%m%d-%H%M%S')}"
+    dest.mkdir(parents=True, exist_ok=True)
+    units = " ".join(shlex.quote(u) for u in platform.units)
+    configs = " ".join(shlex.quote(c) for c in platform.configs)
+
+    def one(host: str, r: Remote) -> None:
+        d = dest / host
+        d.mkdir(exist_ok=True)
+        cmds = {
+            "systemctl-status.txt": f"systemctl status --no-pager --full {units} 2>&1; true",
+            "journal.txt": f"journalctl --no-pager -n 2000 {' '.join('-u ' + u for u in platform.units)} 2>&1; true",
+            "configs.txt": f"for f in $(find {configs} -type f 2>/dev/null); do echo \"=== $f\"; cat \"$f\"; done; true",
+            "processes.txt": "ps -eo pid,rss,etime,args --sort=-rss | head -30; free -m; df -h /; true",
+        }
+        for name, cmd in cmds.items():
+            try:
+                text = r.run(cmd, check=False, timeout=60).stdout
+            except (Unreachable, CommandFailed) as exc:
+                text = f"could not collect: {exc}"
+            (d / name).write_text(text)
+        if checks and host in checks:
+            (d / "checks.txt").write_text("\n".join(checks[host]) + "\n")
+
+    with ThreadPoolExecutor(max_workers=MAX_PARALLEL) as pool:
+        list(pool.map(lambda item: one(*item), remotes.items()))
+    missing = sorted(set(n.name for n in inventory.nodes) - set(remotes))
+    (dest / "README.txt").write_text(
+        f"cluster {inventory.name}, platform {platform.name}\nfailed hosts: {sorted(failed or [])}\n"
+        f"not reachable (nothing collected): {missing}\n")
+    return dest
+
+
+def render(stack: str | None, inventory_file: str | None, out_dir: Path) -> list[Path]:
+    """Every file each node would get, written under out_dir/<node>/<path>; no SSH."""
+    inventory, spec, platform = load(stack, inventory_file)
+    written = []
+    for phase, by_host in plan_phases(platform, spec, inventory).items():
+        for host, ops in by_host.items():
+            for op in ops:
+                for f in op.files:
+                    target = out_dir / host / f.path.lstrip("/")
+                    target.parent.mkdir(parents=True, exist_ok=True)
+                    target.write_bytes(f.content)
+                    target.chmod(f.mode)
+                    written.append(target)
+            listing = out_dir / host / "OPERATIONS.txt"
+            listing.parent.mkdir(parents=True, exist_ok=True)
+            with listing.open("a") as fh:
+                fh.writelines(f"{phase}\t{op.key}\t{op.name}\n" for op in ops)
+    return written
+
+
+GATE_LAYERS = ("SSH reachable", "prerequisites", "platform up", "packages healthy", "apps healthy",
+               "end-to-end data probe")
+
+
+def status(stack: str | None, inventory_file: str | None, out: TextIO | None = None,
+           timeout: float = 30.0) -> list[tuple[str, str, Check]]:
+    """Layered readiness (DESIGN 6). Returns (layer, gate, result); later layers stop after a failure."""
+    progress = Progress(out)
+    inventory, spec, platform = load(stack, inventory_file)
+    rows: list[tuple[str, str, Check]] = []
+
+    def show(layer: str, name: str, state: Check, seconds: float, limit: float) -> None:
+        rows.append((layer, name, state))
+        word = "PASS" if state.ok else ("n/a" if state.detail.startswith("not applicable") else "FAIL")
+        progress.line(f"{layer:<22} {name:<38} {word:<5} {state.detail} ({seconds:.1f}s of {limit:.0f}s)")
+
+    t0 = time.monotonic()
+    quiet = Progress(out, quiet=True)
+    with connected(inventory, quiet) as (remotes, conn):
+        bad = [r for r in conn if r.status == "failed"]
+        show("SSH reachable", f"{len(remotes)}/{len(inventory.nodes)} nodes",
+             Check(not bad, "; ".join(r.detail for r in bad) or "all nodes answer with pinned host keys"),
+             time.monotonic() - t0, 10)
+        failed = bool(bad)
+        plan = plan_phases(platform, spec, inventory)
+        layer_phases = {"prerequisites": ("prerequisites",), "platform up": ("masters", "agents"),
+                        "packages healthy": ("packages",)}
+        executor = Executor(platform, spec, inventory, remotes, quiet)
+        try:
+            for layer in GATE_LAYERS[1:]:
+                if failed:
+                    show(layer, "-", Check(False, "skipped: an earlier layer failed"), 0, 0)
+                    continue
+                phases = layer_phases.get(layer)
+                if phases is None:
+                    show(layer, "-", Check(False, f"not applicable yet: platform {platform.name} deploys no "
+                                                  "demo apps in this version"), 0, 0)
+                    continue
+                t1 = time.monotonic()
+                report = Report()
+                for ph in phases:
+                    if plan.get(ph):
+                        executor.run_phase(ph, plan[ph], report, dry_run=True)
+                pending = [r for r in report.results if r.status != "ok"]
+                show(layer, "desired state holds (checks)",
+                     Check(not pending, f"{len(pending)} not converged: "
+                           + "; ".join(f"{r.host}: {r.name}" for r in pending[:4]) if pending
+                           else f"{len(report.results)} checks ok"), time.monotonic() - t1, timeout)
+                failed = failed or bool(pending)
+                for gate in platform.gates:
+                    if gate.layer != layer or failed:
+                        continue
+                    t1 = time.monotonic()
+                    state = wait_for(lambda g=gate: g.probe(spec, inventory, executor.remote),  # type: ignore[misc]
+                                     timeout, 2.0)
+                    show(layer, gate.name, state, time.monotonic() - t1, timeout)
+                    failed = failed or not state.ok
+        finally:
+            executor.close()
+    return rows
+
+
+def diagnose(stack: str | None, inventory_file: str | None, out_root: Path,
+             out: TextIO | None = None) -> Path:
+    """Logs + configs + check output of every node, in one .tar.gz."""
+    progress = Progress(out)
+    inventory, spec, platform = load(stack, inventory_file)
+    with connected(inventory, progress) as (remotes, _):
+        executor = Executor(platform, spec, inventory, remotes, Progress(out, quiet=True))
+        report = Report()
+        try:
+            for phase, by_host in plan_phases(platform, spec, inventory).items():
+                live = {h: ops for h, ops in by_host.items() if h in remotes}
+                if live:
+                    executor.run_phase(phase, live, report, dry_run=True)
+        finally:
+            executor.close()
+        checks: dict[str, list[str]] = {}
+        for r in report.results:
+            checks.setdefault(r.host, []).append(f"{r.status:<12} {r.name}: {r.detail}")
+        dest = collect_diagnostics(inventory, platform, remotes, out_root, set(), checks)
+    archive = dest.with_suffix(".tar.gz")
+    with tarfile.open(archive, "w:gz") as tar:
+        tar.add(dest, arcname=dest.name)
+    progress.line(f"diagnose: {len(remotes)}/{len(inventory.nodes)} nodes collected into {archive}")
+    return archive
+
+
+def phases_doc() -> str:
+    return " -> ".join(PHASES)
+
