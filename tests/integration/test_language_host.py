@@ -28,7 +28,7 @@ pytestmark = pytest.mark.integration
 VENV = ROOT / ".venv"
 BIN = Path(os.environ.get("FASTDATA_TOOLS", ROOT / ".tools")) / "pulumi" / "bin"
 
-PROGRAM = '''
+PROGRAM = """
 import pulumi
 from pulumi.dynamic import CreateResult, Resource, ResourceProvider
 
@@ -57,9 +57,9 @@ thing = Doubled("thing", cfg.require_int("value"), cfg.require("color"))
 pulumi.export("doubled", thing.doubled)
 pulumi.export("color", thing.color)
 pulumi.export("greeting", cfg.require_secret("greeting"))
-'''
+"""
 
-POLICY_PACK = '''
+POLICY_PACK = """
 from pulumi_policy import EnforcementLevel, PolicyPack, ReportViolation, ResourceValidationArgs, \\
     ResourceValidationPolicy
 
@@ -75,7 +75,7 @@ PolicyPack(
     policies=[ResourceValidationPolicy(name="no-red-resources", description="Rejects red resources.",
                                        validate=no_red)],
 )
-'''
+"""
 
 # PATH for the CLI: the built binaries and the system directories, never the project venv.
 SYSTEM_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
@@ -83,8 +83,12 @@ SYSTEM_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 
 @pytest.fixture(scope="module")
 def env(tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
-    for name in ("pulumi", "pulumi-language-python", "pulumi-language-python-exec",
-                 "pulumi-resource-pulumi-python"):
+    for name in (
+        "pulumi",
+        "pulumi-language-python",
+        "pulumi-language-python-exec",
+        "pulumi-resource-pulumi-python",
+    ):
         if not os.access(BIN / name, os.X_OK):
             pytest.fail(f"{BIN / name} is missing: run FASTDATA_REBUILD_PULUMI=1 ./scripts/build-pulumi.sh")
     if not (VENV / "bin" / "python").exists():
@@ -128,16 +132,22 @@ def policy_pack(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return pack
 
 
-def pulumi(env: dict[str, str], cwd: Path, *args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
+def pulumi(
+    env: dict[str, str], cwd: Path, *args: str, check: bool = True
+) -> subprocess.CompletedProcess[str]:
     cmd = [str(BIN / "pulumi"), *args, "--non-interactive"]
     proc = subprocess.run(cmd, cwd=cwd, env=env, text=True, capture_output=True, timeout=300, check=False)
     if check and proc.returncode != 0:
-        raise AssertionError(f"{' '.join(args)} exited {proc.returncode}\n--- stdout ---\n{proc.stdout[-5000:]}"
-                             f"\n--- stderr ---\n{proc.stderr[-5000:]}")
+        raise AssertionError(
+            f"{' '.join(args)} exited {proc.returncode}\n--- stdout ---\n{proc.stdout[-5000:]}"
+            f"\n--- stderr ---\n{proc.stderr[-5000:]}"
+        )
     return proc
 
 
-def test_program_lifecycle_policy_pack_and_errors(env: dict[str, str], project: Path, policy_pack: Path) -> None:
+def test_program_lifecycle_policy_pack_and_errors(
+    env: dict[str, str], project: Path, policy_pack: Path
+) -> None:
     def p(*args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
         return pulumi(env, project, *args, check=check)
 
