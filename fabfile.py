@@ -15,7 +15,10 @@ from invoke.exceptions import Exit
 from roles import tasks
 from roles.errors import FastdataError
 
-HELP = {"stack": "Pulumi stack name (e.g. local, prod-aws)", "inventory": "inventory JSON file instead of a stack"}
+HELP = {
+    "stack": "Pulumi stack name (e.g. local, prod-aws)",
+    "inventory": "inventory JSON file instead of a stack",
+}
 
 
 def _fail(exc: FastdataError) -> Exit:
@@ -48,7 +51,10 @@ def render(c, stack=None, inventory=None, out=None):
         files = tasks.render(stack, inventory, target)
     except FastdataError as exc:
         raise _fail(exc) from exc
-    print(f"render: {len(files)} files for {len({f.relative_to(target).parts[0] for f in files})} nodes in {target}")
+    print(
+        f"render: {len(files)} files for {len({f.relative_to(target).parts[0] for f in files})} nodes "
+        f"in {target}"
+    )
 
 
 @task(help={**HELP, "timeout": "seconds each readiness gate may take (default 30)"})

@@ -112,7 +112,8 @@ class ArtifactCache:
         if name in self._verified:
             return self._verified[name]
         entry = self.manifest().get(name)
-        hint = f"run ./scripts/fetch-artifacts.sh (cache: {self.root}; set settings.artifacts.cacheDir to move it)"
+        hint = (f"run ./scripts/fetch-artifacts.sh (cache: {self.root}; "
+                "set settings.artifacts.cacheDir to move it)")
         if entry is None:
             raise ArtifactMissing(f"artifact {name!r} is not in the cache manifest; {hint}")
         path = self.root / entry["file"]
@@ -147,10 +148,12 @@ class ArtifactCache:
 
 # --- fetching (control machine only) ---------------------------------------------------------------------
 
+
 def render_pom(dependencies: list[tuple[str, str, str]]) -> str:
     """A throw-away pom whose only purpose is `mvn dependency:copy-dependencies`."""
     deps = "\n".join(
-        f"    <dependency><groupId>{g}</groupId><artifactId>{a}</artifactId><version>{v}</version></dependency>"
+        f"    <dependency><groupId>{g}</groupId><artifactId>{a}</artifactId>"
+        f"<version>{v}</version></dependency>"
         for g, a, v in dependencies
     )
     return (
@@ -181,8 +184,16 @@ def _mvn_copy(deps: list[tuple[str, str, str]], out: Path) -> list[Path]:
     with tempfile.TemporaryDirectory(prefix="fastdata-pom-") as tmp:
         pom = Path(tmp) / "pom.xml"
         pom.write_text(render_pom(deps))
-        cmd = ["mvn", "-q", "-B", "-f", str(pom), "dependency:copy-dependencies",
-               "-DincludeScope=runtime", f"-DoutputDirectory={out}"]
+        cmd = [
+            "mvn",
+            "-q",
+            "-B",
+            "-f",
+            str(pom),
+            "dependency:copy-dependencies",
+            "-DincludeScope=runtime",
+            f"-DoutputDirectory={out}",
+        ]
         proc = subprocess.run(cmd, capture_output=True, text=True, check=False)
         if proc.returncode != 0:
             tail = (proc.stdout + proc.stderr)[-2000:]
@@ -218,7 +229,9 @@ def jar_artifact_id(filename: str) -> str:
 
 def pyspark_jar_ids(wheel: Path) -> set[str]:
     with zipfile.ZipFile(wheel) as z:
-        return {jar_artifact_id(n) for n in z.namelist() if n.startswith("pyspark/jars/") and n.endswith(".jar")}
+        return {
+            jar_artifact_id(n) for n in z.namelist() if n.startswith("pyspark/jars/") and n.endswith(".jar")
+        }
 
 
 def fetch(settings: Mapping[str, Any], root: Path, log: Any = print) -> dict[str, Artifact]:
@@ -293,8 +306,10 @@ def _pip(args: list[str]) -> None:
     cmd = [sys.executable, "-m", "pip", "-q", "--disable-pip-version-check", *args]
     proc = subprocess.run(cmd, capture_output=True, text=True, check=False)
     if proc.returncode != 0:
-        raise ArtifactMissing(f"`{' '.join(cmd)}` failed (exit {proc.returncode}); is PyPI reachable?\n"
-                              + (proc.stdout + proc.stderr)[-2000:])
+        raise ArtifactMissing(
+            f"`{' '.join(cmd)}` failed (exit {proc.returncode}); is PyPI reachable?\n"
+            + (proc.stdout + proc.stderr)[-2000:]
+        )
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -88,11 +88,15 @@ def host_key_names(address: str, port: int) -> list[str]:
 class StrictConnection(fabric.Connection):
     """A Fabric Connection that trusts exactly the host keys the inventory pins for this node."""
 
-    def __init__(self, node: Node, inventory: Inventory, pkey: paramiko.PKey,
-                 connect_timeout: float = 10.0) -> None:
+    def __init__(
+        self, node: Node, inventory: Inventory, pkey: paramiko.PKey, connect_timeout: float = 10.0
+    ) -> None:
         config = fabric.Config(overrides={"load_ssh_configs": False, "run": {"hide": True, "warn": True}})
         super().__init__(
-            host=node.address, user=inventory.ssh.user, port=inventory.ssh.port, config=config,
+            host=node.address,
+            user=inventory.ssh.user,
+            port=inventory.ssh.port,
+            config=config,
             connect_timeout=connect_timeout,
             connect_kwargs={"pkey": pkey, "look_for_keys": False, "allow_agent": False},
         )
@@ -162,19 +166,28 @@ class SshRemote:
     def run(self, command: str, *, check: bool = True, timeout: float | None = None) -> RunResult:
         self.commands.append(command)
         try:
-            r = self.conn.run(self._wrap(command), hide=True, warn=True, in_stream=False,
-                              timeout=timeout or self.default_timeout)
+            r = self.conn.run(
+                self._wrap(command),
+                hide=True,
+                warn=True,
+                in_stream=False,
+                timeout=timeout or self.default_timeout,
+            )
         except CommandTimedOut as exc:
             out = exc.result.stdout + exc.result.stderr
             raise CommandFailed(self.node.name, command, None, out) from exc
         except UnexpectedExit as exc:  # only with warn=False; kept for completeness
             raise CommandFailed(self.node.name, command, exc.result.exited, exc.result.stderr) from exc
         except (paramiko.SSHException, OSError, EOFError) as exc:
-            raise Unreachable(f"{self.node.name} ({self.conn.host}): connection lost while running "
-                              f"`{command}`: {exc or type(exc).__name__}") from exc
+            raise Unreachable(
+                f"{self.node.name} ({self.conn.host}): connection lost while running "
+                f"`{command}`: {exc or type(exc).__name__}"
+            ) from exc
         if r.exited == -1:  # the channel closed without an exit status: the node went away
-            raise Unreachable(f"{self.node.name} ({self.conn.host}): connection lost while running "
-                              f"`{command}` (no exit status)")
+            raise Unreachable(
+                f"{self.node.name} ({self.conn.host}): connection lost while running "
+                f"`{command}` (no exit status)"
+            )
         result = RunResult(command, r.exited, r.stdout, r.stderr)
         if check and not result.ok:
             raise CommandFailed(self.node.name, command, result.exit_code, result.stdout + result.stderr)
@@ -194,15 +207,18 @@ class SshRemote:
             raise Unreachable(f"{self.node.name} ({self.conn.host}): upload of {path} failed: {exc}") from exc
         group = owner
         directory = posixpath.dirname(path)
-        self.run(f"mkdir -p {shlex.quote(directory)} && install -m {mode:o} -o {owner} -g {group} "
-                 f"{tmp} {shlex.quote(path)}; rc=$?; rm -f {tmp}; exit $rc")
+        self.run(
+            f"mkdir -p {shlex.quote(directory)} && install -m {mode:o} -o {owner} -g {group} "
+            f"{tmp} {shlex.quote(path)}; rc=$?; rm -f {tmp}; exit $rc"
+        )
 
     def close(self) -> None:
         self.conn.close()
 
 
-def connect(inventory: Inventory, node: Node, pkey: paramiko.PKey,
-            connect_timeout: float = 10.0) -> SshRemote:
+def connect(
+    inventory: Inventory, node: Node, pkey: paramiko.PKey, connect_timeout: float = 10.0
+) -> SshRemote:
     conn = StrictConnection(node, inventory, pkey, connect_timeout=connect_timeout)
     conn.open()
     return SshRemote(conn)

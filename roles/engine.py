@@ -157,7 +157,9 @@ class Report:
         return out
 
 
-def plan_phases(platform: Platform, settings: Settings, inventory: Inventory) -> dict[str, dict[str, list[Op]]]:
+def plan_phases(
+    platform: Platform, settings: Settings, inventory: Inventory
+) -> dict[str, dict[str, list[Op]]]:
     """phase -> node name -> ops, in PHASES order. Pure: no SSH."""
     phases: dict[str, dict[str, list[Op]]] = {p: {} for p in PHASES}
     for step in platform.steps:
@@ -191,7 +193,9 @@ def ordered_keys(by_host: Mapping[str, Sequence[Op]]) -> list[str]:
     while len(order) < len(first):
         ready = [k for k in first if k not in order and after[k] <= set(order)]
         if not ready:
-            raise ValueError(f"op order differs between hosts (cycle among {sorted(set(first) - set(order))})")
+            raise ValueError(
+                f"op order differs between hosts (cycle among {sorted(set(first) - set(order))})"
+            )
         order.append(min(ready, key=first.__getitem__))
     return order
 
@@ -203,8 +207,10 @@ def batch_probe_script(probes: Sequence[str]) -> str:
     """One shell script running every probe; each reports `MARK index exit base64(stdout)` on one line."""
     parts = []
     for i, probe in enumerate(probes):
-        parts.append(f"__o=$( {{ {probe}\n}} 2>/dev/null </dev/null ); __rc=$?; "
-                     f"printf '{PROBE_MARK} {i} %s %s\\n' \"$__rc\" \"$(printf %s \"$__o\" | base64 -w0)\"")
+        parts.append(
+            f"__o=$( {{ {probe}\n}} 2>/dev/null </dev/null ); __rc=$?; "
+            f'printf \'{PROBE_MARK} {i} %s %s\\n\' "$__rc" "$(printf %s "$__o" | base64 -w0)"'
+        )
     return "\n".join(parts)
 
 
@@ -234,17 +240,29 @@ class Progress:
             print(text, file=self.out, flush=True)
 
     def result(self, r: OpResult) -> None:
-        mark = {"ok": "ok", "changed": "CHANGED", "failed": "FAILED", "would-change": "would change",
-                "skipped": "skipped"}[r.status]
+        mark = {
+            "ok": "ok",
+            "changed": "CHANGED",
+            "failed": "FAILED",
+            "would-change": "would change",
+            "skipped": "skipped",
+        }[r.status]
         self.line(f"  [{r.host:<16}] {mark:<12} {r.name} ({r.detail}) {r.seconds:.1f}s")
 
 
 class Executor:
     """Runs a platform's plan over `Remote`s. `remotes` maps node name -> Remote (already connected)."""
 
-    def __init__(self, platform: Platform, settings: Settings, inventory: Inventory,
-                 remotes: Mapping[str, Remote], progress: Progress | None = None,
-                 max_parallel: int = MAX_PARALLEL, health_interval: float = 2.0) -> None:
+    def __init__(
+        self,
+        platform: Platform,
+        settings: Settings,
+        inventory: Inventory,
+        remotes: Mapping[str, Remote],
+        progress: Progress | None = None,
+        max_parallel: int = MAX_PARALLEL,
+        health_interval: float = 2.0,
+    ) -> None:
         self.platform = platform
         self.settings = settings
         self.inventory = inventory
@@ -301,13 +319,27 @@ class Executor:
             op.apply(remote)
             after = op.check(remote)
             if not after.ok and op.idempotent:
-                return OpResult(host, op.key, op.name, "failed",
-                                f"applied, but the check still fails: {after.detail}", time.monotonic() - t0)
+                return OpResult(
+                    host,
+                    op.key,
+                    op.name,
+                    "failed",
+                    f"applied, but the check still fails: {after.detail}",
+                    time.monotonic() - t0,
+                )
             return OpResult(host, op.key, op.name, "changed", state.detail, time.monotonic() - t0)
         except CommandFailed as exc:
-            return OpResult(host, op.key, op.name, "failed",
-                            f"command exited {exc.exit_code if exc.exit_code is not None else '(timeout)'}",
-                            time.monotonic() - t0, exc.command, exc.exit_code, exc.output)
+            return OpResult(
+                host,
+                op.key,
+                op.name,
+                "failed",
+                f"command exited {exc.exit_code if exc.exit_code is not None else '(timeout)'}",
+                time.monotonic() - t0,
+                exc.command,
+                exc.exit_code,
+                exc.output,
+            )
         except (Unreachable, FastdataError) as exc:
             return OpResult(host, op.key, op.name, "failed", str(exc), time.monotonic() - t0)
 
@@ -348,7 +380,9 @@ class Executor:
         else:
             self.prefetch(by_host)
             for key in ordered_keys(by_host):
-                current = {h: op for h, ops in by_host.items() if h not in failed for op in ops if op.key == key}
+                current = {
+                    h: op for h, ops in by_host.items() if h not in failed for op in ops if op.key == key
+                }
                 if current:
                     record(self._run_on(current, dry_run), current)
         pending = {k: [h for h in hosts if (k, h) not in fresh] for k, hosts in notified.items()}
@@ -378,36 +412,63 @@ class Executor:
         try:
             handler.restart(remote)
             if handler.healthy is not None:
-                state = wait_for(lambda: handler.healthy(remote) if handler.healthy else Check(True, ""),
-                                 handler.timeout, self.health_interval)
+                state = wait_for(
+                    lambda: handler.healthy(remote) if handler.healthy else Check(True, ""),
+                    handler.timeout,
+                    self.health_interval,
+                )
                 if not state.ok:
-                    return OpResult(host, f"restart:{handler.key}", handler.name, "failed",
-                                    f"not healthy after {handler.timeout:.0f}s: {state.detail}",
-                                    time.monotonic() - t0)
-            return OpResult(host, f"restart:{handler.key}", handler.name, "changed", "restarted",
-                            time.monotonic() - t0)
+                    return OpResult(
+                        host,
+                        f"restart:{handler.key}",
+                        handler.name,
+                        "failed",
+                        f"not healthy after {handler.timeout:.0f}s: {state.detail}",
+                        time.monotonic() - t0,
+                    )
+            return OpResult(
+                host, f"restart:{handler.key}", handler.name, "changed", "restarted", time.monotonic() - t0
+            )
         except CommandFailed as exc:
-            return OpResult(host, f"restart:{handler.key}", handler.name, "failed", "restart command failed",
-                            time.monotonic() - t0, exc.command, exc.exit_code, exc.output)
+            return OpResult(
+                host,
+                f"restart:{handler.key}",
+                handler.name,
+                "failed",
+                "restart command failed",
+                time.monotonic() - t0,
+                exc.command,
+                exc.exit_code,
+                exc.output,
+            )
         except FastdataError as exc:
-            return OpResult(host, f"restart:{handler.key}", handler.name, "failed", str(exc),
-                            time.monotonic() - t0)
+            return OpResult(
+                host, f"restart:{handler.key}", handler.name, "failed", str(exc), time.monotonic() - t0
+            )
 
     def wait_gates(self, phase: str) -> None:
         for gate in self.platform.gates:
             if gate.after_phase != phase:
                 continue
             t0 = time.monotonic()
-            state = wait_for(lambda g=gate: g.probe(self.settings, self.inventory, self.remote),  # type: ignore[misc]
-                             gate.timeout, self.health_interval)
-            self.progress.line(f"  gate {gate.name}: {'ok' if state.ok else 'FAILED'} ({state.detail}) "
-                               f"{time.monotonic() - t0:.1f}s")
+            state = wait_for(
+                lambda g=gate: g.probe(self.settings, self.inventory, self.remote),  # type: ignore[misc]
+                gate.timeout,
+                self.health_interval,
+            )
+            self.progress.line(
+                f"  gate {gate.name}: {'ok' if state.ok else 'FAILED'} ({state.detail}) "
+                f"{time.monotonic() - t0:.1f}s"
+            )
             if not state.ok:
-                raise HealthCheckError(f"health gate '{gate.name}' did not pass within {gate.timeout:.0f}s: "
-                                       f"{state.detail}")
+                raise HealthCheckError(
+                    f"health gate '{gate.name}' did not pass within {gate.timeout:.0f}s: {state.detail}"
+                )
 
     # --- the whole plan -----------------------------------------------------------------------------
-    def run(self, dry_run: bool = False, phases: Mapping[str, Mapping[str, list[Op]]] | None = None) -> Report:
+    def run(
+        self, dry_run: bool = False, phases: Mapping[str, Mapping[str, list[Op]]] | None = None
+    ) -> Report:
         plan = phases if phases is not None else plan_phases(self.platform, self.settings, self.inventory)
         report = Report()
         for phase in PHASES:
@@ -416,8 +477,10 @@ class Executor:
                 if phase != "connect":
                     self.progress.line(f"== {phase}: nothing planned for platform {self.platform.name}")
                 continue
-            self.progress.line(f"== {phase}: {sum(len(o) for o in by_host.values())} ops on "
-                               f"{len(by_host)} host(s){' (one at a time)' if phase in SERIAL_PHASES else ''}")
+            self.progress.line(
+                f"== {phase}: {sum(len(o) for o in by_host.values())} ops on "
+                f"{len(by_host)} host(s){' (one at a time)' if phase in SERIAL_PHASES else ''}"
+            )
             before = report.changes
             self.run_phase(phase, dict(by_host), report, dry_run)
             if report.failures:
@@ -445,11 +508,15 @@ class DeployFailed(OperationError):
                 code = "timed out" if r.exit_code is None else r.exit_code
                 lines.append(f"  command: {r.command}\n  exit status: {code}")
             if r.output:
-                lines.append("  output (tail):\n" + "\n".join("    " + x for x in tail(r.output).splitlines()))
+                lines.append(
+                    "  output (tail):\n" + "\n".join("    " + x for x in tail(r.output).splitlines())
+                )
         ok_hosts = sorted({r.host for r in self.report.results} - {r.host for r in self.report.failures})
         if ok_hosts:
-            lines.append(f"other hosts completed the phase: {', '.join(ok_hosts)} (results kept; "
-                         "re-running resumes, finished work is a no-op)")
+            lines.append(
+                f"other hosts completed the phase: {', '.join(ok_hosts)} (results kept; "
+                "re-running resumes, finished work is a no-op)"
+            )
         return "\n".join(lines)
 
 

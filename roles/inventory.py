@@ -198,7 +198,9 @@ def pulumi_env(root: Path | None = None) -> dict[str, str]:
     root = root or Path(__file__).resolve().parent.parent
     proc = subprocess.run(
         ["bash", "-c", '. "$1/scripts/env.sh" && env -0', "env", str(root)],
-        capture_output=True, check=False, env=os.environ.copy(),
+        capture_output=True,
+        check=False,
+        env=os.environ.copy(),
     )
     if proc.returncode != 0:
         raise InventoryError(f"sourcing scripts/env.sh failed: {proc.stderr.decode()[-500:]}")
@@ -215,10 +217,18 @@ def load_stack(stack: str, root: Path | None = None) -> Inventory:
     env = pulumi_env(root)
     pulumi = shutil.which("pulumi", path=env.get("PATH"))
     if pulumi is None:
-        raise InventoryError("the pulumi CLI is not installed: run ./scripts/setup.sh (it builds .tools/pulumi)")
+        raise InventoryError(
+            "the pulumi CLI is not installed: run ./scripts/setup.sh (it builds .tools/pulumi)"
+        )
     cmd = [pulumi, "stack", "output", "cluster", "--json", "--show-secrets", "--stack", stack]
-    proc = subprocess.run(cmd, capture_output=True, text=True, env=env, check=False,
-                          cwd=str(root or Path(__file__).resolve().parent.parent))
+    proc = subprocess.run(
+        cmd,
+        capture_output=True,
+        text=True,
+        env=env,
+        check=False,
+        cwd=str(root or Path(__file__).resolve().parent.parent),
+    )
     if proc.returncode != 0:
         raise InventoryError(
             f"`pulumi stack output cluster --stack {stack}` failed (exit {proc.returncode}): "

@@ -49,9 +49,15 @@ def server_properties(settings: Settings, inventory: Inventory, node: Node) -> s
     k = settings["kafka"]
     brokers = len(inventory.agents)
     return render(
-        "kafka-server.properties", node=node.name, node_id=node_id(node), voters=voters(inventory),
-        ip=node.private_ip, partitions=k["partitions"], replication=min(k["replicationFactor"], brokers),
-        min_isr=k["minInsyncReplicas"], internal_replication=min(3, brokers),
+        "kafka-server.properties",
+        node=node.name,
+        node_id=node_id(node),
+        voters=voters(inventory),
+        ip=node.private_ip,
+        partitions=k["partitions"],
+        replication=min(k["replicationFactor"], brokers),
+        min_isr=k["minInsyncReplicas"],
+        internal_replication=min(3, brokers),
         internal_min_isr=min(2, brokers),
     )
 
@@ -75,7 +81,9 @@ def storage_op(settings: Settings, inventory: Inventory, node: Node) -> Op:
         if not props:
             return Check(False, "storage not formatted")
         if props.get("cluster.id") != cid or props.get("node.id") != str(nid):
-            return Check(False, f"formatted for cluster {props.get('cluster.id')} node {props.get('node.id')}")
+            return Check(
+                False, f"formatted for cluster {props.get('cluster.id')} node {props.get('node.id')}"
+            )
         return Check(True, f"formatted for cluster {cid}")
 
     def apply(r: Remote) -> None:
@@ -85,20 +93,34 @@ def storage_op(settings: Settings, inventory: Inventory, node: Node) -> Op:
             raise OperationError(
                 f"{node.name}: {DATA_DIR} is formatted for cluster {existing.get('cluster.id')} node "
                 f"{existing.get('node.id')}, expected {cid} node {nid}; move it away by hand if that data "
-                "is disposable, then re-run")
-        r.run(f"runuser -u kafka -- java -Xmx256m -cp {shlex.quote(libs_dir(settings) + '/*')} "
-              f"kafka.tools.StorageTool format -t {cid} -c {CONFIG}", timeout=120)
+                "is disposable, then re-run"
+            )
+        r.run(
+            f"runuser -u kafka -- java -Xmx256m -cp {shlex.quote(libs_dir(settings) + '/*')} "
+            f"kafka.tools.StorageTool format -t {cid} -c {CONFIG}",
+            timeout=120,
+        )
 
-    return probed("kafka-storage", f"Kafka storage on {node.name} formatted (cluster {cid}, node {nid})",
-                  f"cat {meta} 2>/dev/null || true", judge, apply)
+    return probed(
+        "kafka-storage",
+        f"Kafka storage on {node.name} formatted (cluster {cid}, node {nid})",
+        f"cat {meta} 2>/dev/null || true",
+        judge,
+        apply,
+    )
 
 
 def plan_broker(settings: Settings, inventory: Inventory, node: Node) -> list[Op]:
     art = settings["artifactFiles"]["kafka"]
     libs = libs_dir(settings)
     k = settings["kafka"]
-    unit = render("kafka.service", version=settings["versions"]["kafka"], node_id=node_id(node),
-                  heap=k["heap"], libs=libs)
+    unit = render(
+        "kafka.service",
+        version=settings["versions"]["kafka"],
+        node_id=node_id(node),
+        heap=k["heap"],
+        libs=libs,
+    )
     return [
         user_op("kafka-user", "kafka", "/var/lib/kafka"),
         directory_op("kafka-home", "/var/lib/kafka", owner="kafka", mode=0o750),
@@ -106,12 +128,27 @@ def plan_broker(settings: Settings, inventory: Inventory, node: Node) -> list[Op
         directory_op("kafka-logs", "/var/log/kafka", owner="kafka", mode=0o750),
         artifact_op("kafka-artifact", art),
         unpack_op("kafka-libs", art, libs, notify=[HANDLER]),
-        file_op("kafka-config", f"Kafka config for node {node_id(node)} on {node.name}", CONFIG,
-                server_properties(settings, inventory, node), notify=[HANDLER]),
-        file_op("kafka-log4j", f"Kafka logging config on {node.name}", "/etc/kafka/log4j.properties",
-                render("kafka-log4j.properties", level="INFO"), notify=[HANDLER]),
-        file_op("kafka-unit", f"Kafka systemd unit on {node.name}", f"/etc/systemd/system/{UNIT}", unit,
-                notify=[HANDLER]),
+        file_op(
+            "kafka-config",
+            f"Kafka config for node {node_id(node)} on {node.name}",
+            CONFIG,
+            server_properties(settings, inventory, node),
+            notify=[HANDLER],
+        ),
+        file_op(
+            "kafka-log4j",
+            f"Kafka logging config on {node.name}",
+            "/etc/kafka/log4j.properties",
+            render("kafka-log4j.properties", level="INFO"),
+            notify=[HANDLER],
+        ),
+        file_op(
+            "kafka-unit",
+            f"Kafka systemd unit on {node.name}",
+            f"/etc/systemd/system/{UNIT}",
+            unit,
+            notify=[HANDLER],
+        ),
         storage_op(settings, inventory, node),
         service_op("kafka-running", UNIT, f"Kafka broker {node.name} running", satisfies=[HANDLER]),
     ]
@@ -119,9 +156,12 @@ def plan_broker(settings: Settings, inventory: Inventory, node: Node) -> list[Op
 
 # --- health (run on an agent: the brokers' addresses are private) ---------------------------------------
 
+
 def tool(settings: Settings, main_class: str, args: str) -> str:
-    return (f"java -Xmx256m -Dlog4j.configuration=file:/etc/kafka/log4j-tools.properties "
-            f"-cp {shlex.quote(libs_dir(settings) + '/*')} {main_class} {args}")
+    return (
+        f"java -Xmx256m -Dlog4j.configuration=file:/etc/kafka/log4j-tools.properties "
+        f"-cp {shlex.quote(libs_dir(settings) + '/*')} {main_class} {args}"
+    )
 
 
 def parse_quorum_status(text: str) -> dict[str, str]:
@@ -153,27 +193,46 @@ def broker_ids(text: str) -> set[int]:
 
 
 def tools_log4j_op() -> Op:
-    return file_op("kafka-tools-log4j", "Kafka CLI logging config", "/etc/kafka/log4j-tools.properties",
-                   "log4j.rootLogger=WARN, stderr\nlog4j.appender.stderr=org.apache.log4j.ConsoleAppender\n"
-                   "log4j.appender.stderr.Target=System.err\n"
-                   "log4j.appender.stderr.layout=org.apache.log4j.PatternLayout\n"
-                   "log4j.appender.stderr.layout.ConversionPattern=[%d] %p %m (%c)%n\n")
+    return file_op(
+        "kafka-tools-log4j",
+        "Kafka CLI logging config",
+        "/etc/kafka/log4j-tools.properties",
+        "log4j.rootLogger=WARN, stderr\nlog4j.appender.stderr=org.apache.log4j.ConsoleAppender\n"
+        "log4j.appender.stderr.Target=System.err\n"
+        "log4j.appender.stderr.layout=org.apache.log4j.PatternLayout\n"
+        "log4j.appender.stderr.layout.ConversionPattern=[%d] %p %m (%c)%n\n",
+    )
 
 
 def probe_quorum(settings: Settings, inventory: Inventory, remote_for: Callable[[Node], Remote]) -> Check:
     r = _first_agent(inventory, remote_for)
-    out = r.run(tool(settings, "org.apache.kafka.tools.MetadataQuorumCommand",
-                     f"--bootstrap-server {bootstrap_servers(inventory)} describe --status"),
-                check=False, timeout=60)
+    out = r.run(
+        tool(
+            settings,
+            "org.apache.kafka.tools.MetadataQuorumCommand",
+            f"--bootstrap-server {bootstrap_servers(inventory)} describe --status",
+        ),
+        check=False,
+        timeout=60,
+    )
     if not out.ok:
-        return Check(False, f"kafka-metadata-quorum exit {out.exit_code}: {(out.stderr or out.stdout)[-200:]}")
+        return Check(
+            False, f"kafka-metadata-quorum exit {out.exit_code}: {(out.stderr or out.stdout)[-200:]}"
+        )
     return quorum_check(len(inventory.agents), out.stdout)
 
 
 def probe_brokers(settings: Settings, inventory: Inventory, remote_for: Callable[[Node], Remote]) -> Check:
     r = _first_agent(inventory, remote_for)
-    out = r.run(tool(settings, "kafka.admin.BrokerApiVersionsCommand",
-                     f"--bootstrap-server {bootstrap_servers(inventory)}"), check=False, timeout=60)
+    out = r.run(
+        tool(
+            settings,
+            "kafka.admin.BrokerApiVersionsCommand",
+            f"--bootstrap-server {bootstrap_servers(inventory)}",
+        ),
+        check=False,
+        timeout=60,
+    )
     want = {node_id(a) for a in inventory.agents}
     have = broker_ids(out.stdout)
     if have != want:
@@ -181,11 +240,19 @@ def probe_brokers(settings: Settings, inventory: Inventory, remote_for: Callable
     return Check(True, f"{len(have)} brokers registered")
 
 
-def probe_under_replicated(settings: Settings, inventory: Inventory, remote_for: Callable[[Node], Remote]) -> Check:
+def probe_under_replicated(
+    settings: Settings, inventory: Inventory, remote_for: Callable[[Node], Remote]
+) -> Check:
     r = _first_agent(inventory, remote_for)
-    out = r.run(tool(settings, "org.apache.kafka.tools.TopicCommand",
-                     f"--bootstrap-server {bootstrap_servers(inventory)} --describe "
-                     "--under-replicated-partitions"), check=False, timeout=60)
+    out = r.run(
+        tool(
+            settings,
+            "org.apache.kafka.tools.TopicCommand",
+            f"--bootstrap-server {bootstrap_servers(inventory)} --describe --under-replicated-partitions",
+        ),
+        check=False,
+        timeout=60,
+    )
     if not out.ok:
         return Check(False, f"kafka-topics exit {out.exit_code}: {(out.stderr or out.stdout)[-200:]}")
     lines = [x for x in out.stdout.splitlines() if x.strip()]
@@ -201,7 +268,12 @@ def _first_agent(inventory: Inventory, remote_for: Callable[[Node], Remote]) -> 
 def broker_listening(r: Remote) -> Check:
     """Per-host health after a restart: the unit is active and the client port accepts connections."""
     ip = r.node.private_ip
-    state = r.run(f"systemctl is-active {UNIT}; timeout 2 bash -c '</dev/tcp/{ip}/{CLIENT_PORT}' && echo open",
-                  check=False).stdout.split()
+    state = r.run(
+        f"systemctl is-active {UNIT}; timeout 2 bash -c '</dev/tcp/{ip}/{CLIENT_PORT}' && echo open",
+        check=False,
+    ).stdout.split()
     ok = state[:1] == ["active"] and "open" in state
-    return Check(ok, f"{UNIT} {state[0] if state else '?'}, port {CLIENT_PORT} {'open' if 'open' in state else 'closed'}")
+    return Check(
+        ok,
+        f"{UNIT} {state[0] if state else '?'}, port {CLIENT_PORT} {'open' if 'open' in state else 'closed'}",
+    )

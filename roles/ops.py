@@ -18,8 +18,14 @@ from roles.engine import Check, Op, RenderedFile
 q = shlex.quote
 
 
-def probed(key: str, name: str, probe: str, judge: Callable[[RunResult], Check],
-           apply: Callable[[Remote], None], **kw: object) -> Op:
+def probed(
+    key: str,
+    name: str,
+    probe: str,
+    judge: Callable[[RunResult], Check],
+    apply: Callable[[Remote], None],
+    **kw: object,
+) -> Op:
     """An op whose check is one read-only command + a pure judge (so the executor can batch it)."""
 
     def check(r: Remote) -> Check:
@@ -30,6 +36,7 @@ def probed(key: str, name: str, probe: str, judge: Callable[[RunResult], Check],
 
 # --- facts (pure parsers) ------------------------------------------------------------------------------
 
+
 def parse_file_fact(output: str) -> tuple[str, str, str] | None:
     """`sha256 mode owner` from file_fact_command, or None when the file is absent."""
     parts = output.split()
@@ -37,8 +44,10 @@ def parse_file_fact(output: str) -> tuple[str, str, str] | None:
 
 
 def file_fact_command(path: str) -> str:
-    return (f"test -f {q(path)} && printf '%s %s %s\\n' \"$(sha256sum < {q(path)} | cut -d' ' -f1)\" "
-            f"\"$(stat -c %a {q(path)})\" \"$(stat -c %U {q(path)})\" || true")
+    return (
+        f"test -f {q(path)} && printf '%s %s %s\\n' \"$(sha256sum < {q(path)} | cut -d' ' -f1)\" "
+        f'"$(stat -c %a {q(path)})" "$(stat -c %U {q(path)})" || true'
+    )
 
 
 def parse_dpkg(output: str, packages: Sequence[str]) -> list[str]:
@@ -53,8 +62,16 @@ def parse_dpkg(output: str, packages: Sequence[str]) -> list[str]:
 
 # --- primitives -----------------------------------------------------------------------------------------
 
-def file_op(key: str, name: str, path: str, content: str | bytes, mode: int = 0o644, owner: str = "root",
-            notify: Sequence[str] = ()) -> Op:
+
+def file_op(
+    key: str,
+    name: str,
+    path: str,
+    content: str | bytes,
+    mode: int = 0o644,
+    owner: str = "root",
+    notify: Sequence[str] = (),
+) -> Op:
     data = content.encode() if isinstance(content, str) else content
     want = hashlib.sha256(data).hexdigest()
 
@@ -72,8 +89,15 @@ def file_op(key: str, name: str, path: str, content: str | bytes, mode: int = 0o
     def apply(r: Remote) -> None:
         r.put(data, path, mode=mode, owner=owner)
 
-    return probed(key, name, file_fact_command(path), judge, apply, notify=tuple(notify),
-                  files=(RenderedFile(path, data, mode),))
+    return probed(
+        key,
+        name,
+        file_fact_command(path),
+        judge,
+        apply,
+        notify=tuple(notify),
+        files=(RenderedFile(path, data, mode),),
+    )
 
 
 def apt_op(key: str, packages: Sequence[str], name: str | None = None) -> Op:
@@ -85,13 +109,20 @@ def apt_op(key: str, packages: Sequence[str], name: str | None = None) -> Op:
 
     def apply(r: Remote) -> None:
         # Nodes reach Debian's mirrors (NAT on the local cloud; the VPC's egress on aws/azure).
-        r.run("export DEBIAN_FRONTEND=noninteractive; "
-              "apt-get -o DPkg::Lock::Timeout=120 update -qq && "
-              f"apt-get -o DPkg::Lock::Timeout=120 install -y -qq --no-install-recommends {pkgs}",
-              timeout=900)
+        r.run(
+            "export DEBIAN_FRONTEND=noninteractive; "
+            "apt-get -o DPkg::Lock::Timeout=120 update -qq && "
+            f"apt-get -o DPkg::Lock::Timeout=120 install -y -qq --no-install-recommends {pkgs}",
+            timeout=900,
+        )
 
-    return probed(key, name or f"packages {', '.join(packages)} installed",
-                  f"dpkg-query -W -f='${{Package}} ${{Status}}\\n' {pkgs} 2>/dev/null || true", judge, apply)
+    return probed(
+        key,
+        name or f"packages {', '.join(packages)} installed",
+        f"dpkg-query -W -f='${{Package}} ${{Status}}\\n' {pkgs} 2>/dev/null || true",
+        judge,
+        apply,
+    )
 
 
 def user_op(key: str, user: str, home: str) -> Op:
@@ -100,8 +131,10 @@ def user_op(key: str, user: str, home: str) -> Op:
         return Check(ok, f"user {user} exists" if ok else f"user {user} missing")
 
     def apply(r: Remote) -> None:
-        r.run(f"useradd --system --user-group --home-dir {q(home)} --no-create-home "
-              f"--shell /usr/sbin/nologin {q(user)}")
+        r.run(
+            f"useradd --system --user-group --home-dir {q(home)} --no-create-home "
+            f"--shell /usr/sbin/nologin {q(user)}"
+        )
 
     return probed(key, f"system user {user} present", f"id -u {q(user)}", judge, apply)
 
@@ -118,8 +151,9 @@ def directory_op(key: str, path: str, owner: str = "root", mode: int = 0o755) ->
     def apply(r: Remote) -> None:
         r.run(f"install -d -o {q(owner)} -g {q(owner)} -m {mode:o} {q(path)}")
 
-    return probed(key, f"directory {path} present", f"stat -c '%F %U %a' {q(path)} 2>/dev/null || true",
-                  judge, apply)
+    return probed(
+        key, f"directory {path} present", f"stat -c '%F %U %a' {q(path)} 2>/dev/null || true", judge, apply
+    )
 
 
 ARTIFACT_DIR = "/opt/fastdata/artifacts"
@@ -140,12 +174,25 @@ def artifact_op(key: str, art: Artifact, notify: Sequence[str] = ()) -> Op:
     def apply(r: Remote) -> None:
         r.put(art.path, path, mode=0o644)
 
-    return probed(key, f"artifact {art.filename} on node ({art.size / 1e6:.0f} MB)",
-                  f"sha256sum {q(path)} 2>/dev/null || true", judge, apply, notify=tuple(notify))
+    return probed(
+        key,
+        f"artifact {art.filename} on node ({art.size / 1e6:.0f} MB)",
+        f"sha256sum {q(path)} 2>/dev/null || true",
+        judge,
+        apply,
+        notify=tuple(notify),
+    )
 
 
-def marker_op(key: str, name: str, marker: str, want: str, what: str, apply: Callable[[Remote], None],
-              notify: Sequence[str] = ()) -> Op:
+def marker_op(
+    key: str,
+    name: str,
+    marker: str,
+    want: str,
+    what: str,
+    apply: Callable[[Remote], None],
+    notify: Sequence[str] = (),
+) -> Op:
     """State recorded by a marker file whose content identifies what was installed."""
 
     def judge(res: RunResult) -> Check:
@@ -166,8 +213,10 @@ def unpack_op(key: str, art: Artifact, dest: str, notify: Sequence[str] = ()) ->
 
     def apply(r: Remote) -> None:
         new = f"{dest}.new"
-        r.run(f"rm -rf {q(new)} && mkdir -p {q(new)} && tar -xf {q(src)} -C {q(new)} && "
-              f"echo {art.sha256} > {q(new)}/.fastdata-sha256 && rm -rf {q(dest)} && mv {q(new)} {q(dest)}")
+        r.run(
+            f"rm -rf {q(new)} && mkdir -p {q(new)} && tar -xf {q(src)} -C {q(new)} && "
+            f"echo {art.sha256} > {q(new)}/.fastdata-sha256 && rm -rf {q(dest)} && mv {q(new)} {q(dest)}"
+        )
 
     return marker_op(key, f"{art.name} unpacked in {dest}", marker, art.sha256, art.name, apply, notify)
 

@@ -44,12 +44,22 @@ def pyspark_op(settings: Settings, node: Node, notify: str) -> Op:
 
     def apply(r: Remote) -> None:
         paths = " ".join(shlex.quote(f"{ARTIFACT_DIR}/{w.filename}") for w in wheels)
-        r.run(f"test -x {VENV}/bin/pip || python3 -m venv {VENV}; "
-              f"{VENV}/bin/pip install -q --no-index --no-deps --force-reinstall {paths} && "
-              f"echo {want} > {marker}", timeout=900)
+        r.run(
+            f"test -x {VENV}/bin/pip || python3 -m venv {VENV}; "
+            f"{VENV}/bin/pip install -q --no-index --no-deps --force-reinstall {paths} && "
+            f"echo {want} > {marker}",
+            timeout=900,
+        )
 
-    return marker_op("pyspark", f"pyspark {settings['versions']['spark']} installed in {VENV} on {node.name}",
-                     marker, want, "pyspark", apply, notify=[notify])
+    return marker_op(
+        "pyspark",
+        f"pyspark {settings['versions']['spark']} installed in {VENV} on {node.name}",
+        marker,
+        want,
+        "pyspark",
+        apply,
+        notify=[notify],
+    )
 
 
 def _common(settings: Settings, node: Node, handler: str) -> list[Op]:
@@ -65,33 +75,65 @@ def _common(settings: Settings, node: Node, handler: str) -> list[Op]:
 
 
 def unit_text(settings: Settings, node: Node, what: str, main_class: str, args: str, heap: str) -> str:
-    return render("spark.service", version=settings["versions"]["spark"], what=what, daemon_heap=heap,
-                  ip=node.private_ip, spark_class=SPARK_CLASS, main_class=main_class, args=args)
+    return render(
+        "spark.service",
+        version=settings["versions"]["spark"],
+        what=what,
+        daemon_heap=heap,
+        ip=node.private_ip,
+        spark_class=SPARK_CLASS,
+        main_class=main_class,
+        args=args,
+    )
 
 
 def plan_master(settings: Settings, inventory: Inventory, node: Node) -> list[Op]:
     handler = "restart-spark-master"
     s = settings["spark"]
-    unit = unit_text(settings, node, "master", "org.apache.spark.deploy.master.Master",
-                     f"--host {node.private_ip} --port {MASTER_PORT} --webui-port {MASTER_UI}", s["masterHeap"])
-    return [*_common(settings, node, handler),
-            file_op("spark-master-unit", f"Spark master unit on {node.name}", f"/etc/systemd/system/{MASTER_UNIT}",
-                    unit, notify=[handler]),
-            service_op("spark-master-running", MASTER_UNIT, f"Spark master {node.name} running",
-                       satisfies=[handler])]
+    unit = unit_text(
+        settings,
+        node,
+        "master",
+        "org.apache.spark.deploy.master.Master",
+        f"--host {node.private_ip} --port {MASTER_PORT} --webui-port {MASTER_UI}",
+        s["masterHeap"],
+    )
+    return [
+        *_common(settings, node, handler),
+        file_op(
+            "spark-master-unit",
+            f"Spark master unit on {node.name}",
+            f"/etc/systemd/system/{MASTER_UNIT}",
+            unit,
+            notify=[handler],
+        ),
+        service_op(
+            "spark-master-running", MASTER_UNIT, f"Spark master {node.name} running", satisfies=[handler]
+        ),
+    ]
 
 
 def plan_worker(settings: Settings, inventory: Inventory, node: Node) -> list[Op]:
     handler = "restart-spark-worker"
     s = settings["spark"]
-    args = (f"--host {node.private_ip} --webui-port {WORKER_UI} --cores {s['workerCores']} "
-            f"--memory {s['workerMemory']} --work-dir /var/lib/spark/work {master_url(inventory)}")
+    args = (
+        f"--host {node.private_ip} --webui-port {WORKER_UI} --cores {s['workerCores']} "
+        f"--memory {s['workerMemory']} --work-dir /var/lib/spark/work {master_url(inventory)}"
+    )
     unit = unit_text(settings, node, "worker", "org.apache.spark.deploy.worker.Worker", args, s["workerHeap"])
-    return [*_common(settings, node, handler),
-            file_op("spark-worker-unit", f"Spark worker unit on {node.name}", f"/etc/systemd/system/{WORKER_UNIT}",
-                    unit, notify=[handler]),
-            service_op("spark-worker-running", WORKER_UNIT, f"Spark worker {node.name} running",
-                       satisfies=[handler])]
+    return [
+        *_common(settings, node, handler),
+        file_op(
+            "spark-worker-unit",
+            f"Spark worker unit on {node.name}",
+            f"/etc/systemd/system/{WORKER_UNIT}",
+            unit,
+            notify=[handler],
+        ),
+        service_op(
+            "spark-worker-running", WORKER_UNIT, f"Spark worker {node.name} running", satisfies=[handler]
+        ),
+    ]
 
 
 def plan_connector(settings: Settings, inventory: Inventory, node: Node) -> list[Op]:
@@ -111,8 +153,12 @@ def probe_workers(settings: Settings, inventory: Inventory, remote_for: Callable
     master = inventory.masters[0]
     r = remote_for(master)
     url = f"http://{master.private_ip}:{MASTER_UI}/json"
-    out = r.run(f"python3 -c \"import urllib.request;print(urllib.request.urlopen('{url}',timeout=5).read().decode())\"",
-                check=False, timeout=30)
+    out = r.run(
+        "python3 -c \"import urllib.request;"
+        f"print(urllib.request.urlopen('{url}',timeout=5).read().decode())\"",
+        check=False,
+        timeout=30,
+    )
     if not out.ok:
         return Check(False, f"master UI {url} not answering")
     status, alive = parse_master_json(out.stdout)

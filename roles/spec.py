@@ -19,20 +19,19 @@ DEFAULTS: dict[str, dict[str, Any]] = {
     "kafka": {
         "replicationFactor": 3,
         "partitions": 6,
-        "heap": "768m",            # per broker+controller; 3 brokers = 2.3 GB
+        "heap": "768m",  # per broker+controller; 3 brokers = 2.3 GB
     },
     "spark": {
         "masterHeap": "512m",
-        "workerHeap": "512m",      # the worker daemon itself
-        "workerMemory": "2g",      # what executors on one worker may use
+        "workerHeap": "512m",  # the worker daemon itself
+        "workerMemory": "2g",  # what executors on one worker may use
         "workerCores": 2,
     },
 }
 _SIZE = re.compile(r"^\d+[mMgG]$")
 
 
-def resolve(settings: Mapping[str, Any], inventory: Inventory,
-            cache: ArtifactCache | None) -> dict[str, Any]:
+def resolve(settings: Mapping[str, Any], inventory: Inventory, cache: ArtifactCache | None) -> dict[str, Any]:
     """settings + defaults + `artifactFiles` (logical name -> Artifact). ConfigError names bad keys."""
     spec: dict[str, Any] = {k: dict(v) if isinstance(v, Mapping) else v for k, v in settings.items()}
     for section, defaults in DEFAULTS.items():
@@ -44,7 +43,9 @@ def resolve(settings: Mapping[str, Any], inventory: Inventory,
     versions["kafka"] = kafka_version(settings)
     versions["spark"] = spark_version(settings)
     if not versions["kafka"].startswith("3.9."):
-        raise ConfigError(f"settings.versions.kafka is {versions['kafka']}; allowed: 3.9.x (ZooKeeper + KRaft)")
+        raise ConfigError(
+            f"settings.versions.kafka is {versions['kafka']}; allowed: 3.9.x (ZooKeeper + KRaft)"
+        )
     if not versions["spark"].startswith("3.5."):
         raise ConfigError(f"settings.versions.spark is {versions['spark']}; allowed: 3.5.x (last with Mesos)")
     spec["versions"] = versions
@@ -54,14 +55,22 @@ def resolve(settings: Mapping[str, Any], inventory: Inventory,
         if not isinstance(k[key], int) or k[key] < 1:
             raise ConfigError(f"settings.kafka.{key} must be a positive integer, got {k[key]!r}")
     if brokers and k["replicationFactor"] > brokers:
-        raise ConfigError(f"settings.kafka.replicationFactor is {k['replicationFactor']} but the cluster has "
-                          f"{brokers} agent(s) (one broker each); lower it or add agents")
+        raise ConfigError(
+            f"settings.kafka.replicationFactor is {k['replicationFactor']} but the cluster has "
+            f"{brokers} agent(s) (one broker each); lower it or add agents"
+        )
     if "minInsyncReplicas" not in k:
         k["minInsyncReplicas"] = 2 if brokers >= 3 else 1
-    for section, key in (("kafka", "heap"), ("spark", "masterHeap"), ("spark", "workerHeap"),
-                         ("spark", "workerMemory")):
+    for section, key in (
+        ("kafka", "heap"),
+        ("spark", "masterHeap"),
+        ("spark", "workerHeap"),
+        ("spark", "workerMemory"),
+    ):
         if not _SIZE.match(str(spec[section][key])):
-            raise ConfigError(f"settings.{section}.{key} must look like 512m or 2g, got {spec[section][key]!r}")
+            raise ConfigError(
+                f"settings.{section}.{key} must look like 512m or 2g, got {spec[section][key]!r}"
+            )
     if cache is not None:
         names = bundle_names(spec)
         spec["artifactFiles"] = {logical: cache.get(name) for logical, name in names.items()}

@@ -37,8 +37,9 @@ def platform_for(inventory: Inventory) -> Platform:
     try:
         return PLATFORMS[inventory.platform]
     except KeyError:
-        raise ConfigError(f"platform {inventory.platform!r} has no planners yet; available: "
-                          f"{', '.join(sorted(PLATFORMS))}") from None
+        raise ConfigError(
+            f"platform {inventory.platform!r} has no planners yet; available: {', '.join(sorted(PLATFORMS))}"
+        ) from None
 
 
 def load(stack: str | None, inventory_file: str | None) -> tuple[Inventory, dict[str, Any], Platform]:
@@ -48,8 +49,9 @@ def load(stack: str | None, inventory_file: str | None) -> tuple[Inventory, dict
     return inventory, spec, platform_for(inventory)
 
 
-def connect_all(inventory: Inventory, progress: Progress,
-                max_parallel: int = MAX_PARALLEL) -> tuple[dict[str, SshRemote], list[OpResult]]:
+def connect_all(
+    inventory: Inventory, progress: Progress, max_parallel: int = MAX_PARALLEL
+) -> tuple[dict[str, SshRemote], list[OpResult]]:
     """The connect phase: every node reached with pinned host keys, in parallel; results per node."""
     pkey = load_private_key(inventory.ssh.private_key)
 
@@ -60,8 +62,9 @@ def connect_all(inventory: Inventory, progress: Progress,
             remote.run("true", timeout=30)
             return remote
         except (Unreachable, HostKeyRejected, CommandFailed) as exc:
-            return OpResult(node.name, "ssh", f"SSH reachable: {node.name}", "failed", str(exc),
-                            time.monotonic() - t0)
+            return OpResult(
+                node.name, "ssh", f"SSH reachable: {node.name}", "failed", str(exc), time.monotonic() - t0
+            )
 
     remotes: dict[str, SshRemote] = {}
     results: list[OpResult] = []
@@ -77,7 +80,9 @@ def connect_all(inventory: Inventory, progress: Progress,
 
 
 @contextmanager
-def connected(inventory: Inventory, progress: Progress) -> Iterator[tuple[dict[str, SshRemote], list[OpResult]]]:
+def connected(
+    inventory: Inventory, progress: Progress
+) -> Iterator[tuple[dict[str, SshRemote], list[OpResult]]]:
     remotes, results = connect_all(inventory, progress)
     try:
         yield remotes, results
@@ -86,13 +91,20 @@ def connected(inventory: Inventory, progress: Progress) -> Iterator[tuple[dict[s
             r.close()
 
 
-def deploy(stack: str | None, inventory_file: str | None, dry_run: bool = False,
-           out: TextIO | None = None, diagnose_root: Path | None = None) -> Report:
+def deploy(
+    stack: str | None,
+    inventory_file: str | None,
+    dry_run: bool = False,
+    out: TextIO | None = None,
+    diagnose_root: Path | None = None,
+) -> Report:
     """deploy (or plan, with dry_run): connect -> phases; on failure collect diagnostics and re-raise."""
     progress = Progress(out)
     inventory, spec, platform = load(stack, inventory_file)
-    progress.line(f"{'plan' if dry_run else 'deploy'}: cluster {inventory.name} ({inventory.cloud}, "
-                  f"platform {platform.name}, {len(inventory.nodes)} nodes)")
+    progress.line(
+        f"{'plan' if dry_run else 'deploy'}: cluster {inventory.name} ({inventory.cloud}, "
+        f"platform {platform.name}, {len(inventory.nodes)} nodes)"
+    )
     t0 = time.monotonic()
     progress.line("== connect")
     with connected(inventory, progress) as (remotes, conn_results):
@@ -118,15 +130,23 @@ def deploy(stack: str | None, inventory_file: str | None, dry_run: bool = False,
         finally:
             executor.close()
     verb = "would change" if dry_run else "changed"
-    progress.line(f"{'plan' if dry_run else 'deploy'}: {report.changes} {verb}, "
-                  f"{sum(1 for r in report.results if r.status == 'ok')} ok, wall time {report.seconds:.1f}s")
+    progress.line(
+        f"{'plan' if dry_run else 'deploy'}: {report.changes} {verb}, "
+        f"{sum(1 for r in report.results if r.status == 'ok')} ok, wall time {report.seconds:.1f}s"
+    )
     for host, counts in report.per_host().items():
         progress.line(f"  {host:<16} " + ", ".join(f"{k} {v}" for k, v in sorted(counts.items())))
     return report
 
 
-def _diagnose_on_failure(err: FastdataError, inventory: Inventory, platform: Platform,
-                         remotes: Mapping[str, Remote], progress: Progress, root: Path | None) -> None:
+def _diagnose_on_failure(
+    err: FastdataError,
+    inventory: Inventory,
+    platform: Platform,
+    remotes: Mapping[str, Remote],
+    progress: Progress,
+    root: Path | None,
+) -> None:
     failed = {r.host for r in err.report.failures} if isinstance(err, DeployFailed) else set(remotes)
     reachable = {h: r for h, r in remotes.items() if h in failed or not failed}
     dest = collect_diagnostics(inventory, platform, reachable, root or default_diagnose_root(), failed)
@@ -142,22 +162,29 @@ def default_diagnose_root() -> Path:
     return Path.cwd() / "diagnose"
 
 
-def collect_diagnostics(inventory: Inventory, platform: Platform, remotes: Mapping[str, Remote],
-                        root: Path, failed: set[str] | None = None,
-                        checks: Mapping[str, list[str]] | None = None) -> Path:
+def collect_diagnostics(
+    inventory: Inventory,
+    platform: Platform,
+    remotes: Mapping[str, Remote],
+    root: Path,
+    failed: set[str] | None = None,
+    checks: Mapping[str, list[str]] | None = None,
+) -> Path:
     """Journals + status of the platform's units, their configs, and check output, per node."""
     dest = root / f"{inventory.name}-{time.strftime('%Y%m%d-%H%M%S')}"
     dest.mkdir(parents=True, exist_ok=True)
     units = " ".join(shlex.quote(u) for u in platform.units)
     configs = " ".join(shlex.quote(c) for c in platform.configs)
+    unit_args = " ".join("-u " + shlex.quote(u) for u in platform.units)
 
     def one(host: str, r: Remote) -> None:
         d = dest / host
         d.mkdir(exist_ok=True)
         cmds = {
             "systemctl-status.txt": f"systemctl status --no-pager --full {units} 2>&1; true",
-            "journal.txt": f"journalctl --no-pager -n 2000 {' '.join('-u ' + u for u in platform.units)} 2>&1; true",
-            "configs.txt": f"for f in $(find {configs} -type f 2>/dev/null); do echo \"=== $f\"; cat \"$f\"; done; true",
+            "journal.txt": f"journalctl --no-pager -n 2000 {unit_args} 2>&1; true",
+            "configs.txt": f"for f in $(find {configs} -type f 2>/dev/null); do "
+            'echo "=== $f"; cat "$f"; done; true',
             "processes.txt": "ps -eo pid,rss,etime,args --sort=-rss | head -30; free -m; df -h /; true",
         }
         for name, cmd in cmds.items():
@@ -174,7 +201,8 @@ def collect_diagnostics(inventory: Inventory, platform: Platform, remotes: Mappi
     missing = sorted(set(n.name for n in inventory.nodes) - set(remotes))
     (dest / "README.txt").write_text(
         f"cluster {inventory.name}, platform {platform.name}\nfailed hosts: {sorted(failed or [])}\n"
-        f"not reachable (nothing collected): {missing}\n")
+        f"not reachable (nothing collected): {missing}\n"
+    )
     return dest
 
 
@@ -198,12 +226,19 @@ def render(stack: str | None, inventory_file: str | None, out_dir: Path) -> list
     return written
 
 
-GATE_LAYERS = ("SSH reachable", "prerequisites", "platform up", "packages healthy", "apps healthy",
-               "end-to-end data probe")
+GATE_LAYERS = (
+    "SSH reachable",
+    "prerequisites",
+    "platform up",
+    "packages healthy",
+    "apps healthy",
+    "end-to-end data probe",
+)
 
 
-def status(stack: str | None, inventory_file: str | None, out: TextIO | None = None,
-           timeout: float = 30.0) -> list[tuple[str, str, Check]]:
+def status(
+    stack: str | None, inventory_file: str | None, out: TextIO | None = None, timeout: float = 30.0
+) -> list[tuple[str, str, Check]]:
     """Layered readiness (DESIGN 6). Returns (layer, gate, result); later layers stop after a failure."""
     progress = Progress(out)
     inventory, spec, platform = load(stack, inventory_file)
@@ -218,13 +253,20 @@ def status(stack: str | None, inventory_file: str | None, out: TextIO | None = N
     quiet = Progress(out, quiet=True)
     with connected(inventory, quiet) as (remotes, conn):
         bad = [r for r in conn if r.status == "failed"]
-        show("SSH reachable", f"{len(remotes)}/{len(inventory.nodes)} nodes",
-             Check(not bad, "; ".join(r.detail for r in bad) or "all nodes answer with pinned host keys"),
-             time.monotonic() - t0, 10)
+        show(
+            "SSH reachable",
+            f"{len(remotes)}/{len(inventory.nodes)} nodes",
+            Check(not bad, "; ".join(r.detail for r in bad) or "all nodes answer with pinned host keys"),
+            time.monotonic() - t0,
+            10,
+        )
         failed = bool(bad)
         plan = plan_phases(platform, spec, inventory)
-        layer_phases = {"prerequisites": ("prerequisites",), "platform up": ("masters", "agents"),
-                        "packages healthy": ("packages",)}
+        layer_phases = {
+            "prerequisites": ("prerequisites",),
+            "platform up": ("masters", "agents"),
+            "packages healthy": ("packages",),
+        }
         executor = Executor(platform, spec, inventory, remotes, quiet)
         try:
             for layer in GATE_LAYERS[1:]:
@@ -233,8 +275,17 @@ def status(stack: str | None, inventory_file: str | None, out: TextIO | None = N
                     continue
                 phases = layer_phases.get(layer)
                 if phases is None:
-                    show(layer, "-", Check(False, f"not applicable yet: platform {platform.name} deploys no "
-                                                  "demo apps in this version"), 0, 0)
+                    show(
+                        layer,
+                        "-",
+                        Check(
+                            False,
+                            f"not applicable yet: platform {platform.name} deploys no "
+                            "demo apps in this version",
+                        ),
+                        0,
+                        0,
+                    )
                     continue
                 t1 = time.monotonic()
                 report = Report()
@@ -242,17 +293,29 @@ def status(stack: str | None, inventory_file: str | None, out: TextIO | None = N
                     if plan.get(ph):
                         executor.run_phase(ph, plan[ph], report, dry_run=True)
                 pending = [r for r in report.results if r.status != "ok"]
-                show(layer, "desired state holds (checks)",
-                     Check(not pending, f"{len(pending)} not converged: "
-                           + "; ".join(f"{r.host}: {r.name}" for r in pending[:4]) if pending
-                           else f"{len(report.results)} checks ok"), time.monotonic() - t1, timeout)
+                show(
+                    layer,
+                    "desired state holds (checks)",
+                    Check(
+                        not pending,
+                        f"{len(pending)} not converged: "
+                        + "; ".join(f"{r.host}: {r.name}" for r in pending[:4])
+                        if pending
+                        else f"{len(report.results)} checks ok",
+                    ),
+                    time.monotonic() - t1,
+                    timeout,
+                )
                 failed = failed or bool(pending)
                 for gate in platform.gates:
                     if gate.layer != layer or failed:
                         continue
                     t1 = time.monotonic()
-                    state = wait_for(lambda g=gate: g.probe(spec, inventory, executor.remote),  # type: ignore[misc]
-                                     timeout, 2.0)
+                    state = wait_for(
+                        lambda g=gate: g.probe(spec, inventory, executor.remote),  # type: ignore[misc]
+                        timeout,
+                        2.0,
+                    )
                     show(layer, gate.name, state, time.monotonic() - t1, timeout)
                     failed = failed or not state.ok
         finally:
@@ -260,8 +323,9 @@ def status(stack: str | None, inventory_file: str | None, out: TextIO | None = N
     return rows
 
 
-def diagnose(stack: str | None, inventory_file: str | None, out_root: Path,
-             out: TextIO | None = None) -> Path:
+def diagnose(
+    stack: str | None, inventory_file: str | None, out_root: Path, out: TextIO | None = None
+) -> Path:
     """Logs + configs + check output of every node, in one .tar.gz."""
     progress = Progress(out)
     inventory, spec, platform = load(stack, inventory_file)
@@ -288,4 +352,3 @@ def diagnose(stack: str | None, inventory_file: str | None, out_root: Path,
 
 def phases_doc() -> str:
     return " -> ".join(PHASES)
-

@@ -30,8 +30,12 @@ from roles.tasks import connect_all
 pytestmark = pytest.mark.integration
 
 SSHD = shutil.which("sshd") or "/usr/sbin/sshd"
-NODES = [("master-0", "master", "127.0.0.21"), ("agent-0", "agent", "127.0.0.22"),
-         ("agent-1", "agent", "127.0.0.23"), ("agent-2", "agent", "127.0.0.24")]
+NODES = [
+    ("master-0", "master", "127.0.0.21"),
+    ("agent-0", "agent", "127.0.0.22"),
+    ("agent-1", "agent", "127.0.0.23"),
+    ("agent-2", "agent", "127.0.0.24"),
+]
 
 
 def _free_port() -> int:
@@ -56,13 +60,18 @@ class Sshd:
         self.config.write_text(
             f"Port {port}\nListenAddress {ip}\nHostKey {self.hostkey}\nAuthorizedKeysFile {authorized}\n"
             f"UsePAM no\nStrictModes no\nPermitRootLogin yes\nPasswordAuthentication no\n"
-            f"PidFile {self.root}/pid\nMaxStartups 50\nSubsystem sftp internal-sftp\n")
+            f"PidFile {self.root}/pid\nMaxStartups 50\nSubsystem sftp internal-sftp\n"
+        )
         self.proc: subprocess.Popen[bytes] | None = None
 
     def start(self) -> None:
         os.makedirs("/run/sshd", exist_ok=True)
-        self.proc = subprocess.Popen([SSHD, "-D", "-e", "-f", str(self.config)], stdout=subprocess.DEVNULL,
-                                     stderr=open(self.root / "log", "ab"), start_new_session=True)  # noqa: SIM115
+        self.proc = subprocess.Popen(
+            [SSHD, "-D", "-e", "-f", str(self.config)],
+            stdout=subprocess.DEVNULL,
+            stderr=open(self.root / "log", "ab"),  # noqa: SIM115  (sshd keeps writing after this returns)
+            start_new_session=True,
+        )
         deadline = time.monotonic() + 10
         while time.monotonic() < deadline:
             try:
@@ -115,15 +124,32 @@ class Cluster:
         self.sshd = {name: Sshd(root, name, ip, self.port, authorized) for name, _, ip in NODES}
         self.data = root / "state"
 
-    def inventory(self, known_hosts: str | None = None, nodes: list[tuple[str, str, str]] | None = None) -> Inventory:
-        kh = known_hosts if known_hosts is not None else "\n".join(s.host_key_line() for s in self.sshd.values())
-        return parse_inventory({
-            "name": "sshd-test", "cloud": "local", "platform": "standalone",
-            "ssh": {"user": "root", "port": self.port, "privateKey": self.userkey.read_text(), "knownHosts": kh},
-            "nodes": [{"name": n, "role": r, "privateIp": ip, "publicIp": None} for n, r, ip in (nodes or NODES)],
-            "endpoints": {"masters": [], "publicAgents": [], "bootstrap": None},
-            "settings": {},
-        })
+    def inventory(
+        self, known_hosts: str | None = None, nodes: list[tuple[str, str, str]] | None = None
+    ) -> Inventory:
+        kh = (
+            known_hosts
+            if known_hosts is not None
+            else "\n".join(s.host_key_line() for s in self.sshd.values())
+        )
+        return parse_inventory(
+            {
+                "name": "sshd-test",
+                "cloud": "local",
+                "platform": "standalone",
+                "ssh": {
+                    "user": "root",
+                    "port": self.port,
+                    "privateKey": self.userkey.read_text(),
+                    "knownHosts": kh,
+                },
+                "nodes": [
+                    {"name": n, "role": r, "privateIp": ip, "publicIp": None} for n, r, ip in (nodes or NODES)
+                ],
+                "endpoints": {"masters": [], "publicAgents": [], "bootstrap": None},
+                "settings": {},
+            }
+        )
 
 
 @pytest.fixture
@@ -144,8 +170,16 @@ def _test_platform(state: Path, slow_host: str | None = None, pause: Path | None
 
     def base(settings: Settings, inv: Inventory, node: Node) -> list[Op]:
         d = f"{state}/{node.name}"
-        return [directory_op("dir", d), file_op("conf", f"config on {node.name}", f"{d}/app.conf",
-                                                f"node={node.name}\n", notify=["restart-app"])]
+        return [
+            directory_op("dir", d),
+            file_op(
+                "conf",
+                f"config on {node.name}",
+                f"{d}/app.conf",
+                f"node={node.name}\n",
+                notify=["restart-app"],
+            ),
+        ]
 
     def agents(settings: Settings, inv: Inventory, node: Node) -> list[Op]:
         d = f"{state}/{node.name}"
@@ -161,8 +195,11 @@ def _test_platform(state: Path, slow_host: str | None = None, pause: Path | None
     return Platform(
         name="test",
         steps=(Step("prerequisites", ("master", "agent"), base), Step("agents", ("agent",), agents)),
-        handlers={"restart-app": Handler("restart-app", "app restarted", restart,
-                                         lambda r: Check(True, "up"), rolling=True)},
+        handlers={
+            "restart-app": Handler(
+                "restart-app", "app restarted", restart, lambda r: Check(True, "up"), rolling=True
+            )
+        },
     )
 
 
@@ -174,8 +211,10 @@ def _wait_for_file_op(signal_file: Path, done: str) -> Op:
         return Check(ok, "done" if ok else "not done")
 
     def apply(r: Remote) -> None:
-        r.run(f"touch {signal_file}.started; while [ ! -f {signal_file} ]; do sleep 0.1; done; touch {done}",
-              timeout=30)
+        r.run(
+            f"touch {signal_file}.started; while [ ! -f {signal_file} ]; do sleep 0.1; done; touch {done}",
+            timeout=30,
+        )
 
     return Op("slow", "slow step done", check, apply)
 

@@ -1,0 +1,360 @@
+"""Engine, primitives and standalone planners with fake facts: exact commands, idempotent checks."""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import subprocess
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+
+from roles import kafka, spark
+from roles.artifacts import Artifact
+from roles.connection import RunResult
+from roles.engine import (
+    Check,
+    DeployFailed,
+    Executor,
+    Handler,
+    Op,
+    Platform,
+    Progress,
+    Step,
+    batch_probe_script,
+    ordered_keys,
+    parse_batch_probe,
+    plan_phases,
+)
+from roles.inventory import Node, parse_inventory
+from roles.ops import apt_op, file_op, parse_dpkg, service_op
+from roles.spec import resolve
+from roles.standalone import PLATFORM
+
+pytestmark = pytest.mark.unit
+
+KEY = "-----BEGIN OPENSSH PRIVATE KEY-----\nAAAA\n-----END OPENSSH PRIVATE KEY-----\n"
+
+
+def inventory_dict(agents: int = 3) -> dict:
+    nodes = [{"name": "master-0", "role": "master", "privateIp": "10.98.0.10", "publicIp": None}]
+    nodes += [
+        {"name": f"agent-{i}", "role": "agent", "privateIp": f"10.98.0.{20 + i}", "publicIp": None}
+        for i in range(agents)
+    ]
+    nodes += [{"name": "public-agent-0", "role": "publicAgent", "privateIp": "10.98.0.80", "publicIp": None}]
+    return {
+        "name": "fastdata-local",
+        "cloud": "local",
+        "platform": "standalone",
+        "ssh": {
+            "user": "root",
+            "port": 22,
+            "privateKey": KEY,
+            "knownHosts": "\n".join(f"{n['privateIp']} ssh-ed25519 AAAAC3Nza" for n in nodes),
+        },
+        "nodes": nodes,
+        "endpoints": {"masters": ["10.98.0.10"], "publicAgents": ["10.98.0.80"]},
+        "settings": {"versions": {"kafka": "3.9.1", "spark": "3.5.7"}, "kafka": {"replicationFactor": 3}},
+    }
+
+
+def fake_artifacts() -> dict[str, Artifact]:
+    return {
+        n: Artifact(n, Path(f"/cache/{f}"), hashlib.sha256(n.encode()).hexdigest(), 1000)
+        for n, f in (
+            ("kafka", "kafka-libs-3.9.1.tar"),
+            ("spark-kafka", "spark-kafka-3.5.7.tar"),
+            ("pyspark", "pyspark-3.5.7-py2.py3-none-any.whl"),
+            ("py4j", "py4j-0.10.9.7-py2.py3-none-any.whl"),
+        )
+    }
+
+
+def spec_for(agents: int = 3) -> tuple[dict, object]:
+    inv = parse_inventory(inventory_dict(agents))
+    spec = resolve(inv.settings, inv, None)
+    spec["artifactFiles"] = fake_artifacts()
+    return spec, inv
+
+
+class FakeHost:
+    """A node as a dict of command -> RunResult (facts) and a log of every command and upload."""
+
+    def __init__(
+        self,
+        name: str,
+        facts: dict[str, str] | None = None,
+        handler: Callable[[str], RunResult | None] | None = None,
+    ) -> None:
+        self.node = Node(name, "agent", "10.0.0.1", None, 0)
+        self.facts = facts or {}
+        self.handler = handler
+        self.commands: list[str] = []
+        self.uploads: list[tuple[str, bytes | Path, int]] = []
+
+    def run(self, command: str, *, check: bool = True, timeout: float | None = None) -> RunResult:
+        self.commands.append(command)
+        if self.handler is not None:
+            r = self.handler(command)
+            if r is not None:
+                return r
+        return RunResult(command, 0, self.facts.get(command, ""), "")
+
+    def put(self, data: bytes | Path, path: str, mode: int = 0o644, owner: str = "root") -> None:
+        self.uploads.append((path, data, mode))
+
+
+# --- primitives --------------------------------------------------------------------------------------
+
+
+def test_file_op_noop_when_content_mode_owner_match() -> None:
+    """An up-to-date file is explained as a no-op; a different one is uploaded once."""
+    op = file_op("k", "conf", "/etc/x.conf", "a=1\n", mode=0o640, owner="kafka")
+    want = hashlib.sha256(b"a=1\n").hexdigest()
+    assert op.judge is not None
+    assert op.judge(RunResult("", 0, f"{want} 640 kafka\n", "")) == Check(True, "/etc/x.conf up to date")
+    assert not op.judge(RunResult("", 0, f"{want} 644 kafka\n", "")).ok
+    assert op.judge(RunResult("", 0, "", "")) == Check(False, "/etc/x.conf missing")
+    host = FakeHost("h")
+    op.apply(host)  # type: ignore[arg-type]
+    assert host.uploads == [("/etc/x.conf", b"a=1\n", 0o640)] and host.commands == []
+
+
+def test_apt_op_parses_dpkg_and_installs_only_with_one_command() -> None:
+    out = "openjdk-17-jre-headless install ok installed\npython3 deinstall ok config-files\n"
+    assert parse_dpkg(out, ["openjdk-17-jre-headless", "python3", "procps"]) == ["python3", "procps"]
+    op = apt_op("apt", ["openjdk-17-jre-headless"])
+    host = FakeHost("h")
+    op.apply(host)  # type: ignore[arg-type]
+    assert len(host.commands) == 1
+    assert host.commands[0].endswith("install -y -qq --no-install-recommends openjdk-17-jre-headless")
+
+
+def test_service_op_checks_enabled_and_active() -> None:
+    op = service_op("s", "kafka.service", "Kafka running")
+    assert op.judge is not None
+    assert op.judge(RunResult("", 0, "enabled\nactive\n", "")).ok
+    assert op.judge(RunResult("", 0, "enabled\nfailed\n", "")).detail == "kafka.service is enabled/failed"
+    host = FakeHost("h")
+    op.apply(host)  # type: ignore[arg-type]
+    assert host.commands == ["systemctl daemon-reload && systemctl enable --now kafka.service"]
+
+
+def test_batch_probe_script_round_trips_through_bash() -> None:
+    """The batched probes really run in bash and their exit codes and outputs come back intact."""
+    probes = ["echo hello; echo world", "exit 3", "printf 'no newline'", "cat /nonexistent"]
+    out = subprocess.run(["bash", "-c", batch_probe_script(probes)], capture_output=True, text=True).stdout
+    parsed = parse_batch_probe(out, probes)
+    assert [(parsed[i].exit_code, parsed[i].stdout) for i in range(4)] == [
+        (0, "hello\nworld"),
+        (3, ""),
+        (0, "no newline"),
+        (1, ""),
+    ]
+
+
+def test_ordered_keys_respects_each_hosts_order() -> None:
+    def op(k: str) -> Op:
+        return Op(k, k, lambda r: Check(True, ""), lambda r: None)
+
+    by_host = {"a": [op("x"), op("z")], "b": [op("x"), op("y"), op("z")]}
+    assert ordered_keys(by_host) == ["x", "y", "z"]
+
+
+# --- executor ----------------------------------------------------------------------------------------
+
+
+def _counting_platform(state: dict[str, set[str]], fail_on: tuple[str, str] | None = None) -> Platform:
+    def planner(settings, inv, node):  # type: ignore[no-untyped-def]
+        def mk(key: str, notify: tuple[str, ...] = ()) -> Op:
+            def check(r):  # type: ignore[no-untyped-def]
+                return Check(key in state.setdefault(r.node.name, set()), key)
+
+            def apply(r):  # type: ignore[no-untyped-def]
+                if fail_on == (r.node.name, key):
+                    from roles.connection import CommandFailed
+
+                    raise CommandFailed(r.node.name, f"install {key}", 100, "E: Unable to locate package\n")
+                state.setdefault(r.node.name, set()).add(key)
+
+            return Op(key, f"{key} on {node.name}", check, apply, notify=notify)
+
+        return [mk("one", ("restart",)), mk("two")]
+
+    restarts: list[str] = []
+    return Platform(
+        "t",
+        (Step("agents", ("agent",), planner),),
+        {
+            "restart": Handler(
+                "restart",
+                "restarted",
+                lambda r: restarts.append(r.node.name),
+                lambda r: Check(True, ""),
+                rolling=True,
+            )
+        },
+    )
+
+
+def _executor(platform: Platform, agents: int = 3) -> Executor:
+    spec, inv = spec_for(agents)
+    remotes = {n.name: FakeHost(n.name) for n in inv.nodes}  # type: ignore[attr-defined]
+    for name, host in remotes.items():
+        host.node = inv.node(name)  # type: ignore[attr-defined]
+    return Executor(platform, spec, inv, remotes, Progress(quiet=True), health_interval=0)  # type: ignore[arg-type]
+
+
+def test_executor_converges_then_zero_changes() -> None:
+    state: dict[str, set[str]] = {}
+    ex = _executor(_counting_platform(state))
+    first = ex.run()
+    assert first.changes == 3 * 2 + 3  # 2 ops + 1 restart per agent
+    second = ex.run()
+    assert second.changes == 0 and {r.status for r in second.results} == {"ok"}
+    assert ex.run(dry_run=True).changes == 0
+    ex.close()
+
+
+def test_plan_mode_never_applies() -> None:
+    state: dict[str, set[str]] = {}
+    ex = _executor(_counting_platform(state))
+    report = ex.run(dry_run=True)
+    assert report.changes == 6 and state == {"agent-0": set(), "agent-1": set(), "agent-2": set()}
+    ex.close()
+
+
+def test_failure_names_host_op_command_exit_and_keeps_other_results() -> None:
+    state: dict[str, set[str]] = {}
+    ex = _executor(_counting_platform(state, fail_on=("agent-1", "two")))
+    with pytest.raises(DeployFailed) as info:
+        ex.run()
+    msg = str(info.value)
+    assert "host agent-1, op 'two on agent-1'" in msg
+    assert "command: install two" in msg and "exit status: 100" in msg and "Unable to locate package" in msg
+    assert "agent-0" in msg and "agent-2" in msg
+    assert state["agent-0"] == {"one", "two"} and state["agent-1"] == {"one"}
+    ex.close()
+
+
+# --- inventory -----------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("mutate", "message"),
+    [
+        (lambda d: d.pop("ssh"), "inventory field ssh is missing"),
+        (lambda d: d["ssh"].pop("knownHosts"), "ssh.knownHosts is missing"),
+        (lambda d: d["nodes"][1].update(role="worker"), "nodes[1].role is 'worker'"),
+        (lambda d: d["nodes"][2].update(privateIp="10.0.0"), "nodes[2].privateIp is not an IP address"),
+        (lambda d: d["ssh"].update(privateKey="[secret]"), "--show-secrets"),
+        (lambda d: d["ssh"].update(knownHosts="10.98.0.10 ssh-ed25519 AAAA"), "no host key for agent-0"),
+        (lambda d: d.update(platform="k8s"), "platform is 'k8s'"),
+    ],
+)
+def test_inventory_errors_name_the_field(mutate: Callable[[dict], object], message: str) -> None:
+    from roles.errors import InventoryError
+
+    data = inventory_dict()
+    mutate(data)
+    with pytest.raises(InventoryError) as info:
+        parse_inventory(data)
+    assert message in str(info.value)
+    assert "PRIVATE KEY" not in str(info.value)
+
+
+def test_inventory_repr_hides_the_private_key() -> None:
+    inv = parse_inventory(inventory_dict())
+    assert "PRIVATE" not in repr(inv) and inv.agents[2].index == 2
+
+
+# --- standalone planners --------------------------------------------------------------------------------
+
+
+def test_kafka_config_quorum_and_isr() -> None:
+    spec, inv = spec_for(3)
+    text = kafka.server_properties(spec, inv, inv.agents[1])  # type: ignore[attr-defined]
+    assert "node.id=2\n" in text
+    assert "controller.quorum.voters=1@10.98.0.20:9093,2@10.98.0.21:9093,3@10.98.0.22:9093\n" in text
+    assert "min.insync.replicas=2\n" in text and "default.replication.factor=3\n" in text
+    assert "listeners=PLAINTEXT://10.98.0.21:9092,CONTROLLER://10.98.0.21:9093\n" in text
+
+
+def test_single_broker_lowers_isr_and_refuses_replication_above_brokers() -> None:
+    from roles.errors import ConfigError
+
+    d = inventory_dict(1)
+    d["settings"]["kafka"] = {"replicationFactor": 1}
+    inv = parse_inventory(d)
+    spec = resolve(inv.settings, inv, None)
+    assert spec["kafka"]["minInsyncReplicas"] == 1
+    d["settings"]["kafka"] = {"replicationFactor": 3}
+    inv = parse_inventory(d)
+    with pytest.raises(ConfigError, match=r"settings\.kafka\.replicationFactor is 3 but the cluster has 1"):
+        resolve(inv.settings, inv, None)
+
+
+def test_cluster_id_is_stable_kafka_shape() -> None:
+    _, inv = spec_for()
+    cid = kafka.cluster_id(inv)  # type: ignore[arg-type]
+    assert cid == kafka.cluster_id(inv) and len(cid) == 22  # type: ignore[arg-type]
+    assert len(base64.urlsafe_b64decode(cid + "==")) == 16
+
+
+def test_storage_op_formats_once_and_refuses_foreign_data() -> None:
+    spec, inv = spec_for()
+    node = inv.agents[0]  # type: ignore[attr-defined]
+    op = kafka.storage_op(spec, inv, node)  # type: ignore[arg-type]
+    cid = kafka.cluster_id(inv)  # type: ignore[arg-type]
+    assert op.judge is not None
+    assert op.judge(RunResult("", 0, f"cluster.id={cid}\nnode.id=1\nversion=1\n", "")).ok
+    assert not op.judge(RunResult("", 0, "", "")).ok
+    fresh = FakeHost("agent-0")
+    op.apply(fresh)  # type: ignore[arg-type]
+    assert fresh.commands[-1] == (
+        f"runuser -u kafka -- java -Xmx256m -cp '/opt/kafka/3.9.1/*' "
+        f"kafka.tools.StorageTool format -t {cid} -c /etc/kafka/server.properties"
+    )
+    foreign = FakeHost(
+        "agent-0",
+        {"cat /var/lib/kafka/data/meta.properties 2>/dev/null || true": "cluster.id=OTHER\nnode.id=1\n"},
+    )
+    from roles.errors import OperationError
+
+    with pytest.raises(OperationError, match="formatted for cluster OTHER"):
+        op.apply(foreign)  # type: ignore[arg-type]
+
+
+def test_standalone_plan_shape() -> None:
+    """Which ops land where: master runs the Spark master, agents Kafka + worker, all get Java."""
+    spec, inv = spec_for()
+    phases = plan_phases(PLATFORM, spec, inv)  # type: ignore[arg-type]
+    assert set(phases["prerequisites"]) == {"master-0", "agent-0", "agent-1", "agent-2", "public-agent-0"}
+    assert [o.key for o in phases["masters"]["master-0"]][-1] == "spark-master-running"
+    agent_keys = [o.key for o in phases["agents"]["agent-2"]]
+    assert agent_keys.index("kafka-storage") < agent_keys.index("kafka-running")
+    assert "spark-worker-running" in agent_keys
+    assert "public-agent-0" not in phases["agents"] and phases["bootstrap"] == {} and phases["demo"] == {}
+    worker_unit = next(o for o in phases["agents"]["agent-0"] if o.key == "spark-worker-unit").files[0]
+    assert b"--memory 2g" in worker_unit.content and b"spark://10.98.0.10:7077" in worker_unit.content
+    assert all(o.probe for ops in phases["agents"].values() for o in ops), "every agent op is batchable"
+
+
+def test_quorum_and_broker_parsers() -> None:
+    status = (
+        "ClusterId: abc\nLeaderId: 2\nLeaderEpoch: 5\nHighWatermark: 100\nMaxFollowerLag: 0\n"
+        'CurrentVoters: [{"id": 1, "directoryId": null, "endpoints": ["CONTROLLER://10.98.0.20:9093"]}, '
+        '{"id": 2, "directoryId": null}, {"id": 3, "directoryId": null}]\nCurrentObservers: []\n'
+    )
+    assert kafka.quorum_check(3, status) == Check(True, "leader 2, 3 voters")
+    assert not kafka.quorum_check(3, status.replace("LeaderId: 2", "LeaderId: -1")).ok
+    assert kafka.broker_ids(
+        "10.98.0.20:9092 (id: 1 rack: null) -> (\n10.98.0.21:9092 (id: 2 rack: null) -> ("
+    ) == {1, 2}
+    status_json = (
+        '{"status": "ALIVE", "workers": [{"host": "10.98.0.20", "state": "ALIVE"}, '
+        '{"host": "x", "state": "DEAD"}]}'
+    )
+    assert spark.parse_master_json(status_json) == ("ALIVE", ["10.98.0.20"])
