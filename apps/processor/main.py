@@ -6,16 +6,20 @@ import argparse
 import logging
 import signal
 import threading
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from types import FrameType
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from apps.common.cli import HelpFormatter, env_flag, positive_float
 from apps.common.errors import ArtifactMissing, ConfigError
 from apps.common.influx import DEFAULT_RP, InfluxClient, add_connection_flags
 from apps.processor.aggregate import AggregationConfig, aggregate, parse_events
 from apps.processor.sink import InfluxWriter
+
+if TYPE_CHECKING:
+    from pyspark.sql import DataFrame
+    from pyspark.sql.streaming import StreamingQuery
 
 log = logging.getLogger("apps.processor")
 
@@ -235,32 +239,45 @@ def main(argv: Sequence[str] | None = None) -> int:
         )
 
     raw = spark.readStream.format("kafka").options(**kafka_options(args)).load()
-    events = parse_events(raw)
     config = AggregationConfig(args.type_window, args.geo_window, args.watermark, args.geohash_precision)
-    aggregates = aggregate(events, config)
     writer = InfluxWriter(client, args.influx_db, args.influx_rp)
-    trigger = trigger_options(args.trigger)
-    checkpoints = args.checkpoint_dir.rstrip("/")
+    queries = start_queries(raw, config, writer, args.trigger, args.checkpoint_dir)
+    return supervise(spark, queries)
 
-    def start(df: Any, name: str, batch_fn: Any, mode: str) -> Any:
+
+def start_queries(
+    raw: DataFrame, config: AggregationConfig, writer: InfluxWriter, trigger: str, checkpoint_dir: str
+) -> list[StreamingQuery]:
+    """Start the three queries on a stream of records with a ``value`` column (Kafka in production).
+
+    Each query has its own checkpoint under ``checkpoint_dir/<measurement>``: offsets and window state,
+    so a restart resumes exactly where the last committed batch ended.
+    """
+    events = parse_events(raw)
+    aggregates = aggregate(events, config)
+    options = trigger_options(trigger)
+    root = checkpoint_dir.rstrip("/")
+
+    def start(
+        df: DataFrame, name: str, batch_fn: Callable[[DataFrame, int], None], mode: str
+    ) -> StreamingQuery:
         return (
             df.writeStream.queryName(name)
             .outputMode(mode)
-            .trigger(**trigger)
-            .option("checkpointLocation", f"{checkpoints}/{name}")
+            .trigger(**options)
+            .option("checkpointLocation", f"{root}/{name}")
             .foreachBatch(batch_fn)
             .start()
         )
 
-    queries = [
+    return [
         start(aggregates.type_counts, "crime_counts", writer.type_counts_batch(), "update"),
         start(aggregates.cell_counts, "crime_cells", writer.cell_counts_batch(), "update"),
-        start(events, "replay_clock", writer.clock_batch(trigger_seconds(args.trigger)), "append"),
+        start(events, "replay_clock", writer.clock_batch(trigger_seconds(trigger)), "append"),
     ]
-    return supervise(spark, queries)
 
 
-def supervise(spark: Any, queries: list[Any]) -> int:
+def supervise(spark: Any, queries: list[StreamingQuery]) -> int:
     """Wait for the queries, logging late-dropped rows; stop all on SIGTERM or when one fails."""
     stop = threading.Event()
 

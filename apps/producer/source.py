@@ -29,6 +29,9 @@ def open_dataset(location: str, timeout_s: float = 60.0) -> Iterator[IO[str]]:
         except requests.RequestException as exc:
             raise DataError(f"cannot download the data set from {location}: {exc}") from exc
         resp.raw.decode_content = True  # undo a Content-Encoding: gzip transfer, not a .gz file
+        # urllib3 closes the stream itself at EOF by default; the readers above it still peek and read
+        # past EOF then, which fails with "read of closed file".
+        resp.raw.auto_close = False
         with resp:
             yield _text(io.BufferedReader(resp.raw), location)
         return
