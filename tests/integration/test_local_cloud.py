@@ -66,18 +66,19 @@ def ssh_run(cluster: dict, address: str, command: str, known_hosts: str | None =
 
 @pytest.fixture(scope="module")
 def stack() -> Iterator[dict]:
+    # `pulumi stack rm` deletes the stack's config file too: remove a leftover stack before writing it
+    pulumi("stack", "rm", "--yes", "--force", check=False)
     config = yaml.safe_load((ROOT / "stacks" / "Pulumi.local.yaml").read_text())
     config["config"]["fastdata:local"] = {"bridge": BRIDGE, "subnet": SUBNET}
     STACK_FILE.write_text(yaml.safe_dump(config))
-    pulumi("stack", "rm", "--yes", "--force", check=False)
-    pulumi("stack", "init")
-    started = time.monotonic()
-    pulumi("up", "--yes", "--skip-preview")
-    first_up = time.monotonic() - started
-    state = json.loads(pulumi("stack", "export").stdout)["deployment"]["resources"]
-    base = max((r.get("outputs", {}).get("base_build_seconds") or 0) for r in state)
-    print(f"\nfirst pulumi up: {first_up:.1f}s (of which base image build: {base}s; 0 = cached)")
     try:
+        pulumi("stack", "init")
+        started = time.monotonic()
+        pulumi("up", "--yes", "--skip-preview")
+        first_up = time.monotonic() - started
+        state = json.loads(pulumi("stack", "export").stdout)["deployment"]["resources"]
+        base = max((r.get("outputs", {}).get("base_build_seconds") or 0) for r in state)
+        print(f"\nfirst pulumi up: {first_up:.1f}s (of which base image build: {base}s; 0 = cached)")
         yield {"first_up_seconds": first_up}
     finally:
         pulumi("destroy", "--yes", "--skip-preview", check=False)
