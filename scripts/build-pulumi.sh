@@ -23,8 +23,13 @@ mkdir -p "$bin"
 
 version_of() { "$1" version 2>/dev/null | head -n1 | tr -d '[:space:]'; }
 
+# The build inputs: a change to the wrapper modules or the host's source means a rebuild.
+sources=$(cd tools && find pulumi-cli pulumi-python-host -type f \( -name 'go.mod' -o -name 'go.sum' -o -name '*.go' \) \
+    | LC_ALL=C sort | xargs sha256sum | sha256sum | cut -d' ' -f1)
+
 complete() {
-    [ -x "$bin/pulumi" ] && [ -x "$bin/pulumi-language-python" ] && [ -x "$bin/pulumi-language-python-exec" ] \
+    grep -qx "sources=$sources" "$FASTDATA_TOOLS/pulumi/BUILD_INFO" 2>/dev/null && [ -x "$bin/pulumi" ] \
+        && [ -x "$bin/pulumi-language-python" ] && [ -x "$bin/pulumi-language-python-exec" ] \
         && [ -x "$bin/pulumi-resource-pulumi-python" ] && [ "$(version_of "$bin/pulumi")" = "$want" ]
 }
 
@@ -41,6 +46,7 @@ if [ "${FASTDATA_REBUILD_PULUMI:-0}" != 1 ] && sys=$(PATH="${PATH//$bin:/}" comm
         for f in pulumi pulumi-language-python pulumi-language-python-exec pulumi-resource-pulumi-python; do
             ln -sf "$sysdir/$f" "$bin/$f"
         done
+        printf 'version=%s\nlinked=%s\nsources=%s\n' "$want" "$sysdir" "$sources" > "$FASTDATA_TOOLS/pulumi/BUILD_INFO"
         exit 0
     fi
 fi
@@ -100,6 +106,6 @@ for f in "$stage"/*; do mv -f "$f" "$bin/"; done
 secs=$(( $(date +%s) - start ))
 got=$(version_of "$bin/pulumi")
 [ "$got" = "$want" ] || die "built pulumi reports '$got', expected '$want'"
-printf 'version=%s\nbuilt_at=%s\nbuild_seconds=%s\ngo=%s\n' "$want" "$(date -u +%FT%TZ)" "$secs" \
-    "$("$GO" env GOVERSION)" > "$FASTDATA_TOOLS/pulumi/BUILD_INFO"
+printf 'version=%s\nbuilt_at=%s\nbuild_seconds=%s\ngo=%s\nsources=%s\n' "$want" "$(date -u +%FT%TZ)" \
+    "$secs" "$("$GO" env GOVERSION)" "$sources" > "$FASTDATA_TOOLS/pulumi/BUILD_INFO"
 log "built pulumi $got in ${secs}s -> $bin (recorded in $FASTDATA_TOOLS/pulumi/BUILD_INFO)"
