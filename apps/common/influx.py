@@ -158,7 +158,16 @@ class InfluxClient:
             params["rp"] = rp
         for start in range(0, len(lines), batch_size):
             body = "\n".join(lines[start : start + batch_size]).encode("utf-8")
-            self._request("POST", "/write", params=params, data=body)
+            try:
+                self._request("POST", "/write", params=params, data=body)
+            except InfluxError as exc:
+                # Points older than the retention policy would be deleted anyway; failing on them would
+                # fail the same Spark batch again on every restart. The rest of the batch was written.
+                if "points beyond retention policy dropped" not in str(exc):
+                    raise
+                log.warning(
+                    "InfluxDB dropped points older than retention policy %s: %s", rp or "(default)", exc
+                )
         return len(lines)
 
     def _request(self, method: str, path: str, **kwargs: Any) -> requests.Response:
