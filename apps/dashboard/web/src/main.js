@@ -41,7 +41,8 @@ function createMap(config) {
   const outline = L.polygon(CHICAGO_OUTLINE, { color: '#5b6b7f', weight: 1.5, fillColor: '#2a313b', fillOpacity: 0.6 });
   outline.addTo(map);
   map.fitBounds(outline.getBounds(), { padding: [10, 10] });
-  const heat = L.heatLayer([], { radius: 18, blur: 14, minOpacity: 0.35, maxZoom: 13 }).addTo(map);
+  // maxZoom at (or below) the initial zoom: leaflet.heat dims points by 2^(maxZoom - zoom) otherwise.
+  const heat = L.heatLayer([], { radius: 18, blur: 14, minOpacity: 0.35, maxZoom: 10 }).addTo(map);
   const container = $('heatmap');
   container.dataset.tiles = 'probing';
   probeTiles(config.tile_url).then((reachable) => {
