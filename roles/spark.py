@@ -82,6 +82,7 @@ def unit_text(settings: Settings, node: Node, what: str, main_class: str, args: 
         daemon_heap=heap,
         ip=node.private_ip,
         spark_class=SPARK_CLASS,
+        venv=VENV,
         main_class=main_class,
         args=args,
     )
