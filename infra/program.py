@@ -1,0 +1,49 @@
+"""The program: read the spec once, declare the selected cloud's component, export `cluster`."""
+
+from __future__ import annotations
+
+import importlib
+from typing import Protocol
+
+import pulumi
+
+from infra.errors import MissingComponent
+from infra.spec import Cloud, ClusterSpec, load_spec
+
+
+class ClusterComponent(Protocol):
+    cluster: pulumi.Output[dict]
+
+
+# module, class: imported only for the selected cloud, so a stack never loads another cloud's SDK and
+# a component that is not in this checkout yet fails only the stacks that select it
+COMPONENTS = {
+    Cloud.AWS: ("infra.aws", "AwsCluster"),
+    Cloud.AZURE: ("infra.azure", "AzureCluster"),
+    Cloud.LOCAL: ("infra.local", "LocalCluster"),
+}
+
+
+def component_class(cloud: Cloud) -> type:
+    module_name, class_name = COMPONENTS[cloud]
+    try:
+        module = importlib.import_module(module_name)
+    except ModuleNotFoundError as err:
+        if err.name != module_name:
+            raise  # the module exists but one of its own imports is missing: show that error as is
+        raise MissingComponent(
+            f"fastdata:cloud is {cloud.value}, but {module_name.replace('.', '/')}.py ({class_name}) is not "
+            "part of this checkout") from err
+    cls: type = getattr(module, class_name)
+    return cls
+
+
+def build(spec: ClusterSpec) -> ClusterComponent:
+    component: ClusterComponent = component_class(spec.cloud)(spec.name, spec)
+    return component
+
+
+def main() -> None:
+    spec = load_spec()  # raises ConfigError, listing every problem, before any resource is declared
+    cluster = build(spec)
+    pulumi.export("cluster", cluster.cluster)
