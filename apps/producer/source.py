@@ -14,7 +14,8 @@ import requests
 
 from apps.common.errors import DataError
 
-DEFAULT_DATASET = "/work/shared/data/chicago-crimes-2015-10-17_18.csv"
+# The real sample shipped with the repository (data/README.md); deployments ship it beside apps/.
+DEFAULT_DATASET = str(Path(__file__).resolve().parents[2] / "data" / "chicago-crimes-2015-10-17_18.csv")
 GZIP_MAGIC = b"\x1f\x8b"
 
 

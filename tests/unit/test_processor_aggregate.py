@@ -19,7 +19,7 @@ from apps.producer.replay import encode_event
 
 pytestmark = pytest.mark.unit
 
-SAMPLE = Path("/work/shared/data/chicago-crimes-2015-10-17_18.csv")
+SAMPLE = Path(__file__).resolve().parents[2] / "data" / "chicago-crimes-2015-10-17_18.csv"
 BASE = datetime(2025, 1, 1, tzinfo=UTC)
 BASE_MS = int(BASE.timestamp() * 1000)
 

@@ -14,7 +14,7 @@ from apps.producer.parse import SKIP_REASONS, parse_rows, sort_by_event_time, ty
 
 pytestmark = pytest.mark.unit
 
-SAMPLE = Path("/work/shared/data/chicago-crimes-2015-10-17_18.csv")
+SAMPLE = Path(__file__).resolve().parents[2] / "data" / "chicago-crimes-2015-10-17_18.csv"
 HEADER = (
     "ID,Case Number,Date,Block,IUCR,Primary Type,Description,Location Description,Arrest,Domestic,Beat,"
     "District,Ward,Community Area,FBI Code,X Coordinate,Y Coordinate,Year,Updated On,"

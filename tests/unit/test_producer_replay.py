@@ -24,7 +24,7 @@ from apps.producer.source import open_dataset
 
 pytestmark = pytest.mark.unit
 
-SAMPLE = Path("/work/shared/data/chicago-crimes-2015-10-17_18.csv")
+SAMPLE = Path(__file__).resolve().parents[2] / "data" / "chicago-crimes-2015-10-17_18.csv"
 T0 = datetime(2015, 10, 17, 14, 0, tzinfo=UTC)
 
 
