@@ -10,6 +10,10 @@ Layout under the cache directory:
     spark-kafka-<v>.tar               spark-sql-kafka-0-10_2.12 + runtime deps not already in pyspark
     pyspark-<v>-py2.py3-none-any.whl  built once from the PyPI sdist
     py4j-<v>-py2.py3-none-any.whl
+    demo-wheels-<hash>.tar            the demo apps' Python dependencies (confluent-kafka, requests, ...) as
+                                      wheels for the nodes' Python (Debian 12: CPython 3.11, x86_64)
+    demo-apps-<sha>.tar               built at deploy time from this checkout: apps/, the dashboard bundle,
+                                      data/ (not in the manifest: it changes with the code)
 """
 
 from __future__ import annotations
@@ -74,6 +78,10 @@ def spark_version(settings: Mapping[str, Any]) -> str:
     return str((settings.get("versions") or {}).get("spark") or DEFAULT_SPARK)
 
 
+def _digest(text: str) -> str:
+    return hashlib.sha256(text.encode()).hexdigest()[:12]
+
+
 def bundle_names(settings: Mapping[str, Any]) -> dict[str, str]:
     """Logical bundle -> manifest key, for the versions in settings."""
     kv, sv = kafka_version(settings), spark_version(settings)
@@ -82,7 +90,51 @@ def bundle_names(settings: Mapping[str, Any]) -> dict[str, str]:
         "spark-kafka": f"spark-kafka-{sv}",
         "pyspark": f"pyspark-{sv}",
         "py4j": "py4j",
+        "demo-wheels": "demo-wheels-" + _digest(" ".join(demo_requirements())),
     }
+
+
+REPO = Path(__file__).resolve().parent.parent
+# The demo apps' third-party dependencies, at the versions pinned in pyproject.toml (one source of truth).
+DEMO_PACKAGES = ("confluent-kafka", "requests")
+# The nodes' Python: Debian 12's CPython 3.11 on x86_64 (pip download picks wheels for it, whatever runs pip).
+NODE_PYTHON = ("--python-version", "3.11", "--implementation", "cp", "--abi", "cp311",
+               "--platform", "manylinux_2_28_x86_64", "--platform", "manylinux_2_17_x86_64",
+               "--platform", "manylinux2014_x86_64", "--platform", "any")
+
+
+def demo_requirements() -> list[str]:
+    text = (REPO / "pyproject.toml").read_text()
+    reqs = []
+    for pkg in DEMO_PACKAGES:
+        m = re.search(rf'"({re.escape(pkg)}==[^"]+)"', text, re.I)
+        if not m:
+            raise ArtifactMissing(f"pyproject.toml must pin {pkg} (\"{pkg}==X.Y.Z\"): the demo ships it")
+        reqs.append(m.group(1))
+    return reqs
+
+
+def apps_bundle(root: Path) -> Artifact:
+    """The demo apps as deployed: apps/ sources, the dashboard's built front end and the sample data,
+    in a deterministic tar named by its checksum (so an unchanged checkout is a no-op to push)."""
+    dist = REPO / "apps" / "dashboard" / "web" / "dist"
+    if not (dist / "app.js").is_file():
+        raise ArtifactMissing(f"the dashboard bundle {dist}/app.js is missing; run "
+                              "./scripts/fetch-artifacts.sh (it runs apps/dashboard/build.sh)")
+    files = [f for f in (REPO / "apps").rglob("*")
+             if f.is_file() and "__pycache__" not in f.parts and "node_modules" not in f.parts
+             and (f.suffix == ".py" or f.is_relative_to(dist) or f.name == "index.html")]
+    files += sorted((REPO / "data").glob("*.csv"))
+    root.mkdir(parents=True, exist_ok=True)
+    tmp = root / "demo-apps.tar.building"
+    deterministic_tar(files, tmp, root=REPO)
+    digest = sha256_file(tmp)
+    dest = root / f"demo-apps-{digest[:16]}.tar"
+    tmp.replace(dest)
+    for old in root.glob("demo-apps-*.tar"):
+        if old != dest:
+            old.unlink()
+    return Artifact(name="demo-apps", path=dest, sha256=digest, size=dest.stat().st_size)
 
 
 def sha256_file(path: Path) -> str:
@@ -203,12 +255,17 @@ def _mvn_copy(deps: list[tuple[str, str, str]], out: Path) -> list[Path]:
     return sorted(out.glob("*.jar"))
 
 
-def deterministic_tar(files: list[Path], dest: Path) -> None:
-    """Tar with fixed order, mtime and owner, so identical jars give an identical sha256."""
+def deterministic_tar(files: list[Path], dest: Path, root: Path | None = None) -> None:
+    """Tar with fixed order, mtime and owner, so identical inputs give an identical sha256.
+    Members are named by file name, or by their path relative to `root` when given."""
     tmp = dest.with_suffix(".tmp")
+
+    def arcname(f: Path) -> str:
+        return f.relative_to(root).as_posix() if root is not None else f.name
+
     with tarfile.open(tmp, "w", format=tarfile.PAX_FORMAT) as tar:
-        for f in sorted(files, key=lambda p: p.name):
-            info = tarfile.TarInfo(f.name)
+        for f in sorted(files, key=arcname):
+            info = tarfile.TarInfo(arcname(f))
             info.size = f.stat().st_size
             info.mode = 0o644
             info.mtime = 0
@@ -289,6 +346,27 @@ def fetch(settings: Mapping[str, Any], root: Path, log: Any = print) -> dict[str
             art = cache.record(name, target, "maven:" + ",".join(":".join(d) for d in deps))
             log(f"artifacts: {name}: {len(jars)} jars, sha256 {art.sha256[:16]}")
         done[logical] = art
+
+    name = names["demo-wheels"]
+    art = cached(name)
+    if art is None:
+        reqs = demo_requirements()
+        log(f"artifacts: downloading wheels for the demo apps ({', '.join(reqs)}) from PyPI")
+        with tempfile.TemporaryDirectory(prefix="fastdata-wheels-") as tmp:
+            _pip(["download", "--only-binary=:all:", *NODE_PYTHON, "-d", tmp, *reqs])
+            wheels = sorted(Path(tmp).glob("*.whl"))
+            target = root / f"{name}.tar"
+            deterministic_tar(wheels, target)
+        art = cache.record(name, target, "pypi:" + ",".join(reqs))
+    done["demo-wheels"] = art
+
+    if not (REPO / "apps" / "dashboard" / "web" / "dist" / "app.js").is_file():
+        log("artifacts: building the dashboard front end (npm ci + esbuild)")
+        proc = subprocess.run([str(REPO / "apps" / "dashboard" / "build.sh")], capture_output=True, text=True,
+                              check=False)
+        if proc.returncode != 0:
+            raise ArtifactMissing("apps/dashboard/build.sh failed; is the npm registry reachable?\n"
+                                  + (proc.stdout + proc.stderr)[-2000:])
     return done
 
 

@@ -11,7 +11,7 @@ import re
 from collections.abc import Mapping
 from typing import Any
 
-from roles.artifacts import ArtifactCache, bundle_names, kafka_version, spark_version
+from roles.artifacts import ArtifactCache, apps_bundle, bundle_names, kafka_version, spark_version
 from roles.errors import ConfigError
 from roles.inventory import Inventory
 
@@ -74,4 +74,6 @@ def resolve(settings: Mapping[str, Any], inventory: Inventory, cache: ArtifactCa
     if cache is not None:
         names = bundle_names(spec)
         spec["artifactFiles"] = {logical: cache.get(name) for logical, name in names.items()}
+        if (spec.get("demo") or {}).get("enabled"):
+            spec["artifactFiles"]["demo-apps"] = apps_bundle(cache.root)
     return spec

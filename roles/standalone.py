@@ -5,7 +5,7 @@ The same executor runs mesos and dcos; a platform is only its steps, restart han
 
 from __future__ import annotations
 
-from roles import common, kafka, spark
+from roles import common, demo, kafka, spark
 from roles.engine import Gate, Handler, Op, Platform, Settings, Step
 from roles.inventory import Inventory, Node
 from roles.ops import restart_unit, unit_active
@@ -24,6 +24,7 @@ PLATFORM = Platform(
         Step("agents", ("agent",), plan_kafka_tools),
         Step("agents", ("agent",), spark.plan_worker),
         Step("packages", ("master", "agent"), spark.plan_connector),
+        *demo.steps(),
     ),
     handlers={
         kafka.HANDLER: Handler(
@@ -47,6 +48,7 @@ PLATFORM = Platform(
             unit_active(spark.WORKER_UNIT),
             rolling=False,
         ),
+        **demo.handlers(),
     },
     gates=(
         Gate("platform up", "Kafka controller quorum formed", kafka.probe_quorum, 180, after_phase="agents"),
@@ -59,14 +61,16 @@ PLATFORM = Platform(
             after_phase="agents",
         ),
         Gate("platform up", "all Spark workers registered", spark.probe_workers, 120, after_phase="agents"),
+        *demo.GATES,
     ),
-    units=(kafka.UNIT, spark.MASTER_UNIT, spark.WORKER_UNIT),
+    units=(kafka.UNIT, spark.MASTER_UNIT, spark.WORKER_UNIT, "influxdb.service", *demo.UNITS.values()),
     configs=(
         "/etc/kafka",
         "/etc/systemd/system/kafka.service",
         "/etc/systemd/system/spark-master.service",
         "/etc/systemd/system/spark-worker.service",
         "/var/lib/kafka/data/meta.properties",
+        *demo.CONFIGS,
     ),
 )
 
