@@ -34,9 +34,15 @@ def env_default(name: str, default: str) -> str:
     return os.environ.get(name) or default
 
 
-def probe_event(now: datetime) -> CrimeEvent:
+# The probe's event time lies before any real record: the processor's simulated clock (the latest event
+# time seen) must not jump to today because of a probe. Windows use the emit time, which is now.
+PROBE_EVENT_TIME = datetime(2001, 1, 1, tzinfo=UTC)
+
+
+def probe_event() -> CrimeEvent:
     return CrimeEvent(
-        id=int(uuid.uuid4().int % 2**53), case_number=f"PROBE-{uuid.uuid4().hex[:8]}", event_time=now,
+        id=int(uuid.uuid4().int % 2**53), case_number=f"PROBE-{uuid.uuid4().hex[:8]}",
+        event_time=PROBE_EVENT_TIME,
         primary_type=PROBE_TYPE, type_slug=PROBE_SLUG, description="end-to-end data probe",
         location_description="", arrest=False, domestic=False, beat="", district="probe", ward=None,
         community_area=None, fbi_code="", lat=41.8781, lon=-87.6298,
@@ -58,7 +64,7 @@ def produce(bootstrap: str, topic: str, timeout: float) -> None:
     from apps.producer.replay import encode_event
 
     now = datetime.now(UTC)
-    key, value = encode_event(probe_event(now), now)
+    key, value = encode_event(probe_event(), now)
     errors: list[str] = []
     producer = Producer({"bootstrap.servers": bootstrap, "enable.idempotence": True, "acks": "all"})
     producer.produce(topic, value=value, key=key,
