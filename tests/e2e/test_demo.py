@@ -1,0 +1,184 @@
+"""The whole demo on a local cluster: `./scripts/demo.sh` brings it up; data flows from the producer through
+Kafka and Spark into InfluxDB; counts reconcile with what the producer sent, also across a processor
+restart; the dashboard, rendered in headless Chromium, shows the series and the heat map."""
+
+from __future__ import annotations
+
+import os
+import re
+import shlex
+import subprocess
+import time
+from collections.abc import Iterator
+from html.parser import HTMLParser
+from typing import Any
+
+import pytest
+import requests
+
+from roles import inventory as inv_mod
+from roles.connection import connect, load_private_key
+from tests.cluster import inventory, throwaway_stack
+from tests.helpers import ROOT, run
+
+pytestmark = pytest.mark.e2e
+
+STACK = "it-demo"
+PROBE = "fastdata_probe"
+# A lively replay: the 1000-row sample spans ~34 simulated hours; at 1200x it loops every ~100 s.
+OVERRIDES = {"local": {"bridge": "fdit3", "subnet": "10.98.10.0/24"},
+             "demo": {"enabled": True, "speedup": 1200, "maxEventsPerSecond": 200}}
+
+
+@pytest.fixture(scope="module")
+def demo() -> Iterator[dict[str, Any]]:
+    with throwaway_stack(STACK, OVERRIDES, up=False):
+        started = time.monotonic()
+        proc = run([str(ROOT / "scripts" / "demo.sh"), "--stack", STACK], timeout=2400)
+        print(f"\n./scripts/demo.sh --stack {STACK}: {time.monotonic() - started:.0f}s")
+        cluster = inventory(STACK)
+        yield {"output": proc.stdout, "cluster": cluster,
+               "influx": f"http://{cluster['endpoints']['publicAgents'][0]}:8086",
+               "dashboard": f"http://{cluster['endpoints']['publicAgents'][0]}",
+               "master": next(n for n in cluster["nodes"] if n["role"] == "master")}
+
+
+def influx(base: str, query: str) -> list[list[Any]]:
+    resp = requests.get(f"{base}/query", params={"db": "crimes", "q": query}, timeout=10)
+    resp.raise_for_status()
+    series = resp.json()["results"][0].get("series") or []
+    return [row for s in series for row in s["values"]]
+
+
+def counted(base: str) -> int:
+    rows = influx(base, f"SELECT sum(\"count\") FROM crime_counts WHERE \"type\" != '{PROBE}'")
+    return int(rows[0][1]) if rows else 0
+
+
+def on_master(demo: dict[str, Any], command: str, timeout: float = 300) -> subprocess.CompletedProcess[str]:
+    """Run a command on the master over SSH with the inventory's key and pinned host key."""
+    inv = inv_mod.parse_inventory(demo["cluster"])
+    remote = connect(inv, inv.node(demo["master"]["name"]), load_private_key(inv.ssh.private_key))
+    try:
+        result = remote.run(command, check=False, timeout=timeout)
+    finally:
+        remote.close()
+    return subprocess.CompletedProcess(command, result.exit_code or 0, result.stdout, result.stderr)
+
+
+def settle(base: str, seconds: float = 20, timeout: float = 240) -> int:
+    """The total once it has stopped moving for `seconds` (the processor has caught up)."""
+    deadline = time.monotonic() + timeout
+    last, since = counted(base), time.monotonic()
+    while time.monotonic() < deadline:
+        time.sleep(3)
+        now = counted(base)
+        if now != last:
+            last, since = now, time.monotonic()
+        elif time.monotonic() - since >= seconds:
+            return now
+    raise AssertionError(f"counts still changing after {timeout:.0f}s (last total {last})")
+
+
+def finite_replay(demo: dict[str, Any], limit: int = 0) -> int:
+    """Replay the sample once at full speed on the master; returns the events the producer sent."""
+    env = "KAFKA_BOOTSTRAP=" + ",".join(f"{n['privateIp']}:9092" for n in demo["cluster"]["nodes"]
+                                         if n["role"] == "agent")
+    cmd = (f"cd /opt/fastdata/apps && {env} /opt/fastdata/venv/bin/python -m apps.producer --once "
+           f"--speedup 1000000 --max-eps 300 --metrics-port 0 {'--limit ' + str(limit) if limit else ''}")
+    proc = on_master(demo, cmd)
+    assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-2000:]
+    match = re.search(r'^summary: .*"sent":\s*(\d+)', proc.stdout + proc.stderr, re.M)
+    assert match, f"the producer printed no summary:\n{proc.stdout[-1500:]}{proc.stderr[-1500:]}"
+    return int(match.group(1))
+
+
+def test_demo_script_prints_the_urls_and_counters(demo: dict[str, Any]) -> None:
+    out = demo["output"]
+    assert f"dashboard         {demo['dashboard']}/" in out
+    assert "live counters" in out and "sim_clock" in out
+
+
+def test_at_least_five_crime_types_within_a_minute(demo: dict[str, Any]) -> None:
+    deadline = time.monotonic() + 60
+    types: set[str] = set()
+    while time.monotonic() < deadline and len(types) < 5:
+        rows = influx(demo["influx"], 'SHOW TAG VALUES FROM crime_counts WITH KEY = "type"')
+        types = {r[1] for r in rows} - {PROBE}
+        time.sleep(2)
+    assert len(types) >= 5, f"only {sorted(types)} after 60 s"
+
+
+def test_counts_reconcile_with_what_was_sent_across_a_processor_restart(demo: dict[str, Any]) -> None:
+    stop = on_master(demo, "systemctl stop fastdata-producer")
+    assert stop.returncode == 0, stop.stderr
+    try:
+        before = settle(demo["influx"])
+        sent = finite_replay(demo)
+        after = settle(demo["influx"])
+        assert after - before == sent, f"sent {sent}, counted {after - before}"
+
+        # Again, restarting the processor while the replay runs: checkpoints + overwrite semantics
+        # must neither lose nor double-count anything.
+        on_master(demo, "(sleep 3; systemctl restart fastdata-processor) >/dev/null 2>&1 &")
+        sent2 = finite_replay(demo)
+        final = settle(demo["influx"], seconds=30, timeout=400)
+        assert final - after == sent2, f"after a processor restart: sent {sent2}, counted {final - after}"
+    finally:
+        on_master(demo, "systemctl start fastdata-producer")
+
+
+class _Dom(HTMLParser):
+    """Collects the attributes of elements with an id, and the legend's series names."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.by_id: dict[str, dict[str, str]] = {}
+        self.series: list[str] = []
+        self.text: dict[str, str] = {}
+        self._current: str | None = None
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        a = {k: v or "" for k, v in attrs}
+        if "id" in a:
+            self.by_id[a["id"]] = a
+            self._current = a["id"]
+        if "data-series" in a:
+            self.series.append(a["data-series"])
+
+    def handle_data(self, data: str) -> None:
+        if self._current and data.strip():
+            self.text.setdefault(self._current, data.strip())
+
+
+def test_dashboard_in_headless_chromium_shows_series_and_heat_map(demo: dict[str, Any]) -> None:
+    out_dir = ROOT / "test-results"
+    out_dir.mkdir(exist_ok=True)
+    flags = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+             "--disable-background-networking", "--disable-component-update", "--disable-sync",
+             f"--user-data-dir={out_dir / 'chromium-profile'}", "--window-size=1400,900",
+             "--virtual-time-budget=15000"]
+    url = demo["dashboard"] + "/"
+    shot = out_dir / "dashboard.png"
+    subprocess.run(["chromium", *flags, f"--screenshot={shot}", url], capture_output=True, timeout=120,
+                   check=True)
+    assert shot.stat().st_size > 20_000, "the screenshot is (nearly) empty"
+    dom = subprocess.run(["chromium", *flags, "--dump-dom", url], capture_output=True, text=True, timeout=120,
+                         check=True).stdout
+    (out_dir / "dashboard.html").write_text(dom)
+    page = _Dom()
+    page.feed(dom)
+    drawn = page.by_id.get("series-chart", {}).get("data-series-count", "0")
+    assert drawn not in ("", "0"), "no series drawn"
+    real_series = [s for s in page.series if s != PROBE]
+    assert len(real_series) >= 3, f"legend shows {page.series}"
+    assert int(page.by_id["heatmap"]["data-heat-points"]) > 0, "heat map has no points"
+    assert re.match(r"\d{4}-\d{2}-\d{2}", page.text.get("sim-clock", "")), page.text.get("sim-clock")
+    points = page.by_id["heatmap"]["data-heat-points"]
+    print(f"\nscreenshot: {shot}; series: {real_series}; heat points: {points}")
+
+
+def test_rerunning_the_demo_changes_nothing(demo: dict[str, Any]) -> None:
+    proc = run(["bash", "-c", f". scripts/env.sh && fab deploy --stack {shlex.quote(STACK)}"], timeout=600)
+    assert re.search(r"deploy: 0 changed", proc.stdout), proc.stdout[-2000:]
+    assert os.path.exists(ROOT / "stacks" / f"Pulumi.{STACK}.yaml")
