@@ -59,10 +59,12 @@ def cluster_output(
     def address(n: NodeRecord) -> pulumi.Input[str | None]:
         return n.public_ip if n.public_ip is not None else n.private_ip
 
-    masters: list[pulumi.Input[Any]] = list(masters_endpoints) if masters_endpoints is not None else [
-        address(n) for n in ordered if n.role is Role.MASTER]
-    public_agents: list[pulumi.Input[Any]] = list(public_agents_endpoints) if public_agents_endpoints is not None else [
-        address(n) for n in ordered if n.role is Role.PUBLIC_AGENT]
+    masters: list[pulumi.Input[Any]] = (
+        list(masters_endpoints) if masters_endpoints is not None
+        else [address(n) for n in ordered if n.role is Role.MASTER])
+    public_agents: list[pulumi.Input[Any]] = (
+        list(public_agents_endpoints) if public_agents_endpoints is not None
+        else [address(n) for n in ordered if n.role is Role.PUBLIC_AGENT])
     bootstrap = next((n.private_ip for n in ordered if n.role is Role.BOOTSTRAP), None)
 
     resolved_nodes = pulumi.Output.all(*[

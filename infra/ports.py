@@ -202,7 +202,8 @@ def unpublishable_ports(platform: str | None = None) -> dict[int, str]:
     """
     found: dict[int, str] = {}
     for rule in MATRIX:
-        if rule.source is Source.ADMIN and rule.protocol is Protocol.TCP:
+        on_public_agents = "publicAgent" in rule.roles and (platform is None or platform in rule.platforms)
+        if rule.source is Source.ADMIN and rule.protocol is Protocol.TCP and on_public_agents:
             for rng in rule.ports:
                 found.setdefault(rng.first, f"admin port ({rule.name})")
     for svc in CLUSTER_SERVICES:

@@ -7,7 +7,7 @@ from typing import Protocol
 
 import pulumi
 
-from infra.errors import MissingComponent
+from infra.errors import InfraError, MissingComponent
 from infra.spec import Cloud, ClusterSpec, load_spec
 
 
@@ -44,6 +44,11 @@ def build(spec: ClusterSpec) -> ClusterComponent:
 
 
 def main() -> None:
-    spec = load_spec()  # raises ConfigError, listing every problem, before any resource is declared
-    cluster = build(spec)
+    try:
+        spec = load_spec()  # every problem at once, before any resource is declared
+        cluster = build(spec)
+    except InfraError as err:
+        # RunError ends the program with just the message: the problems are the user's to fix, a
+        # traceback through this program would only hide them
+        raise pulumi.RunError(str(err)) from err
     pulumi.export("cluster", cluster.cluster)

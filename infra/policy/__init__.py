@@ -1,0 +1,1 @@
+"""fastdata's policy pack: policies in `policies.py`, the `PolicyPack(...)` call alone in `__main__.py`."""
