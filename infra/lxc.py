@@ -179,7 +179,7 @@ def ensure_base(cache_dir: str | Path, log: object = None) -> tuple[Path, float]
 # --- bridge ------------------------------------------------------------------------------------------
 
 def gateway_of(subnet: str) -> str:
-    return str(next(ipaddress.ip_network(subnet).hosts()))
+    return str(ipaddress.ip_network(subnet).network_address + 1)
 
 
 def _nat_rule(subnet: str) -> list[str]:
