@@ -126,7 +126,7 @@ class Artifacts:
     dcos_installer_sha256: str | None
     mesos_package_source: str | None
     marathon_package_source: str | None
-    cache_dir: str
+    cache_dir: str | None  # None: the control machine's default, $FASTDATA_CACHE/artifacts
 
 
 @dataclass(frozen=True)
@@ -223,7 +223,7 @@ DEFAULTS: dict[str, Any] = {
     },
     "artifacts": {
         "dcosInstallerUrl": None, "dcosInstallerSha256": None, "mesosPackageSource": None,
-        "marathonPackageSource": None, "cacheDir": ".artifacts",
+        "marathonPackageSource": None, "cacheDir": None,  # None: $FASTDATA_CACHE/artifacts
     },
     "local": {},         # only for cloud=local; fields default to LOCAL_DEFAULTS
 }
@@ -579,7 +579,7 @@ def _parse_nodes(c: _Collector, raw: Mapping[str, Any], cloud: Cloud, platform: 
     c.check(pools[Role.BOOTSTRAP].count == wanted_bootstrap, "nodes.bootstrap.count",
             f"must be {wanted_bootstrap} for platform={platform} (only DC/OS has a bootstrap node; "
             f"got {pools[Role.BOOTSTRAP].count})")
-    c.check(pools[Role.AGENT].count >= 1, "nodes.agent.count",
+    c.check(pools[Role.AGENT].count != 0, "nodes.agent.count",
             "must be at least 1 (Kafka and Spark run on agents)")
     return Nodes(pools[Role.BOOTSTRAP], pools[Role.MASTER], pools[Role.AGENT], pools[Role.PUBLIC_AGENT])
 
@@ -678,9 +678,8 @@ def _parse_artifacts(c: _Collector, raw: Mapping[str, Any]) -> Artifacts:
         if value is not None:
             c.check(bool(_ARTIFACT_URL.fullmatch(value)) or value.startswith("/"), f"artifacts.{name}",
                     f"must be an http(s):// or file:// URL or an absolute path (got {value!r})")
-    cache_dir = fields["cacheDir"]
-    assert cache_dir is not None  # has a default
-    return Artifacts(url, sha, fields["mesosPackageSource"], fields["marathonPackageSource"], cache_dir)
+    return Artifacts(url, sha, fields["mesosPackageSource"], fields["marathonPackageSource"],
+                     fields["cacheDir"])
 
 
 def _parse_local(c: _Collector, raw: Mapping[str, Any], cloud: Cloud, nodes: Nodes) -> LocalSpec:

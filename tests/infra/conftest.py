@@ -9,6 +9,8 @@ so outputs are known.
 from __future__ import annotations
 
 import asyncio
+import importlib
+import inspect
 import json
 import runpy
 from collections.abc import Callable, Iterator, Mapping
@@ -156,3 +158,12 @@ def run_program(monkeypatch: pytest.MonkeyPatch) -> Iterator[Callable[..., Progr
     asyncio.set_event_loop(None)
     for loop in loops:
         loop.close()
+
+
+def sdk_has_tags(resource_type: str) -> bool:
+    """Whether the Pulumi SDK class for a type token (aws:ec2/vpc:Vpc, azure-native:network:Subnet) takes
+    `tags`: ground truth for the policy pack's UNTAGGABLE list."""
+    package, module, name = resource_type.split(":")
+    root = {"aws": "pulumi_aws", "azure-native": "pulumi_azure_native"}[package]
+    cls = getattr(importlib.import_module(f"{root}.{module.split('/')[0]}"), name)
+    return "tags" in inspect.signature(cls._internal_init).parameters

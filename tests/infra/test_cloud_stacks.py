@@ -16,10 +16,10 @@ from typing import Any
 import paramiko
 import pytest
 import yaml
-from conftest import CLOUD_STACKS, KEY_TYPE, ProgramRun, Registered, stack_config
+from conftest import CLOUD_STACKS, KEY_TYPE, ProgramRun, Registered, sdk_has_tags, stack_config
 
 from infra import ports
-from infra.policy.policies import UNTAGGABLE, Ingress, ingress_rules, validate_resources
+from infra.policy.policies import TAGGED_PREFIXES, UNTAGGABLE, Ingress, ingress_rules, validate_resources
 from infra.spec import Cloud, ClusterSpec, Platform, Role, parse_spec
 
 pytestmark = pytest.mark.infra
@@ -133,6 +133,9 @@ def check_tags(deployed: tuple[ClusterSpec, ProgramRun]) -> None:
         assert {k: tags.get(k) for k in expected} == expected, f"{resource.type} {resource.name}: {tags}"
     for resource in run.of_type(MACHINE_TYPE[spec.cloud]) + run.of_type(FIREWALL_TYPE[spec.cloud]):
         assert _role(resource) in {r.value for r in Role}
+    # the policy pack's list of untaggable types agrees with the SDKs for every type the program uses
+    for resource_type in {r.type for r in run.declared if r.type.startswith(TAGGED_PREFIXES)}:
+        assert sdk_has_tags(resource_type) == (resource_type not in UNTAGGABLE), resource_type
 
 
 def check_names(deployed: tuple[ClusterSpec, ProgramRun]) -> None:

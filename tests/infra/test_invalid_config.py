@@ -1,0 +1,60 @@
+"""Invalid stack configurations stop the program before it declares any resource, naming the key."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pulumi
+import pytest
+from conftest import stack_config
+
+from infra.errors import ConfigError
+
+pytestmark = pytest.mark.infra
+
+
+def _without(config: dict[str, Any], key: str) -> dict[str, Any]:
+    return {k: v for k, v in config.items() if k != key}
+
+
+def _with_nodes(config: dict[str, Any], role: str, **fields: Any) -> dict[str, Any]:
+    nodes = {**config.get("nodes", {})}
+    nodes[role] = {**nodes.get(role, {}), **fields}
+    return {**config, "nodes": nodes}
+
+
+DEV_AWS = stack_config("dev-aws")
+CASES = {
+    "even master count": (_with_nodes(DEV_AWS, "master", count=2), "fastdata:nodes.master.count", "1, 3, 5"),
+    "missing adminCidrs": (_without(DEV_AWS, "adminCidrs"), "fastdata:adminCidrs",
+                           "is required for cloud=aws"),
+    "world admin source": ({**DEV_AWS, "adminCidrs": ["0.0.0.0/0"]}, "fastdata:adminCidrs[0]",
+                           "allowWorldAdmin"),
+    "unknown platform": ({**DEV_AWS, "platform": "kubernetes"}, "fastdata:platform",
+                         "one of standalone, mesos, dcos"),
+    "negative agent count": (_with_nodes(DEV_AWS, "agent", count=-1), "fastdata:nodes.agent.count",
+                             "must not be negative"),
+}
+
+
+@pytest.mark.parametrize("case", CASES)
+def test_invalid_config_fails_before_any_resource(case: str, run_program: Any) -> None:
+    config, key, allowed = CASES[case]
+    run = run_program(config, "dev-aws", allow_error=True)
+    assert isinstance(run.error, pulumi.RunError), run.error
+    cause = run.error.__cause__
+    assert isinstance(cause, ConfigError)
+    assert key in cause.keys
+    assert allowed in str(run.error)
+    assert run.declared == [], "resources were declared before the configuration was validated"
+
+
+def test_all_problems_are_reported_together(run_program: Any) -> None:
+    config = _with_nodes({**_without(DEV_AWS, "adminCidrs"), "platform": "mesos"}, "master", count=4)
+    config = _with_nodes(config, "agent", count=-2)
+    run = run_program(config, "dev-aws", allow_error=True)
+    assert isinstance(run.error, pulumi.RunError)
+    assert isinstance(run.error.__cause__, ConfigError)
+    keys = set(run.error.__cause__.keys)
+    assert {"fastdata:adminCidrs", "fastdata:nodes.master.count", "fastdata:nodes.agent.count"} <= keys
+    assert run.declared == []
