@@ -13,6 +13,7 @@ import pytest
 from roles import inventory as inv_mod
 from roles import kafka, tasks
 from tests.cluster import throwaway_stack
+from tests.helpers import run
 
 pytestmark = pytest.mark.integration
 STACK = "it-standalone"
@@ -21,7 +22,9 @@ ROOT = Path(__file__).resolve().parents[2]
 
 @pytest.fixture(scope="module")
 def cluster() -> Iterator[inv_mod.Inventory]:
-    """Nodes up (not yet deployed): the first test deploys them."""
+    """Nodes up (not yet deployed): the first test deploys them. The artifact cache is filled first
+    (idempotent; on a fresh machine this downloads Kafka, the connector and pyspark)."""
+    run([str(ROOT / "scripts" / "fetch-artifacts.sh")], timeout=1800)
     with throwaway_stack(STACK, {"local": {"bridge": "fdit2", "subnet": "10.98.9.0/24"},
                             "demo": {"enabled": False}}):
         yield inv_mod.load_stack(STACK)
