@@ -6,9 +6,10 @@ through cloud-init `ssh_keys`, so the inventory can pin them and no connection t
 
 Why the provider class is built inside a function: Pulumi dill-pickles the provider object into state
 and the dynamic-provider process unpickles it. dill pickles a class that lives in an importable module
-*by reference* (module path + name), and that process runs with infra/ as its working directory, where
-`infra.keys` is not importable (Pulumi sets the program's cwd to the `main:` directory). A class defined
-in a function is pickled *by value*, so state carries its code and needs nothing of this repository.
+*by reference* (module path + name), and that process runs with infra/ as its working directory (Pulumi
+sets the program's cwd to the `main:` directory), where `infra.keys` imports only thanks to the editable
+install. A class defined in a function is pickled *by value*: state carries its code and stays valid
+whatever happens to this module later.
 The class therefore holds no clients and references only installed packages; the private key never
 reaches the pickled object (it is an output, not an attribute).
 """

@@ -38,9 +38,10 @@ def test_every_create_is_a_new_key_and_nothing_rotates_it() -> None:
     assert not PROVIDER.diff("id", first, {"comment": "a"}).changes
 
 
-def test_serialized_provider_works_where_infra_is_not_importable() -> None:
-    """Pulumi unpickles the provider in a process whose cwd is infra/ (the `main:` directory), where the
-    `infra` package cannot be imported: the pickled state must carry the provider's code."""
+def test_serialized_provider_carries_its_own_code() -> None:
+    """Pulumi unpickles the provider in another process whose cwd is infra/ (the `main:` directory). The
+    pickled state carries the provider's code, so it loads and works without importing `infra` at all
+    (state stays valid across refactors and on machines without the editable install)."""
     blob = serialize_provider(PROVIDER)
     script = (
         "import base64, sys, dill\n"
