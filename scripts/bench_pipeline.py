@@ -54,6 +54,20 @@ def producer(bootstrap: str) -> Producer:
                      "linger.ms": 5, "queue.buffering.max.messages": 1_000_000})
 
 
+def produce_all(p: Producer, topic: str, msgs: list[tuple[bytes, bytes]]) -> None:
+    """Send everything as fast as the client allows (waiting only when its local queue is full)."""
+    for key, value in msgs:
+        while True:
+            try:
+                p.produce(topic, value=value, key=key)
+                break
+            except BufferError:
+                p.poll(0.05)
+        p.poll(0)
+    if p.flush(120) != 0:
+        raise RuntimeError(f"{len(p)} events to {topic} were still undelivered after 120 s")
+
+
 def raw_kafka(bootstrap: str, partitions: int, rf: int, n: int) -> dict[str, float]:
     topic = f"bench-raw-{uuid.uuid4().hex[:8]}"
     admin = AdminClient({"bootstrap.servers": bootstrap})
@@ -78,16 +92,7 @@ def raw_kafka(bootstrap: str, partitions: int, rf: int, n: int) -> dict[str, flo
         t = threading.Thread(target=consume)
         start = time.monotonic()
         t.start()
-        p = producer(bootstrap)
-        for key, value in msgs:
-            while True:
-                try:
-                    p.produce(topic, value=value, key=key)
-                    break
-                except BufferError:
-                    p.poll(0.05)
-            p.poll(0)
-        p.flush(120)
+        produce_all(producer(bootstrap), topic, msgs)
         produced_s = time.monotonic() - start
         t.join(300)
         done.set()
@@ -123,16 +128,7 @@ def pipeline(bootstrap: str, influx: str, n: int, probes: int) -> dict[str, Any]
     prober = threading.Thread(target=probe_loop)
     start = time.monotonic()
     prober.start()
-    p = producer(bootstrap)
-    for key, value in msgs:
-        while True:
-            try:
-                p.produce("crimes.raw", value=value, key=key)
-                break
-            except BufferError:
-                p.poll(0.05)
-        p.poll(0)
-    p.flush(120)
+    produce_all(producer(bootstrap), "crimes.raw", msgs)
     sent_s = time.monotonic() - start
     deadline = time.monotonic() + 600
     counted = total_counted(influx) - before
