@@ -1,8 +1,6 @@
 """The `cluster` output has one shape on every cloud (docs/contracts.md), so Fabric reads all of them alike.
-
-To add the local cloud: produce its output (e.g. from a local stack run) and compare it with
-`assert_same_shape(cluster_shape(local), cluster_shape(aws))` like below.
-"""
+(The local cloud's real output, from real containers, is checked against the same contract in
+tests/integration/test_local_cloud.py.)"""
 
 from __future__ import annotations
 
@@ -26,6 +24,22 @@ def test_aws_and_azure_outputs_have_the_same_shape(run_program: Any) -> None:
     assert set(aws["nodes"][0]) == {"name", "role", "privateIp", "publicIp"}
     assert set(aws["settings"]) == {"versions", "kafka", "demo", "artifacts", "publicPorts"}
     assert_same_shape(cluster_shape(aws), cluster_shape(azure))
+
+
+@pytest.mark.infra
+def test_local_output_has_the_same_shape_as_the_clouds(run_program: Any,
+                                                        monkeypatch: pytest.MonkeyPatch) -> None:
+    """The local cloud (LXC nodes under mocks) exports the same structure as AWS."""
+    import infra.lxc
+
+    # whether this host could run containers is not the point here (test_local_cloud.py runs real ones)
+    monkeypatch.setattr(infra.lxc, "preflight", lambda *_a, **_k: None)
+    local = run_program(stack_config("local"), "local").exports["cluster"]
+    aws = run_program(stack_config("dev-aws"), "dev-aws").exports["cluster"]
+    assert set(local) == CONTRACT_KEYS
+    assert local["cloud"] == "local" and [n["role"] for n in local["nodes"]] == [
+        "master", "agent", "agent", "agent", "publicAgent"]
+    assert_same_shape(cluster_shape(local), cluster_shape(aws))
 
 
 @pytest.mark.unit
