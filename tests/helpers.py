@@ -37,3 +37,11 @@ def run(cmd: list[str], *, cwd: Path | str = ROOT, env: dict[str, str] | None = 
 
 def pulumi_bin() -> str:
     return os.path.join(project_env()["FASTDATA_TOOLS"], "pulumi", "bin", "pulumi")
+
+
+MEASURED: list[str] = []
+
+
+def report(message: str) -> None:
+    """A figure a test measured: listed in the run's summary (tests/conftest.py), whatever the capture."""
+    MEASURED.append(message)

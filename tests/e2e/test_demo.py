@@ -19,7 +19,7 @@ import requests
 from roles import inventory as inv_mod
 from roles.connection import connect, load_private_key
 from tests.cluster import inventory, throwaway_stack
-from tests.helpers import ROOT, run
+from tests.helpers import ROOT, report, run
 
 pytestmark = pytest.mark.e2e
 
@@ -35,7 +35,7 @@ def demo() -> Iterator[dict[str, Any]]:
     with throwaway_stack(STACK, OVERRIDES, up=False):
         started = time.monotonic()
         proc = run([str(ROOT / "scripts" / "demo.sh"), "--stack", STACK], timeout=2400)
-        print(f"\n./scripts/demo.sh --stack {STACK}: {time.monotonic() - started:.0f}s")
+        report(f"./scripts/demo.sh --stack {STACK}: {time.monotonic() - started:.0f}s")
         cluster = inventory(STACK)
         yield {"output": proc.stdout, "cluster": cluster,
                "influx": f"http://{cluster['endpoints']['publicAgents'][0]}:8086",

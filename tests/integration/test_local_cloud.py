@@ -18,7 +18,7 @@ import paramiko
 import pytest
 import yaml
 
-from tests.helpers import ROOT, pulumi_bin, run
+from tests.helpers import ROOT, pulumi_bin, report, run
 
 pytestmark = pytest.mark.integration
 
@@ -78,7 +78,7 @@ def stack() -> Iterator[dict]:
         first_up = time.monotonic() - started
         state = json.loads(pulumi("stack", "export").stdout)["deployment"]["resources"]
         base = max((r.get("outputs", {}).get("base_build_seconds") or 0) for r in state)
-        print(f"\nfirst pulumi up: {first_up:.1f}s (of which base image build: {base}s; 0 = cached)")
+        report(f"first pulumi up (5 nodes): {first_up:.1f}s, of which base image build: {base}s (0 = cached)")
         yield {"first_up_seconds": first_up}
     finally:
         pulumi("destroy", "--yes", "--skip-preview", check=False)
@@ -104,7 +104,7 @@ def test_second_up_changes_nothing(stack: dict) -> None:
     started = time.monotonic()
     pulumi("preview", "--expect-no-changes")
     up = pulumi("up", "--yes", "--skip-preview", "--expect-no-changes")
-    print(f"\nwarm no-op preview + up: {time.monotonic() - started:.1f}s")
+    report(f"warm no-op pulumi preview + up: {time.monotonic() - started:.1f}s")
     assert re.search(r"\d+ unchanged", up.stdout)
 
 

@@ -12,8 +12,9 @@ import pytest
 
 from roles import inventory as inv_mod
 from roles import kafka, tasks
+from tests.cluster import inventory as stack_inventory
 from tests.cluster import throwaway_stack
-from tests.helpers import run
+from tests.helpers import report, run
 
 pytestmark = pytest.mark.integration
 STACK = "it-standalone"
@@ -36,7 +37,8 @@ def test_deploy_converges_then_noop(cluster: inv_mod.Inventory) -> None:
     assert not first.failures
     t0 = time.monotonic()
     second = tasks.deploy(STACK, None)
-    print(f"no-op re-run: {time.monotonic() - t0:.1f}s for {len(cluster.nodes)} nodes")
+    report(f"first deploy: {first.seconds:.0f}s ({first.changes} changes); "
+           f"no-op re-run: {time.monotonic() - t0:.1f}s for {len(cluster.nodes)} nodes")
     assert second.changes == 0
     assert tasks.deploy(STACK, None, dry_run=True).changes == 0
 
@@ -78,3 +80,26 @@ def test_status_prints_every_gate(cluster: inv_mod.Inventory, capsys: pytest.Cap
     for layer in tasks.GATE_LAYERS:
         assert layer in layers
     assert all(r[2].ok for r in rows if r[0] in ("SSH reachable", "prerequisites", "platform up"))
+
+
+def test_a_node_whose_host_key_changed_is_refused(cluster: inv_mod.Inventory, tmp_path: Path) -> None:
+    """The inventory pins another key for agent-1 (as after a re-creation nobody refreshed): deploy refuses
+    that node with a message naming it and the command that re-reads keys, and touches nothing."""
+    import json
+
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.asymmetric import ed25519
+
+    from roles.errors import FastdataError
+
+    data = stack_inventory(STACK)
+    victim = next(n for n in data["nodes"] if n["name"] == "agent-1")
+    other = ed25519.Ed25519PrivateKey.generate().public_key().public_bytes(
+        serialization.Encoding.OpenSSH, serialization.PublicFormat.OpenSSH).decode()
+    data["ssh"]["knownHosts"] = "\n".join(
+        f"{victim['privateIp']} {other}" if line.startswith(victim["privateIp"] + " ") else line
+        for line in data["ssh"]["knownHosts"].splitlines())
+    tampered = tmp_path / "inventory.json"
+    tampered.write_text(json.dumps(data))
+    with pytest.raises(FastdataError, match=r"agent-1.*host key CHANGED.*pulumi refresh && pulumi up"):
+        tasks.deploy(None, str(tampered))
