@@ -104,8 +104,21 @@ def raw_kafka(bootstrap: str, partitions: int, rf: int, n: int) -> dict[str, flo
         admin.delete_topics([topic])
 
 
+def settled_total(influx: str, quiet_s: float = 15, timeout: float = 300) -> int:
+    """The counted total once the processor has caught up (unchanged for `quiet_s`)."""
+    last, since, deadline = total_counted(influx), time.monotonic(), time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        time.sleep(1)
+        now = total_counted(influx)
+        if now != last:
+            last, since = now, time.monotonic()
+        elif time.monotonic() - since >= quiet_s:
+            break
+    return last
+
+
 def pipeline(bootstrap: str, influx: str, n: int, probes: int) -> dict[str, Any]:
-    before = total_counted(influx)
+    before = settled_total(influx)  # events sent before the demo producer stopped are not ours
     msgs = sample_events(n)
     latencies: list[float] = []
     stop = threading.Event()
