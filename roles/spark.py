@@ -88,53 +88,39 @@ def unit_text(settings: Settings, node: Node, what: str, main_class: str, args: 
     )
 
 
-def plan_master(settings: Settings, inventory: Inventory, node: Node) -> list[Op]:
-    handler = "restart-spark-master"
-    s = settings["spark"]
-    unit = unit_text(
-        settings,
-        node,
-        "master",
-        "org.apache.spark.deploy.master.Master",
-        f"--host {node.private_ip} --port {MASTER_PORT} --webui-port {MASTER_UI}",
-        s["masterHeap"],
-    )
+def _daemon_ops(settings: Settings, node: Node, what: str, unit_name: str, main_class: str, args: str,
+                heap: str) -> list[Op]:
+    """A Spark daemon (master or worker) as a systemd unit: pyspark installed, unit rendered, running."""
+    handler = f"restart-spark-{what}"
     return [
         *_common(settings, node, handler),
         file_op(
-            "spark-master-unit",
-            f"Spark master unit on {node.name}",
-            f"/etc/systemd/system/{MASTER_UNIT}",
-            unit,
+            f"spark-{what}-unit",
+            f"Spark {what} unit on {node.name}",
+            f"/etc/systemd/system/{unit_name}",
+            unit_text(settings, node, what, main_class, args, heap),
             notify=[handler],
         ),
         service_op(
-            "spark-master-running", MASTER_UNIT, f"Spark master {node.name} running", satisfies=[handler]
+            f"spark-{what}-running", unit_name, f"Spark {what} {node.name} running", satisfies=[handler]
         ),
     ]
 
 
+def plan_master(settings: Settings, inventory: Inventory, node: Node) -> list[Op]:
+    args = f"--host {node.private_ip} --port {MASTER_PORT} --webui-port {MASTER_UI}"
+    return _daemon_ops(settings, node, "master", MASTER_UNIT, "org.apache.spark.deploy.master.Master", args,
+                       settings["spark"]["masterHeap"])
+
+
 def plan_worker(settings: Settings, inventory: Inventory, node: Node) -> list[Op]:
-    handler = "restart-spark-worker"
     s = settings["spark"]
     args = (
         f"--host {node.private_ip} --webui-port {WORKER_UI} --cores {s['workerCores']} "
         f"--memory {s['workerMemory']} --work-dir /var/lib/spark/work {master_url(inventory)}"
     )
-    unit = unit_text(settings, node, "worker", "org.apache.spark.deploy.worker.Worker", args, s["workerHeap"])
-    return [
-        *_common(settings, node, handler),
-        file_op(
-            "spark-worker-unit",
-            f"Spark worker unit on {node.name}",
-            f"/etc/systemd/system/{WORKER_UNIT}",
-            unit,
-            notify=[handler],
-        ),
-        service_op(
-            "spark-worker-running", WORKER_UNIT, f"Spark worker {node.name} running", satisfies=[handler]
-        ),
-    ]
+    return _daemon_ops(settings, node, "worker", WORKER_UNIT, "org.apache.spark.deploy.worker.Worker", args,
+                       s["workerHeap"])
 
 
 def plan_connector(settings: Settings, inventory: Inventory, node: Node) -> list[Op]:

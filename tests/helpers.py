@@ -6,6 +6,7 @@ import functools
 import os
 import subprocess
 from pathlib import Path
+from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -45,3 +46,22 @@ MEASURED: list[str] = []
 def report(message: str) -> None:
     """A figure a test measured: listed in the run's summary (tests/conftest.py), whatever the capture."""
     MEASURED.append(message)
+
+
+def local_spark(app: str, cores: int, shuffle_partitions: int) -> Any:
+    """A small local SparkSession bound to loopback, UTC, no UI (JVM start-up is most of a test's cost)."""
+    from pyspark.sql import SparkSession
+
+    session = (
+        SparkSession.builder.master(f"local[{cores}]").appName(app)
+        .config("spark.ui.enabled", "false")
+        .config("spark.sql.shuffle.partitions", str(shuffle_partitions))
+        .config("spark.sql.session.timeZone", "UTC")
+        .config("spark.driver.bindAddress", "127.0.0.1")
+        .config("spark.driver.host", "127.0.0.1")
+        # Short-lived test JVM: C1-only JIT and the serial GC start faster than the server defaults.
+        .config("spark.driver.extraJavaOptions", "-XX:TieredStopAtLevel=1 -XX:+UseSerialGC")
+        .getOrCreate()
+    )  # fmt: skip
+    session.sparkContext.setLogLevel("ERROR")
+    return session

@@ -26,6 +26,7 @@ from apps.common.influx import InfluxClient
 from apps.processor.aggregate import AggregationConfig, aggregate, parse_events
 from apps.processor.main import start_queries
 from apps.processor.sink import InfluxWriter
+from tests.helpers import local_spark
 
 pytestmark = pytest.mark.integration
 
@@ -87,18 +88,7 @@ bind-address = "127.0.0.1:{free_port()}"
 
 @pytest.fixture(scope="module")
 def spark() -> Iterator[Any]:
-    from pyspark.sql import SparkSession
-
-    session = (
-        SparkSession.builder.master("local[2]").appName("processor-integration")
-        .config("spark.ui.enabled", "false")
-        .config("spark.sql.shuffle.partitions", "2")
-        .config("spark.sql.session.timeZone", "UTC")
-        .config("spark.driver.bindAddress", "127.0.0.1")
-        .config("spark.driver.host", "127.0.0.1")
-        .getOrCreate()
-    )  # fmt: skip
-    session.sparkContext.setLogLevel("ERROR")
+    session = local_spark("processor-integration", cores=2, shuffle_partitions=2)
     yield session
     session.stop()
 

@@ -16,21 +16,22 @@ from pathlib import Path
 
 import paramiko
 import pytest
-import yaml
 
-from tests.helpers import ROOT, pulumi_bin, report, run
+from tests.cluster import inventory as stack_inventory
+from tests.cluster import pulumi as cluster_pulumi
+from tests.cluster import throwaway_stack
+from tests.helpers import report
 
 pytestmark = pytest.mark.integration
 
 STACK = "it-local"
 BRIDGE = "fdit0"
 SUBNET = "10.98.7.0/24"
-STACK_FILE = ROOT / "stacks" / f"Pulumi.{STACK}.yaml"
 PREFIX = f"fastdata-{STACK}-"
 
 
-def pulumi(*args: str, check: bool = True, timeout: float = 900) -> subprocess.CompletedProcess[str]:
-    return run([pulumi_bin(), *args, "--stack", STACK, "--non-interactive"], check=check, timeout=timeout)
+def pulumi(*args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
+    return cluster_pulumi(STACK, *args, check=check)
 
 
 def containers() -> dict[str, str]:
@@ -41,7 +42,7 @@ def containers() -> dict[str, str]:
 
 
 def inventory() -> dict:
-    return json.loads(pulumi("stack", "output", "cluster", "--json", "--show-secrets").stdout)
+    return stack_inventory(STACK)
 
 
 def ssh_run(cluster: dict, address: str, command: str, known_hosts: str | None = None) -> str:
@@ -66,13 +67,7 @@ def ssh_run(cluster: dict, address: str, command: str, known_hosts: str | None =
 
 @pytest.fixture(scope="module")
 def stack() -> Iterator[dict]:
-    # `pulumi stack rm` deletes the stack's config file too: remove a leftover stack before writing it
-    pulumi("stack", "rm", "--yes", "--force", check=False)
-    config = yaml.safe_load((ROOT / "stacks" / "Pulumi.local.yaml").read_text())
-    config["config"]["fastdata:local"] = {"bridge": BRIDGE, "subnet": SUBNET}
-    STACK_FILE.write_text(yaml.safe_dump(config))
-    try:
-        pulumi("stack", "init")
+    with throwaway_stack(STACK, {"local": {"bridge": BRIDGE, "subnet": SUBNET}}, up=False):
         started = time.monotonic()
         pulumi("up", "--yes", "--skip-preview")
         first_up = time.monotonic() - started
@@ -80,10 +75,6 @@ def stack() -> Iterator[dict]:
         base = max((r.get("outputs", {}).get("base_build_seconds") or 0) for r in state)
         report(f"first pulumi up (5 nodes): {first_up:.1f}s, of which base image build: {base}s (0 = cached)")
         yield {"first_up_seconds": first_up}
-    finally:
-        pulumi("destroy", "--yes", "--skip-preview", check=False)
-        pulumi("stack", "rm", "--yes", "--force", check=False)
-        STACK_FILE.unlink(missing_ok=True)
 
 
 def test_up_creates_five_running_nodes_reachable_with_pinned_host_keys(stack: dict) -> None:

@@ -16,6 +16,7 @@ from apps.processor import lineproto
 from apps.processor.aggregate import AggregationConfig, aggregate, clock_summary, geohash_column, parse_events
 from apps.producer.parse import parse_rows, sort_by_event_time
 from apps.producer.replay import encode_event
+from tests.helpers import local_spark
 
 pytestmark = pytest.mark.unit
 
@@ -27,20 +28,7 @@ BASE_MS = int(BASE.timestamp() * 1000)
 @pytest.fixture(scope="session")
 def spark() -> Iterator[Any]:
     """One small local SparkSession for every processor test (JVM start-up is most of the cost)."""
-    from pyspark.sql import SparkSession
-
-    session = (
-        SparkSession.builder.master("local[1]").appName("processor-unit-tests")
-        .config("spark.ui.enabled", "false")
-        .config("spark.sql.shuffle.partitions", "1")
-        .config("spark.sql.session.timeZone", "UTC")
-        .config("spark.driver.bindAddress", "127.0.0.1")
-        .config("spark.driver.host", "127.0.0.1")
-        # Short-lived test JVM: C1-only JIT and the serial GC start faster than the server defaults.
-        .config("spark.driver.extraJavaOptions", "-XX:TieredStopAtLevel=1 -XX:+UseSerialGC")
-        .getOrCreate()
-    )  # fmt: skip
-    session.sparkContext.setLogLevel("ERROR")
+    session = local_spark("processor-unit-tests", cores=1, shuffle_partitions=1)
     yield session
     session.stop()
 
