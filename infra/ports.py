@@ -154,6 +154,8 @@ CLUSTER_SERVICES: tuple[Service, ...] = (
             "Spark standalone master; executors and drivers use random ports between nodes"),
     Service("spark-dispatcher", Protocol.TCP, _p(7077, 8081), _AGENTS, frozenset({"mesos"}),
             "dcos-mesos.md 2.5 MesosClusterDispatcher"),
+    Service("artifact-server", Protocol.TCP, _p(8099), frozenset({"bootstrap", "master"}), ALL_PLATFORMS,
+            "roles/common.py: the bootstrap node (else the first master) serves the artifacts to the others"),
     Service("influxdb", Protocol.TCP, _p(8086), frozenset({"publicAgent"}), ALL_PLATFORMS,
             "InfluxDB 1.x HTTP API: read by the dashboard, never published (no auth in the demo)"),
 )

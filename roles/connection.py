@@ -194,8 +194,14 @@ class SshRemote:
         return result
 
     def put(self, data: bytes | Path, path: str, mode: int = 0o644, owner: str = "root") -> None:
-        """Upload to a temp name, then install atomically with mode and owner."""
-        tmp = f"/tmp/.fastdata-{uuid.uuid4().hex}"
+        """Upload to a temp name, then install atomically with mode and owner.
+
+        As root the temp file sits next to `path`, so installing it is a rename, not a second copy of a
+        318 MB wheel; through sudo it goes to /tmp (the SSH user cannot write the target directory)."""
+        directory = posixpath.dirname(path)
+        if self.root:
+            self.run(f"mkdir -p {shlex.quote(directory)}")
+        tmp = posixpath.join(directory if self.root else "/tmp", f".fastdata-{uuid.uuid4().hex}")
         try:
             sftp = self.conn.sftp()
             if isinstance(data, Path):
@@ -206,11 +212,16 @@ class SshRemote:
         except (paramiko.SSHException, OSError, EOFError) as exc:
             raise Unreachable(f"{self.node.name} ({self.conn.host}): upload of {path} failed: {exc}") from exc
         group = owner
-        directory = posixpath.dirname(path)
-        self.run(
-            f"mkdir -p {shlex.quote(directory)} && install -m {mode:o} -o {owner} -g {group} "
-            f"{tmp} {shlex.quote(path)}; rc=$?; rm -f {tmp}; exit $rc"
-        )
+        if self.root:
+            install = (
+                f"chmod {mode:o} {tmp} && chown {owner}:{group} {tmp} && mv -f {tmp} {shlex.quote(path)}"
+            )
+        else:
+            install = (
+                f"mkdir -p {shlex.quote(directory)} && "
+                f"install -m {mode:o} -o {owner} -g {group} {tmp} {shlex.quote(path)}"
+            )
+        self.run(f"{install}; rc=$?; rm -f {tmp}; exit $rc")
 
     def close(self) -> None:
         self.conn.close()

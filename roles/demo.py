@@ -18,7 +18,7 @@ import re
 import shlex
 from collections.abc import Callable
 
-from roles import kafka, spark
+from roles import common, kafka, spark
 from roles.connection import Remote, RunResult
 from roles.engine import Check, Gate, Handler, Op, Settings, Step
 from roles.inventory import Inventory, Node
@@ -71,6 +71,7 @@ def dashboard_url(inventory: Inventory) -> str:
 def _apps_ops(settings: Settings, node: Node, notify: list[str], with_pyspark: bool) -> list[Op]:
     """The apps tree and a venv with their dependencies (and pyspark where the processor runs)."""
     arts = settings["artifactFiles"]
+    src = common.source(settings, node)
     wheels = [arts["demo-wheels"]] + ([arts["py4j"], arts["pyspark"]] if with_pyspark else [])
     want = ",".join(w.sha256 for w in wheels)
     marker = f"{VENV}/.fastdata-wheels"
@@ -86,15 +87,25 @@ def _apps_ops(settings: Settings, node: Node, notify: list[str], with_pyspark: b
         )
 
     ops = [
-        artifact_op("demo-wheels-artifact", arts["demo-wheels"]),
+        artifact_op("demo-wheels-artifact", arts["demo-wheels"], src),
         unpack_op("demo-wheels", arts["demo-wheels"], WHEELS_DIR),
     ]
     if with_pyspark:  # the Spark planners push these to masters and agents already; same keys, same files
-        ops += [artifact_op("py4j-artifact", arts["py4j"]), artifact_op("pyspark-artifact", arts["pyspark"])]
+        ops += [
+            artifact_op("py4j-artifact", arts["py4j"], src),
+            artifact_op("pyspark-artifact", arts["pyspark"], src),
+        ]
     ops += [
-        marker_op("demo-venv", f"demo apps' Python dependencies installed in {VENV} on {node.name}",
-                  marker, want, "demo venv", install, notify=notify),
-        artifact_op("demo-apps-artifact", arts["demo-apps"]),
+        marker_op(
+            "demo-venv",
+            f"demo apps' Python dependencies installed in {VENV} on {node.name}",
+            marker,
+            want,
+            "demo venv",
+            install,
+            notify=notify,
+        ),
+        artifact_op("demo-apps-artifact", arts["demo-apps"], src),
         unpack_op("demo-apps", arts["demo-apps"], APPS_DIR, notify=notify),
         directory_op("demo-state", STATE_DIR, owner="root", mode=0o755),
     ]
@@ -118,19 +129,28 @@ def _unit(name: str, description: str, after: str, command: str, env: dict[str, 
 def _unit_ops(node: Node, name: str, text: str) -> list[Op]:
     unit = UNITS[name]
     return [
-        file_op(f"{name}-unit", f"{name} unit on {node.name}", f"/etc/systemd/system/{unit}", text,
-                notify=[HANDLERS[name]]),
-        service_op(f"{name}-running", unit, f"demo {name} running on {node.name}",
-                   satisfies=[HANDLERS[name]]),
+        file_op(
+            f"{name}-unit",
+            f"{name} unit on {node.name}",
+            f"/etc/systemd/system/{unit}",
+            text,
+            notify=[HANDLERS[name]],
+        ),
+        service_op(
+            f"{name}-running", unit, f"demo {name} running on {node.name}", satisfies=[HANDLERS[name]]
+        ),
     ]
 
 
 # --- public agent: InfluxDB + dashboard -------------------------------------------------------------------
 
+
 def _database_op(node: Node, retention: str) -> Op:
     query = f"SHOW RETENTION POLICIES ON {INFLUX_DB}"
-    probe = (f"curl -sfG http://127.0.0.1:{INFLUX_PORT}/query --data-urlencode {q('q=' + query)} "
-             "2>/dev/null || true")
+    probe = (
+        f"curl -sfG http://127.0.0.1:{INFLUX_PORT}/query --data-urlencode {q('q=' + query)} "
+        "2>/dev/null || true"
+    )
 
     def judge(res: RunResult) -> Check:
         text = res.stdout
@@ -155,10 +175,16 @@ def plan_public(settings: Settings, inventory: Inventory, node: Node) -> list[Op
         return []
     demo = settings["demo"]
     dashboard = _unit(
-        "dashboard", "fastdata demo dashboard", "network-online.target influxdb.service",
+        "dashboard",
+        "fastdata demo dashboard",
+        "network-online.target influxdb.service",
         "-m apps.dashboard",
-        {"INFLUX_URL": f"http://127.0.0.1:{INFLUX_PORT}", "INFLUX_DB": INFLUX_DB,
-         "DASHBOARD_PORT": str(DASHBOARD_PORT), "DASHBOARD_STATIC_DIR": f"{APPS_DIR}/apps/dashboard/web"},
+        {
+            "INFLUX_URL": f"http://127.0.0.1:{INFLUX_PORT}",
+            "INFLUX_DB": INFLUX_DB,
+            "DASHBOARD_PORT": str(DASHBOARD_PORT),
+            "DASHBOARD_STATIC_DIR": f"{APPS_DIR}/apps/dashboard/web",
+        },
     )
     return [
         apt_op("influxdb-package", ("influxdb", "curl"), name=f"InfluxDB installed on {node.name}"),
@@ -171,8 +197,10 @@ def plan_public(settings: Settings, inventory: Inventory, node: Node) -> list[Op
 
 # --- first agent: the topic ------------------------------------------------------------------------------
 
+
 def parse_topic_head(line: str) -> tuple[str, str]:
     """(PartitionCount, ReplicationFactor) from TopicCommand --describe's first line ("" when absent)."""
+
     def field(name: str) -> str:
         m = re.search(rf"{name}:\s*(\d+)", line)
         return m.group(1) if m else ""
@@ -184,8 +212,11 @@ def topic_op(settings: Settings, inventory: Inventory, node: Node) -> Op:
     k = settings["kafka"]
     partitions, rf, min_isr = k["partitions"], k["replicationFactor"], k["minInsyncReplicas"]
     bootstrap = kafka.bootstrap_servers(inventory)
-    describe = kafka.tool(settings, "org.apache.kafka.tools.TopicCommand",
-                          f"--bootstrap-server {bootstrap} --describe --topic {TOPIC}")
+    describe = kafka.tool(
+        settings,
+        "org.apache.kafka.tools.TopicCommand",
+        f"--bootstrap-server {bootstrap} --describe --topic {TOPIC}",
+    )
 
     def judge(res: RunResult) -> Check:
         head = next((ln for ln in res.stdout.splitlines() if ln.startswith("Topic:")), "")
@@ -193,8 +224,9 @@ def topic_op(settings: Settings, inventory: Inventory, node: Node) -> Op:
             return Check(False, f"topic {TOPIC} missing")
         have = parse_topic_head(head)
         if have != (str(partitions), str(rf)):
-            return Check(False, f"topic {TOPIC} has {have[0]} partitions x RF {have[1]}, "
-                                f"want {partitions} x {rf}")
+            return Check(
+                False, f"topic {TOPIC} has {have[0]} partitions x RF {have[1]}, want {partitions} x {rf}"
+            )
         if f"min.insync.replicas={min_isr}" not in head:
             return Check(False, f"topic {TOPIC}: min.insync.replicas is not {min_isr}")
         return Check(True, f"topic {TOPIC}: {partitions} partitions, RF {rf}, min ISR {min_isr}")
@@ -202,19 +234,37 @@ def topic_op(settings: Settings, inventory: Inventory, node: Node) -> Op:
     def apply(r: Remote) -> None:
         current = judge(r.run(describe, check=False, timeout=60))
         if "missing" in current.detail:
-            r.run(kafka.tool(settings, "org.apache.kafka.tools.TopicCommand",
-                             f"--bootstrap-server {bootstrap} --create --if-not-exists --topic {TOPIC} "
-                             f"--partitions {partitions} --replication-factor {rf} "
-                             f"--config min.insync.replicas={min_isr}"), timeout=60)
+            r.run(
+                kafka.tool(
+                    settings,
+                    "org.apache.kafka.tools.TopicCommand",
+                    f"--bootstrap-server {bootstrap} --create --if-not-exists --topic {TOPIC} "
+                    f"--partitions {partitions} --replication-factor {rf} "
+                    f"--config min.insync.replicas={min_isr}",
+                ),
+                timeout=60,
+            )
             return
         # Kafka can add partitions and change configs in place; fewer partitions or another RF would
         # need a new topic, which loses data: say so instead of doing it.
-        r.run(kafka.tool(settings, "org.apache.kafka.tools.TopicCommand",
-                         f"--bootstrap-server {bootstrap} --alter --topic {TOPIC} --partitions {partitions}")
-              + " || true", timeout=60)
-        r.run(kafka.tool(settings, "kafka.admin.ConfigCommand",
-                         f"--bootstrap-server {bootstrap} --alter --entity-type topics --entity-name {TOPIC} "
-                         f"--add-config min.insync.replicas={min_isr}"), timeout=60)
+        r.run(
+            kafka.tool(
+                settings,
+                "org.apache.kafka.tools.TopicCommand",
+                f"--bootstrap-server {bootstrap} --alter --topic {TOPIC} --partitions {partitions}",
+            )
+            + " || true",
+            timeout=60,
+        )
+        r.run(
+            kafka.tool(
+                settings,
+                "kafka.admin.ConfigCommand",
+                f"--bootstrap-server {bootstrap} --alter --entity-type topics --entity-name {TOPIC} "
+                f"--add-config min.insync.replicas={min_isr}",
+            ),
+            timeout=60,
+        )
 
     return probed("demo-topic", f"topic {TOPIC} ({partitions} partitions, RF {rf})", describe, judge, apply)
 
@@ -227,6 +277,7 @@ def plan_topic(settings: Settings, inventory: Inventory, node: Node) -> list[Op]
 
 # --- master: producer + processor --------------------------------------------------------------------------
 
+
 def plan_master(settings: Settings, inventory: Inventory, node: Node) -> list[Op]:
     if not enabled(settings) or node != inventory.masters[0]:
         return []
@@ -235,19 +286,34 @@ def plan_master(settings: Settings, inventory: Inventory, node: Node) -> list[Op
     data = dataset if "://" in dataset or dataset.startswith("/") else f"{APPS_DIR}/{dataset}"
     common = {"KAFKA_BOOTSTRAP": kafka.bootstrap_servers(inventory), "TOPIC": TOPIC}
     producer = _unit(
-        "producer", "fastdata demo producer (Chicago crimes -> Kafka)", "network-online.target",
+        "producer",
+        "fastdata demo producer (Chicago crimes -> Kafka)",
+        "network-online.target",
         "-m apps.producer",
-        {**common, "DATA_FILE": data, "SPEEDUP": str(demo.get("speedup", 60)),
-         "MAX_EPS": str(demo.get("maxEventsPerSecond", 200)), "LOOP": "true",
-         "METRICS_PORT": str(PRODUCER_METRICS_PORT)},
+        {
+            **common,
+            "DATA_FILE": data,
+            "SPEEDUP": str(demo.get("speedup", 60)),
+            "MAX_EPS": str(demo.get("maxEventsPerSecond", 200)),
+            "LOOP": "true",
+            "METRICS_PORT": str(PRODUCER_METRICS_PORT),
+        },
     )
     processor = _unit(
-        "processor", "fastdata demo processor (Spark Structured Streaming -> InfluxDB)",
-        "network-online.target", "-m apps.processor",
-        {**common, "INFLUX_URL": influx_url(inventory), "INFLUX_DB": INFLUX_DB, "INFLUX_RP": INFLUX_RP,
-         "SPARK_MASTER": "local[2]", "SPARK_KAFKA_JARS": spark.CONNECTOR_DIR,
-         "CHECKPOINT_DIR": f"{STATE_DIR}/processor/checkpoints",
-         "PYSPARK_SUBMIT_ARGS": q("--driver-memory 768m pyspark-shell")},
+        "processor",
+        "fastdata demo processor (Spark Structured Streaming -> InfluxDB)",
+        "network-online.target",
+        "-m apps.processor",
+        {
+            **common,
+            "INFLUX_URL": influx_url(inventory),
+            "INFLUX_DB": INFLUX_DB,
+            "INFLUX_RP": INFLUX_RP,
+            "SPARK_MASTER": "local[2]",
+            "SPARK_KAFKA_JARS": spark.CONNECTOR_DIR,
+            "CHECKPOINT_DIR": f"{STATE_DIR}/processor/checkpoints",
+            "PYSPARK_SUBMIT_ARGS": q("--driver-memory 768m pyspark-shell"),
+        },
     )
     return [
         *_apps_ops(settings, node, [HANDLERS["producer"], HANDLERS["processor"]], with_pyspark=True),
@@ -266,13 +332,15 @@ def steps() -> tuple[Step, ...]:
 
 def handlers() -> dict[str, Handler]:
     return {
-        HANDLERS[name]: Handler(HANDLERS[name], f"demo {name} restarted", restart_unit(unit),
-                                unit_active(unit), rolling=False)
+        HANDLERS[name]: Handler(
+            HANDLERS[name], f"demo {name} restarted", restart_unit(unit), unit_active(unit), rolling=False
+        )
         for name, unit in UNITS.items()
     }
 
 
 # --- readiness ---------------------------------------------------------------------------------------------
+
 
 def _on(role: Callable[[Inventory], list[Node]]) -> Callable[[Inventory, Callable[[Node], Remote]], Remote]:
     return lambda inv, remote_for: remote_for(role(inv)[0])
@@ -281,14 +349,26 @@ def _on(role: Callable[[Inventory], list[Node]]) -> Callable[[Inventory, Callabl
 def probe_apps(settings: Settings, inventory: Inventory, remote_for: Callable[[Node], Remote]) -> Check:
     if not enabled(settings):
         return Check(True, "demo disabled (settings.demo.enabled is false)")
-    master = remote_for(inventory.masters[0]).run(
-        f"systemctl is-active {UNITS['producer']} {UNITS['processor']}; "
-        f"curl -sf http://127.0.0.1:{PRODUCER_METRICS_PORT}/healthz >/dev/null && echo producer-healthy",
-        check=False, timeout=30).stdout.split()
-    public = remote_for(inventory.public_agents[0]).run(
-        f"systemctl is-active influxdb {UNITS['dashboard']}; "
-        f"curl -sf http://127.0.0.1:{DASHBOARD_PORT}/healthz >/dev/null && echo dashboard-healthy",
-        check=False, timeout=30).stdout.split()
+    master = (
+        remote_for(inventory.masters[0])
+        .run(
+            f"systemctl is-active {UNITS['producer']} {UNITS['processor']}; "
+            f"curl -sf http://127.0.0.1:{PRODUCER_METRICS_PORT}/healthz >/dev/null && echo producer-healthy",
+            check=False,
+            timeout=30,
+        )
+        .stdout.split()
+    )
+    public = (
+        remote_for(inventory.public_agents[0])
+        .run(
+            f"systemctl is-active influxdb {UNITS['dashboard']}; "
+            f"curl -sf http://127.0.0.1:{DASHBOARD_PORT}/healthz >/dev/null && echo dashboard-healthy",
+            check=False,
+            timeout=30,
+        )
+        .stdout.split()
+    )
     problems = []
     if master[:2] != ["active", "active"]:
         problems.append(f"master: producer/processor {'/'.join(master[:2])}")
@@ -308,7 +388,9 @@ def probe_data(settings: Settings, inventory: Inventory, remote_for: Callable[[N
     out = remote_for(inventory.masters[0]).run(
         f"cd {APPS_DIR} && {VENV}/bin/python -m apps.probe --bootstrap {kafka.bootstrap_servers(inventory)} "
         f"--influx-url {influx_url(inventory)} --dashboard-url {dashboard_url(inventory)} --timeout 100",
-        check=False, timeout=130)
+        check=False,
+        timeout=130,
+    )
     if not out.ok:
         return Check(False, (out.stderr or out.stdout).strip()[-300:] or f"probe exited {out.exit_code}")
     return Check(True, f"marked event counted and on the dashboard: {out.stdout.strip()[-200:]}")
@@ -316,7 +398,12 @@ def probe_data(settings: Settings, inventory: Inventory, remote_for: Callable[[N
 
 GATES = (
     Gate("apps healthy", "demo apps healthy", probe_apps, 120, after_phase="demo"),
-    Gate("end-to-end data probe", "a marked event reaches InfluxDB and the dashboard", probe_data, 150,
-         after_phase="demo"),
+    Gate(
+        "end-to-end data probe",
+        "a marked event reaches InfluxDB and the dashboard",
+        probe_data,
+        150,
+        after_phase="demo",
+    ),
 )
 CONFIGS = tuple(f"/etc/systemd/system/{u}" for u in UNITS.values())

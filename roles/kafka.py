@@ -8,6 +8,7 @@ import shlex
 import uuid
 from collections.abc import Callable
 
+from roles import common
 from roles.connection import Remote, RunResult
 from roles.engine import Check, Op, Settings
 from roles.errors import OperationError
@@ -126,7 +127,7 @@ def plan_broker(settings: Settings, inventory: Inventory, node: Node) -> list[Op
         directory_op("kafka-home", "/var/lib/kafka", owner="kafka", mode=0o750),
         directory_op("kafka-data", DATA_DIR, owner="kafka", mode=0o750),
         directory_op("kafka-logs", "/var/log/kafka", owner="kafka", mode=0o750),
-        artifact_op("kafka-artifact", art),
+        artifact_op("kafka-artifact", art, common.source(settings, node)),
         unpack_op("kafka-libs", art, libs, notify=[HANDLER]),
         file_op(
             "kafka-config",

@@ -8,8 +8,10 @@ so unit tests can feed fake command output.
 from __future__ import annotations
 
 import hashlib
+import posixpath
 import shlex
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 
 from roles.artifacts import Artifact
 from roles.connection import Remote, RunResult
@@ -157,10 +159,77 @@ def directory_op(key: str, path: str, owner: str = "root", mode: int = 0o755) ->
 
 
 ARTIFACT_DIR = "/opt/fastdata/artifacts"
+ARTIFACT_PORT = 8099
 
 
-def artifact_op(key: str, art: Artifact, notify: Sequence[str] = ()) -> Op:
-    """The cached file on the node, pushed only when missing or its sha256 differs."""
+@dataclass(frozen=True)
+class ArtifactServer:
+    """The node that serves ARTIFACT_DIR to the other nodes over HTTP on the private network.
+
+    The control machine pushes each artifact over SSH once, to this node; the others fetch it from here.
+    DC/OS's bootstrap node works the same way. Uploads from the control machine then do not grow with
+    the number of nodes, which matters most for the 318 MB pyspark wheel.
+    """
+
+    node: str
+    address: str
+    port: int = ARTIFACT_PORT
+
+    @property
+    def url(self) -> str:
+        return f"http://{self.address}:{self.port}"
+
+
+def stamp_path(path: str) -> str:
+    """Where an artifact's checksum stamp lives: `sha256 size mtime`, written after a verified transfer."""
+    directory, name = posixpath.split(path)
+    return f"{directory}/.{name}.stamp"
+
+
+def artifact_probe(path: str) -> str:
+    """`<sha256> stamp` when the stamp still matches the file's size and mtime, else `<sha256> hashed`.
+
+    This is rsync's quick check. A no-op run reads a few bytes per artifact instead of hashing
+    hundreds of MB on every node."""
+    f, s = q(path), q(stamp_path(path))
+    return (
+        f"test -f {f} || exit 0; st=$(stat -c '%s %Y' {f}); "
+        f'if [ -f {s} ] && [ "$(cut -d" " -f2- {s})" = "$st" ]; then echo "$(cut -d" " -f1 {s}) stamp"; '
+        f'else echo "$(sha256sum < {f} | cut -d" " -f1) hashed"; fi'
+    )
+
+
+def write_stamp(path: str, sha256: str, verify: bool) -> str:
+    """Shell: record the stamp (after checking the file's sha256 when `verify`); fails on a mismatch."""
+    f, s = q(path), q(stamp_path(path))
+    check = f'[ "$(sha256sum < {f} | cut -d" " -f1)" = {sha256} ] && ' if verify else ""
+    return f"test -f {f} && {check}echo \"{sha256} $(stat -c '%s %Y' {f})\" > {s}"
+
+
+# Runs on the node: stream one file from the artifact server, hashing as it goes (stdlib only).
+_FETCH = """\
+import hashlib, sys, urllib.request
+url, dest, want, server = sys.argv[1:5]
+h = hashlib.sha256()
+try:
+    with urllib.request.urlopen(url, timeout=60) as r, open(dest, "wb") as f:
+        for b in iter(lambda: r.read(1 << 20), b""):
+            h.update(b)
+            f.write(b)
+except OSError as e:
+    sys.exit(f"cannot fetch {url}: {e}; check fastdata-artifacts.service on {server} (the artifact server)")
+if h.hexdigest() != want:
+    sys.exit(f"{url}: sha256 {h.hexdigest()}, want {want}; the copy on {server} is damaged, re-run deploy")
+"""
+
+
+def artifact_op(
+    key: str, art: Artifact, server: ArtifactServer | None = None, notify: Sequence[str] = ()
+) -> Op:
+    """The cached file on the node, verified by sha256; transferred only when missing or different.
+
+    `server` None: pushed from the control machine over SSH. Otherwise fetched from the artifact server,
+    which the control machine seeded first (roles/common.py)."""
     path = f"{ARTIFACT_DIR}/{art.filename}"
 
     def judge(res: RunResult) -> Check:
@@ -169,15 +238,30 @@ def artifact_op(key: str, art: Artifact, notify: Sequence[str] = ()) -> Op:
             return Check(False, f"{art.filename} not on node")
         if out[0] != art.sha256:
             return Check(False, f"{art.filename} sha256 differs")
+        if out[1:] != ["stamp"]:
+            return Check(False, f"{art.filename} sha256 matches, checksum stamp missing")
         return Check(True, f"{art.filename} sha256 matches")
 
     def apply(r: Remote) -> None:
-        r.put(art.path, path, mode=0o644)
+        if r.run(write_stamp(path, art.sha256, verify=True), check=False).ok:
+            return  # the file was right; only its stamp was missing
+        if server is None:
+            r.put(art.path, path, mode=0o644)
+            r.run(write_stamp(path, art.sha256, verify=True))
+            return
+        part = f"{ARTIFACT_DIR}/.{art.filename}.part"
+        r.run(
+            f"python3 -c {q(_FETCH)} {q(server.url + '/' + art.filename)} {q(part)} {art.sha256} "
+            f"{q(server.node)} && chmod 644 {q(part)} && mv -f {q(part)} {q(path)} && "
+            f"{write_stamp(path, art.sha256, verify=False)}; rc=$?; rm -f {q(part)}; exit $rc",
+            timeout=900,
+        )
 
+    via = "" if server is None else f", from {server.node}"
     return probed(
         key,
-        f"artifact {art.filename} on node ({art.size / 1e6:.0f} MB)",
-        f"sha256sum {q(path)} 2>/dev/null || true",
+        f"artifact {art.filename} on node ({art.size / 1e6:.0f} MB{via})",
+        artifact_probe(path),
         judge,
         apply,
         notify=tuple(notify),

@@ -6,6 +6,7 @@ import json
 import shlex
 from collections.abc import Callable
 
+from roles import common
 from roles.connection import Remote
 from roles.engine import Check, Op, Settings
 from roles.inventory import Inventory, Node
@@ -64,12 +65,13 @@ def pyspark_op(settings: Settings, node: Node, notify: str) -> Op:
 
 def _common(settings: Settings, node: Node, handler: str) -> list[Op]:
     arts = settings["artifactFiles"]
+    src = common.source(settings, node)
     return [
         user_op("spark-user", "spark", "/var/lib/spark"),
         directory_op("spark-home", "/var/lib/spark", owner="spark", mode=0o750),
         directory_op("spark-work", "/var/lib/spark/work", owner="spark", mode=0o750),
-        artifact_op("py4j-artifact", arts["py4j"]),
-        artifact_op("pyspark-artifact", arts["pyspark"]),
+        artifact_op("py4j-artifact", arts["py4j"], src),
+        artifact_op("pyspark-artifact", arts["pyspark"], src),
         pyspark_op(settings, node, handler),
     ]
 
@@ -88,8 +90,9 @@ def unit_text(settings: Settings, node: Node, what: str, main_class: str, args: 
     )
 
 
-def _daemon_ops(settings: Settings, node: Node, what: str, unit_name: str, main_class: str, args: str,
-                heap: str) -> list[Op]:
+def _daemon_ops(
+    settings: Settings, node: Node, what: str, unit_name: str, main_class: str, args: str, heap: str
+) -> list[Op]:
     """A Spark daemon (master or worker) as a systemd unit: pyspark installed, unit rendered, running."""
     handler = f"restart-spark-{what}"
     return [
@@ -109,8 +112,15 @@ def _daemon_ops(settings: Settings, node: Node, what: str, unit_name: str, main_
 
 def plan_master(settings: Settings, inventory: Inventory, node: Node) -> list[Op]:
     args = f"--host {node.private_ip} --port {MASTER_PORT} --webui-port {MASTER_UI}"
-    return _daemon_ops(settings, node, "master", MASTER_UNIT, "org.apache.spark.deploy.master.Master", args,
-                       settings["spark"]["masterHeap"])
+    return _daemon_ops(
+        settings,
+        node,
+        "master",
+        MASTER_UNIT,
+        "org.apache.spark.deploy.master.Master",
+        args,
+        settings["spark"]["masterHeap"],
+    )
 
 
 def plan_worker(settings: Settings, inventory: Inventory, node: Node) -> list[Op]:
@@ -119,14 +129,18 @@ def plan_worker(settings: Settings, inventory: Inventory, node: Node) -> list[Op
         f"--host {node.private_ip} --webui-port {WORKER_UI} --cores {s['workerCores']} "
         f"--memory {s['workerMemory']} --work-dir /var/lib/spark/work {master_url(inventory)}"
     )
-    return _daemon_ops(settings, node, "worker", WORKER_UNIT, "org.apache.spark.deploy.worker.Worker", args,
-                       s["workerHeap"])
+    return _daemon_ops(
+        settings, node, "worker", WORKER_UNIT, "org.apache.spark.deploy.worker.Worker", args, s["workerHeap"]
+    )
 
 
 def plan_connector(settings: Settings, inventory: Inventory, node: Node) -> list[Op]:
     """The Spark Kafka connector jars where drivers and executors run (the demo's processor)."""
     art = settings["artifactFiles"]["spark-kafka"]
-    return [artifact_op("spark-kafka-artifact", art), unpack_op("spark-kafka-jars", art, CONNECTOR_DIR)]
+    return [
+        artifact_op("spark-kafka-artifact", art, common.source(settings, node)),
+        unpack_op("spark-kafka-jars", art, CONNECTOR_DIR),
+    ]
 
 
 def parse_master_json(text: str) -> tuple[str, list[str]]:
@@ -141,7 +155,7 @@ def probe_workers(settings: Settings, inventory: Inventory, remote_for: Callable
     r = remote_for(master)
     url = f"http://{master.private_ip}:{MASTER_UI}/json"
     out = r.run(
-        "python3 -c \"import urllib.request;"
+        'python3 -c "import urllib.request;'
         f"print(urllib.request.urlopen('{url}',timeout=5).read().decode())\"",
         check=False,
         timeout=30,

@@ -12,6 +12,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from roles.artifacts import ArtifactCache, apps_bundle, bundle_names, kafka_version, spark_version
+from roles.common import artifact_server
 from roles.errors import ConfigError
 from roles.inventory import Inventory
 
@@ -71,6 +72,7 @@ def resolve(settings: Mapping[str, Any], inventory: Inventory, cache: ArtifactCa
             raise ConfigError(
                 f"settings.{section}.{key} must look like 512m or 2g, got {spec[section][key]!r}"
             )
+    spec["artifactServer"] = artifact_server(inventory)
     if cache is not None:
         names = bundle_names(spec)
         spec["artifactFiles"] = {logical: cache.get(name) for logical, name in names.items()}

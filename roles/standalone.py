@@ -18,7 +18,9 @@ def plan_kafka_tools(settings: Settings, inventory: Inventory, node: Node) -> li
 PLATFORM = Platform(
     name="standalone",
     steps=(
-        Step("prerequisites", ("master", "agent", "publicAgent", "bootstrap"), common.plan_prerequisites),
+        # JVMs: the Spark master (and the demo's processor) on masters, Kafka and Spark workers on agents;
+        # public agents run InfluxDB and the dashboard, so no Java there.
+        *common.steps(java_roles=("master", "agent")),
         Step("masters", ("master",), spark.plan_master),
         Step("agents", ("agent",), kafka.plan_broker),
         Step("agents", ("agent",), plan_kafka_tools),
@@ -27,6 +29,7 @@ PLATFORM = Platform(
         *demo.steps(),
     ),
     handlers={
+        **common.handlers(),
         kafka.HANDLER: Handler(
             kafka.HANDLER,
             "Kafka broker restarted (rolling)",
@@ -63,7 +66,14 @@ PLATFORM = Platform(
         Gate("platform up", "all Spark workers registered", spark.probe_workers, 120, after_phase="agents"),
         *demo.GATES,
     ),
-    units=(kafka.UNIT, spark.MASTER_UNIT, spark.WORKER_UNIT, "influxdb.service", *demo.UNITS.values()),
+    units=(
+        common.SERVER_UNIT,
+        kafka.UNIT,
+        spark.MASTER_UNIT,
+        spark.WORKER_UNIT,
+        "influxdb.service",
+        *demo.UNITS.values(),
+    ),
     configs=(
         "/etc/kafka",
         "/etc/systemd/system/kafka.service",

@@ -328,7 +328,7 @@ def test_storage_op_formats_once_and_refuses_foreign_data() -> None:
 
 
 def test_standalone_plan_shape() -> None:
-    """Which ops land where: master runs the Spark master, agents Kafka + worker, all get Java."""
+    """Which ops land where: master runs the Spark master and serves artifacts, agents Kafka + worker."""
     spec, inv = spec_for()
     phases = plan_phases(PLATFORM, spec, inv)  # type: ignore[arg-type]
     assert set(phases["prerequisites"]) == {"master-0", "agent-0", "agent-1", "agent-2", "public-agent-0"}
@@ -336,7 +336,8 @@ def test_standalone_plan_shape() -> None:
     agent_keys = [o.key for o in phases["agents"]["agent-2"]]
     assert agent_keys.index("kafka-storage") < agent_keys.index("kafka-running")
     assert "spark-worker-running" in agent_keys
-    assert "public-agent-0" not in phases["agents"] and phases["bootstrap"] == {} and phases["demo"] == {}
+    assert "public-agent-0" not in phases["agents"] and phases["demo"] == {}
+    assert list(phases["bootstrap"]) == ["master-0"], "the artifact server, and nothing else"
     worker_unit = next(o for o in phases["agents"]["agent-0"] if o.key == "spark-worker-unit").files[0]
     assert b"--memory 2g" in worker_unit.content and b"spark://10.98.0.10:7077" in worker_unit.content
     assert all(o.probe for ops in phases["agents"].values() for o in ops), "every agent op is batchable"
