@@ -3,7 +3,10 @@ with its own bridge and subnet, the demo disabled (the e2e tier covers it)."""
 
 from __future__ import annotations
 
+import io
+import re
 import subprocess
+import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -31,13 +34,82 @@ def cluster() -> Iterator[inv_mod.Inventory]:
         yield inv_mod.load_stack(STACK)
 
 
+class _Watch(io.StringIO):
+    """Deploy's progress output; sets `event` when a line starting with `marker` is printed."""
+
+    def __init__(self, marker: str) -> None:
+        super().__init__()
+        self.marker, self.event = marker, threading.Event()
+
+    def write(self, text: str) -> int:
+        if text.startswith(self.marker):
+            self.event.set()
+        return super().write(text)
+
+
+def _link(container: str, state: str) -> None:
+    """Take the host side of a container's network link down or up: the node drops off the network
+    (no RST, no FIN: like a VM whose network went away), with its processes still running."""
+    info = subprocess.run(["lxc-info", "-n", container], capture_output=True, text=True, check=True).stdout
+    veth = next(line.split()[1] for line in info.splitlines() if line.startswith("Link:"))
+    subprocess.run(["ip", "link", "set", veth, state], check=True)
+
+
+def test_node_lost_mid_deploy_then_resume(cluster: inv_mod.Inventory, tmp_path: Path) -> None:
+    """agent-2 drops off the network as the agents phase starts on fresh nodes: deploy fails naming
+    agent-2 and the op it was on, keeps the other hosts' results, and collects diagnostics; once the node
+    is back, a re-run converges and redoes none of the work finished before (on any host)."""
+    from roles.engine import DeployFailed
+
+    victim = f"fastdata-{STACK}-agent-2"
+    watch = _Watch("== agents")
+    outcome: dict[str, BaseException] = {}
+
+    def deploy() -> None:
+        try:
+            tasks.deploy(STACK, None, out=watch, diagnose_root=tmp_path)
+        except BaseException as exc:  # noqa: BLE001 - handed to the test thread, which asserts on it
+            outcome["error"] = exc
+
+    t = threading.Thread(target=deploy)
+    t.start()
+    try:
+        assert watch.event.wait(600), "the agents phase never started:\n" + watch.getvalue()[-3000:]
+        _link(victim, "down")
+        t.join(900)
+    finally:
+        _link(victim, "up")
+    assert not t.is_alive()
+    err = outcome.get("error")
+    assert isinstance(err, DeployFailed), f"{err!r}\n{watch.getvalue()[-3000:]}"
+    failed = err.report.failures
+    assert {r.host for r in failed} == {"agent-2"}, err.describe()
+    assert f"host agent-2, op '{failed[0].name}'" in str(err)
+    # lost mid-command, or refused a new connection for the next op: either way it names the address
+    assert re.match(r"agent-2 \(10\.98\.9\.22(:22)?\): (connection lost|cannot open SSH connection)",
+                    failed[0].detail), failed[0].detail
+    assert "other hosts completed the phase: " in str(err)
+    assert list(tmp_path.iterdir()), "diagnostics were collected"
+    done = {(r.host, r.key) for r in err.report.results if r.status in ("changed", "ok") and r.key != "ssh"}
+    assert ("agent-0", "kafka-running") in done and ("agent-1", "kafka-running") in done
+
+    t0 = time.monotonic()
+    resumed = tasks.deploy(STACK, None)
+    report(f"deploy resumed after agent-2 came back: {time.monotonic() - t0:.0f}s, {resumed.changes} changes")
+    assert not resumed.failures
+    redone = sorted(f"{r.host}:{r.key}" for r in resumed.results if r.status == "changed"
+                    and (r.host, r.key) in done)
+    assert redone == [], f"finished work was redone: {redone}"
+    assert any(r.host == "agent-2" and r.status == "changed" for r in resumed.results)
+
+
 def test_deploy_converges_then_noop(cluster: inv_mod.Inventory) -> None:
     """Deploy converges; a second run changes nothing (wall time printed); plan plans 0 changes."""
     first = tasks.deploy(STACK, None)
     assert not first.failures
     t0 = time.monotonic()
     second = tasks.deploy(STACK, None)
-    report(f"first deploy: {first.seconds:.0f}s ({first.changes} changes); "
+    report(f"deploy after the resumed one: {first.seconds:.0f}s ({first.changes} changes); "
            f"no-op re-run: {time.monotonic() - t0:.1f}s for {len(cluster.nodes)} nodes")
     assert second.changes == 0
     assert tasks.deploy(STACK, None, dry_run=True).changes == 0
