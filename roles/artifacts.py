@@ -29,6 +29,7 @@ import subprocess
 import sys
 import tarfile
 import tempfile
+import urllib.request
 import zipfile
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -196,6 +197,41 @@ class ArtifactCache:
         tmp.replace(self.root / MANIFEST)
         self._verified.pop(name, None)
         return Artifact(name=name, path=path, sha256=digest, size=path.stat().st_size)
+
+
+def supplied(cache: ArtifactCache, name: str, source: str, sha256: str, key: str) -> Artifact:
+    """A file the user supplies (absolute path, file:// or http(s):// URL; `key` is the setting naming it),
+    copied into the cache once and verified against the sha256 the user configured."""
+    try:
+        art = cache.get(name)
+        if art.sha256 == sha256:
+            return art
+    except ArtifactMissing:
+        pass  # not cached yet, or the cached copy is corrupt: fetch it again below
+    suffix = next((s for s in (".tar.gz", ".tgz", ".tar.xz", ".tar") if source.endswith(s)), "")
+    cache.root.mkdir(parents=True, exist_ok=True)
+    target = cache.root / f"{name}-{sha256[:16]}{suffix}"
+    partial = target.with_name(target.name + ".partial")
+    try:
+        if source.startswith(("http://", "https://", "file://")):
+            with urllib.request.urlopen(source, timeout=60) as resp, partial.open("wb") as out:
+                shutil.copyfileobj(resp, out)
+        else:
+            shutil.copyfile(source, partial)
+    except (OSError, ValueError) as exc:
+        partial.unlink(missing_ok=True)
+        raise ArtifactMissing(
+            f"cannot read {source} (settings.{key}Source): {exc}; fix the path or URL"
+        ) from exc
+    actual = sha256_file(partial)
+    if actual != sha256:
+        partial.unlink()
+        raise ArtifactMissing(
+            f"{source} (settings.{key}Source) has sha256 {actual}, but settings.{key}Sha256 says {sha256}: "
+            "the file is not the one configured; fix either setting"
+        )
+    partial.replace(target)
+    return cache.record(name, target, source)
 
 
 # --- fetching (control machine only) ---------------------------------------------------------------------

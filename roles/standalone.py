@@ -73,5 +73,3 @@ PLATFORM = Platform(
         *demo.CONFIGS,
     ),
 )
-
-PLATFORMS = {"standalone": PLATFORM}
