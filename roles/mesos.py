@@ -623,44 +623,31 @@ def demo_apps(settings: Settings, inventory: Inventory) -> list[dict[str, Any]]:
     if not demo.enabled(settings):
         return []
     agent, public = inventory.agents[0], inventory.public_agents[0]
-    python = f"{demo.VENV}/bin/python"
     pipeline = node_digest(demo.pipeline_ops(settings, agent, []), _demo_artifacts(settings, True))
+    dashboard = node_digest(demo.public_ops(settings, public, []), _demo_artifacts(settings, False))
+    # name, node, cpus, mem, fixed ports, health path, environment, node digest; all run as root like the
+    # standalone units (the dashboard binds port 80; its unit gets CAP_NET_BIND_SERVICE instead)
+    apps = (
+        ("producer", agent, 0.5, 512, (("metrics", demo.PRODUCER_METRICS_PORT),), "/healthz",
+         demo.producer_env(settings, inventory), pipeline),
+        ("processor", agent, 1.0, 1536, (), None, demo.processor_env(inventory), pipeline),
+        ("dashboard", public, 0.5, 256, (("http", demo.DASHBOARD_PORT),), "/healthz",
+         demo.dashboard_env(inventory), dashboard),
+    )  # fmt: skip
     return [
         pinned_app(
-            "/fastdata/demo/producer",
-            agent,
-            [python, "-m", "apps.producer"],
+            f"/fastdata/demo/{name}",
+            node,
+            [f"{demo.VENV}/bin/python", "-m", f"apps.{name}"],
             user="root",
-            cpus=0.5,
-            mem=512,
-            ports=(("metrics", demo.PRODUCER_METRICS_PORT),),
-            health=_health("MESOS_HTTP", 0, "/healthz"),
-            env=_demo_env(demo.producer_env(settings, inventory)),
-            digest=pipeline,
-        ),
-        pinned_app(
-            "/fastdata/demo/processor",
-            agent,
-            [python, "-m", "apps.processor"],
-            user="root",
-            cpus=1.0,
-            mem=1536,
-            env=_demo_env(demo.processor_env(inventory)),
-            digest=pipeline,
-        ),
-        # root: it binds port 80 (the standalone unit gets CAP_NET_BIND_SERVICE instead)
-        pinned_app(
-            "/fastdata/demo/dashboard",
-            public,
-            [python, "-m", "apps.dashboard"],
-            user="root",
-            cpus=0.5,
-            mem=256,
-            ports=(("http", demo.DASHBOARD_PORT),),
-            health=_health("MESOS_HTTP", 0, "/healthz"),
-            env=_demo_env(demo.dashboard_env(inventory)),
-            digest=node_digest(demo.public_ops(settings, public, []), _demo_artifacts(settings, False)),
-        ),
+            cpus=cpus,
+            mem=mem,
+            ports=ports,
+            health=_health("MESOS_HTTP", 0, path) if path else None,
+            env=_demo_env(env),
+            digest=digest,
+        )
+        for name, node, cpus, mem, ports, path, env, digest in apps
     ]
 
 

@@ -19,9 +19,9 @@ from roles.artifacts import Artifact, ArtifactCache, bundle_names
 from roles.connection import RunResult
 from roles.inventory import Inventory, Node, parse_inventory
 from roles.spec import resolve
+from tests.unit.test_engine import inventory_dict
 
 DOUBLES = Path(__file__).resolve().parent / "doubles"
-KEY = "-----BEGIN OPENSSH PRIVATE KEY-----\nAAAA\n-----END OPENSSH PRIVATE KEY-----\n"
 
 
 def doubles() -> tuple[ModuleType, ModuleType]:
@@ -51,25 +51,17 @@ def mesos_inventory(
         for i in range(agents)
     ]
     nodes += [{"name": "public-agent-0", "role": "publicAgent", "privateIp": f"{net}.81", "publicIp": None}]
-    return {
-        "name": "fastdata-mesos",
-        "cloud": "local",
-        "platform": "mesos",
-        "ssh": {
-            "user": "root",
-            "port": 22,
-            "privateKey": KEY,
-            "knownHosts": "\n".join(f"{n['privateIp']} ssh-ed25519 AAAAC3Nza" for n in nodes),
-        },
-        "nodes": nodes,
-        "endpoints": {"masters": [n["privateIp"] for n in nodes if n["role"] == "master"]},
-        "settings": {
-            "versions": {"kafka": "3.9.1", "spark": "3.5.7", "mesos": "1.11.0", "marathon": "1.11.24"},
-            "kafka": {"replicationFactor": min(3, agents)},
-            "demo": {"enabled": demo},
-            "artifacts": artifacts or {},
-        },
+    data = inventory_dict()  # the standalone tests' inventory, with mesos nodes and settings
+    data.update(name="fastdata-mesos", platform="mesos", nodes=nodes)
+    data["ssh"]["knownHosts"] = "\n".join(f"{n['privateIp']} ssh-ed25519 AAAAC3Nza" for n in nodes)
+    data["endpoints"] = {"masters": [n["privateIp"] for n in nodes if n["role"] == "master"]}
+    data["settings"] = {
+        "versions": {"kafka": "3.9.1", "spark": "3.5.7", "mesos": "1.11.0", "marathon": "1.11.24"},
+        "kafka": {"replicationFactor": min(3, agents)},
+        "demo": {"enabled": demo},
+        "artifacts": artifacts or {},
     }
+    return data
 
 
 def _tar(path: Path, members: dict[str, bytes], gz: bool) -> dict[str, str]:
