@@ -125,7 +125,9 @@ class Artifacts:
     dcos_installer_url: str | None
     dcos_installer_sha256: str | None
     mesos_package_source: str | None
+    mesos_package_sha256: str | None
     marathon_package_source: str | None
+    marathon_package_sha256: str | None
     cache_dir: str | None  # None: the control machine's default, $FASTDATA_CACHE/artifacts
 
 
@@ -193,7 +195,9 @@ class ClusterSpec:
                 "dcosInstallerUrl": self.artifacts.dcos_installer_url,
                 "dcosInstallerSha256": self.artifacts.dcos_installer_sha256,
                 "mesosPackageSource": self.artifacts.mesos_package_source,
+                "mesosPackageSha256": self.artifacts.mesos_package_sha256,
                 "marathonPackageSource": self.artifacts.marathon_package_source,
+                "marathonPackageSha256": self.artifacts.marathon_package_sha256,
                 "cacheDir": self.artifacts.cache_dir,
             },
             "publicPorts": list(self.public_ports),
@@ -223,7 +227,8 @@ DEFAULTS: dict[str, Any] = {
     },
     "artifacts": {
         "dcosInstallerUrl": None, "dcosInstallerSha256": None, "mesosPackageSource": None,
-        "marathonPackageSource": None, "cacheDir": None,  # None: $FASTDATA_CACHE/artifacts
+        "mesosPackageSha256": None, "marathonPackageSource": None, "marathonPackageSha256": None,
+        "cacheDir": None,  # None: $FASTDATA_CACHE/artifacts
     },
     "local": {},         # only for cloud=local; fields default to LOCAL_DEFAULTS
 }
@@ -670,16 +675,21 @@ def _parse_artifacts(c: _Collector, raw: Mapping[str, Any]) -> Artifacts:
                 f"must be an http(s):// or file:// URL of dcos_generate_config.sh (got {url!r})")
         c.check(sha is not None, "artifacts.dcosInstallerSha256",
                 "is required with fastdata:artifacts.dcosInstallerUrl: the installer is verified before use")
-    if sha is not None:
-        c.check(bool(re.fullmatch(r"[0-9a-f]{64}", sha)), "artifacts.dcosInstallerSha256",
-                "must be 64 lowercase hex characters (a SHA-256)")
-    for name in ("mesosPackageSource", "marathonPackageSource"):
-        value = fields[name]
-        if value is not None:
-            c.check(bool(_ARTIFACT_URL.fullmatch(value)) or value.startswith("/"), f"artifacts.{name}",
-                    f"must be an http(s):// or file:// URL or an absolute path (got {value!r})")
-    return Artifacts(url, sha, fields["mesosPackageSource"], fields["marathonPackageSource"],
-                     fields["cacheDir"])
+    for name in ("dcosInstallerSha256", "mesosPackageSha256", "marathonPackageSha256"):
+        if fields[name] is not None:
+            c.check(bool(re.fullmatch(r"[0-9a-f]{64}", fields[name] or "")), f"artifacts.{name}",
+                    "must be 64 lowercase hex characters (a SHA-256)")
+    for package in ("mesos", "marathon"):
+        source = fields[f"{package}PackageSource"]
+        if source is not None:
+            c.check(bool(_ARTIFACT_URL.fullmatch(source)) or source.startswith("/"),
+                    f"artifacts.{package}PackageSource",
+                    f"must be an http(s):// or file:// URL or an absolute path (got {source!r})")
+            c.check(fields[f"{package}PackageSha256"] is not None, f"artifacts.{package}PackageSha256",
+                    f"is required with fastdata:artifacts.{package}PackageSource: the package is verified "
+                    "before use")
+    return Artifacts(url, sha, fields["mesosPackageSource"], fields["mesosPackageSha256"],
+                     fields["marathonPackageSource"], fields["marathonPackageSha256"], fields["cacheDir"])
 
 
 def _parse_local(c: _Collector, raw: Mapping[str, Any], cloud: Cloud, nodes: Nodes) -> LocalSpec:

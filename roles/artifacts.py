@@ -29,6 +29,7 @@ import subprocess
 import sys
 import tarfile
 import tempfile
+import urllib.request
 import zipfile
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -98,9 +99,22 @@ REPO = Path(__file__).resolve().parent.parent
 # The demo apps' third-party dependencies, at the versions pinned in pyproject.toml (one source of truth).
 DEMO_PACKAGES = ("confluent-kafka", "requests")
 # The nodes' Python: Debian 12's CPython 3.11 on x86_64 (pip download picks wheels for it, whatever runs pip).
-NODE_PYTHON = ("--python-version", "3.11", "--implementation", "cp", "--abi", "cp311",
-               "--platform", "manylinux_2_28_x86_64", "--platform", "manylinux_2_17_x86_64",
-               "--platform", "manylinux2014_x86_64", "--platform", "any")
+NODE_PYTHON = (
+    "--python-version",
+    "3.11",
+    "--implementation",
+    "cp",
+    "--abi",
+    "cp311",
+    "--platform",
+    "manylinux_2_28_x86_64",
+    "--platform",
+    "manylinux_2_17_x86_64",
+    "--platform",
+    "manylinux2014_x86_64",
+    "--platform",
+    "any",
+)
 
 
 def demo_requirements() -> list[str]:
@@ -109,7 +123,7 @@ def demo_requirements() -> list[str]:
     for pkg in DEMO_PACKAGES:
         m = re.search(rf'"({re.escape(pkg)}==[^"]+)"', text, re.I)
         if not m:
-            raise ArtifactMissing(f"pyproject.toml must pin {pkg} (\"{pkg}==X.Y.Z\"): the demo ships it")
+            raise ArtifactMissing(f'pyproject.toml must pin {pkg} ("{pkg}==X.Y.Z"): the demo ships it')
         reqs.append(m.group(1))
     return reqs
 
@@ -119,11 +133,18 @@ def apps_bundle(root: Path) -> Artifact:
     in a deterministic tar named by its checksum (so an unchanged checkout is a no-op to push)."""
     dist = REPO / "apps" / "dashboard" / "web" / "dist"
     if not (dist / "app.js").is_file():
-        raise ArtifactMissing(f"the dashboard bundle {dist}/app.js is missing; run "
-                              "./scripts/fetch-artifacts.sh (it runs apps/dashboard/build.sh)")
-    files = [f for f in (REPO / "apps").rglob("*")
-             if f.is_file() and "__pycache__" not in f.parts and "node_modules" not in f.parts
-             and (f.suffix == ".py" or f.is_relative_to(dist) or f.name == "index.html")]
+        raise ArtifactMissing(
+            f"the dashboard bundle {dist}/app.js is missing; run "
+            "./scripts/fetch-artifacts.sh (it runs apps/dashboard/build.sh)"
+        )
+    files = [
+        f
+        for f in (REPO / "apps").rglob("*")
+        if f.is_file()
+        and "__pycache__" not in f.parts
+        and "node_modules" not in f.parts
+        and (f.suffix == ".py" or f.is_relative_to(dist) or f.name == "index.html")
+    ]
     files += sorted((REPO / "data").glob("*.csv"))
     root.mkdir(parents=True, exist_ok=True)
     tmp = root / "demo-apps.tar.building"
@@ -164,8 +185,10 @@ class ArtifactCache:
         if name in self._verified:
             return self._verified[name]
         entry = self.manifest().get(name)
-        hint = (f"run ./scripts/fetch-artifacts.sh (cache: {self.root}; "
-                "set settings.artifacts.cacheDir to move it)")
+        hint = (
+            f"run ./scripts/fetch-artifacts.sh (cache: {self.root}; "
+            "set settings.artifacts.cacheDir to move it)"
+        )
         if entry is None:
             raise ArtifactMissing(f"artifact {name!r} is not in the cache manifest; {hint}")
         path = self.root / entry["file"]
@@ -196,6 +219,41 @@ class ArtifactCache:
         tmp.replace(self.root / MANIFEST)
         self._verified.pop(name, None)
         return Artifact(name=name, path=path, sha256=digest, size=path.stat().st_size)
+
+
+def supplied(cache: ArtifactCache, name: str, source: str, sha256: str, key: str) -> Artifact:
+    """A file the user supplies (absolute path, file:// or http(s):// URL; `key` is the setting naming it),
+    copied into the cache once and verified against the sha256 the user configured."""
+    try:
+        art = cache.get(name)
+        if art.sha256 == sha256:
+            return art
+    except ArtifactMissing:
+        pass  # not cached yet, or the cached copy is corrupt: fetch it again below
+    suffix = next((s for s in (".tar.gz", ".tgz", ".tar.xz", ".tar") if source.endswith(s)), "")
+    cache.root.mkdir(parents=True, exist_ok=True)
+    target = cache.root / f"{name}-{sha256[:16]}{suffix}"
+    partial = target.with_name(target.name + ".partial")
+    try:
+        if source.startswith(("http://", "https://", "file://")):
+            with urllib.request.urlopen(source, timeout=60) as resp, partial.open("wb") as out:
+                shutil.copyfileobj(resp, out)
+        else:
+            shutil.copyfile(source, partial)
+    except (OSError, ValueError) as exc:
+        partial.unlink(missing_ok=True)
+        raise ArtifactMissing(
+            f"cannot read {source} (settings.{key}Source): {exc}; fix the path or URL"
+        ) from exc
+    actual = sha256_file(partial)
+    if actual != sha256:
+        partial.unlink()
+        raise ArtifactMissing(
+            f"{source} (settings.{key}Source) has sha256 {actual}, but settings.{key}Sha256 says {sha256}: "
+            "the file is not the one configured; fix either setting"
+        )
+    partial.replace(target)
+    return cache.record(name, target, source)
 
 
 # --- fetching (control machine only) ---------------------------------------------------------------------
@@ -362,11 +420,14 @@ def fetch(settings: Mapping[str, Any], root: Path, log: Any = print) -> dict[str
 
     if not (REPO / "apps" / "dashboard" / "web" / "dist" / "app.js").is_file():
         log("artifacts: building the dashboard front end (npm ci + esbuild)")
-        proc = subprocess.run([str(REPO / "apps" / "dashboard" / "build.sh")], capture_output=True, text=True,
-                              check=False)
+        proc = subprocess.run(
+            [str(REPO / "apps" / "dashboard" / "build.sh")], capture_output=True, text=True, check=False
+        )
         if proc.returncode != 0:
-            raise ArtifactMissing("apps/dashboard/build.sh failed; is the npm registry reachable?\n"
-                                  + (proc.stdout + proc.stderr)[-2000:])
+            raise ArtifactMissing(
+                "apps/dashboard/build.sh failed; is the npm registry reachable?\n"
+                + (proc.stdout + proc.stderr)[-2000:]
+            )
     return done
 
 

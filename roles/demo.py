@@ -170,27 +170,38 @@ def _database_op(node: Node, retention: str) -> Op:
     return probed("influx-database", f"InfluxDB database {INFLUX_DB} on {node.name}", probe, judge, apply)
 
 
+def dashboard_env(inventory: Inventory) -> dict[str, str]:
+    """The dashboard runs beside InfluxDB on the first public agent (a unit, or a pinned Marathon app)."""
+    return {
+        "INFLUX_URL": f"http://127.0.0.1:{INFLUX_PORT}",
+        "INFLUX_DB": INFLUX_DB,
+        "DASHBOARD_PORT": str(DASHBOARD_PORT),
+        "DASHBOARD_STATIC_DIR": f"{APPS_DIR}/apps/dashboard/web",
+    }
+
+
+def public_ops(settings: Settings, node: Node, notify: list[str]) -> list[Op]:
+    """InfluxDB with its database, and the apps tree the dashboard runs from (`notify`: its restart)."""
+    return [
+        apt_op("influxdb-package", ("influxdb", "curl"), name=f"InfluxDB installed on {node.name}"),
+        service_op("influxdb-running", "influxdb.service", f"InfluxDB running on {node.name}"),
+        *_apps_ops(settings, node, notify, with_pyspark=False),
+        _database_op(node, str(settings["demo"].get("retention", "7d"))),
+    ]
+
+
 def plan_public(settings: Settings, inventory: Inventory, node: Node) -> list[Op]:
     if not enabled(settings) or node != inventory.public_agents[0]:
         return []
-    demo = settings["demo"]
     dashboard = _unit(
         "dashboard",
         "fastdata demo dashboard",
         "network-online.target influxdb.service",
         "-m apps.dashboard",
-        {
-            "INFLUX_URL": f"http://127.0.0.1:{INFLUX_PORT}",
-            "INFLUX_DB": INFLUX_DB,
-            "DASHBOARD_PORT": str(DASHBOARD_PORT),
-            "DASHBOARD_STATIC_DIR": f"{APPS_DIR}/apps/dashboard/web",
-        },
+        dashboard_env(inventory),
     )
     return [
-        apt_op("influxdb-package", ("influxdb", "curl"), name=f"InfluxDB installed on {node.name}"),
-        service_op("influxdb-running", "influxdb.service", f"InfluxDB running on {node.name}"),
-        *_apps_ops(settings, node, [HANDLERS["dashboard"]], with_pyspark=False),
-        _database_op(node, str(demo.get("retention", "7d"))),
+        *public_ops(settings, node, [HANDLERS["dashboard"]]),
         *_unit_ops(node, "dashboard", dashboard),
     ]
 
@@ -278,45 +289,60 @@ def plan_topic(settings: Settings, inventory: Inventory, node: Node) -> list[Op]
 # --- master: producer + processor --------------------------------------------------------------------------
 
 
-def plan_master(settings: Settings, inventory: Inventory, node: Node) -> list[Op]:
-    if not enabled(settings) or node != inventory.masters[0]:
-        return []
+def producer_env(settings: Settings, inventory: Inventory) -> dict[str, str]:
     demo = settings["demo"]
     dataset = str(demo.get("dataset") or "data/chicago-crimes-2015-10-17_18.csv")
     data = dataset if "://" in dataset or dataset.startswith("/") else f"{APPS_DIR}/{dataset}"
-    common = {"KAFKA_BOOTSTRAP": kafka.bootstrap_servers(inventory), "TOPIC": TOPIC}
+    return {
+        "KAFKA_BOOTSTRAP": kafka.bootstrap_servers(inventory),
+        "TOPIC": TOPIC,
+        "DATA_FILE": data,
+        "SPEEDUP": str(demo.get("speedup", 60)),
+        "MAX_EPS": str(demo.get("maxEventsPerSecond", 200)),
+        "LOOP": "true",
+        "METRICS_PORT": str(PRODUCER_METRICS_PORT),
+    }
+
+
+def processor_env(inventory: Inventory) -> dict[str, str]:
+    """Spark in local mode: its streaming state and checkpoints need one filesystem (see the top)."""
+    return {
+        "KAFKA_BOOTSTRAP": kafka.bootstrap_servers(inventory),
+        "TOPIC": TOPIC,
+        "INFLUX_URL": influx_url(inventory),
+        "INFLUX_DB": INFLUX_DB,
+        "INFLUX_RP": INFLUX_RP,
+        "SPARK_MASTER": "local[2]",
+        "SPARK_KAFKA_JARS": spark.CONNECTOR_DIR,
+        "CHECKPOINT_DIR": f"{STATE_DIR}/processor/checkpoints",
+        "PYSPARK_SUBMIT_ARGS": q("--driver-memory 768m pyspark-shell"),
+    }
+
+
+def pipeline_ops(settings: Settings, node: Node, notify: list[str]) -> list[Op]:
+    """What the producer and the processor run from: apps, their venv with pyspark, a state directory."""
+    return _apps_ops(settings, node, notify, with_pyspark=True)
+
+
+def plan_master(settings: Settings, inventory: Inventory, node: Node) -> list[Op]:
+    if not enabled(settings) or node != inventory.masters[0]:
+        return []
     producer = _unit(
         "producer",
         "fastdata demo producer (Chicago crimes -> Kafka)",
         "network-online.target",
         "-m apps.producer",
-        {
-            **common,
-            "DATA_FILE": data,
-            "SPEEDUP": str(demo.get("speedup", 60)),
-            "MAX_EPS": str(demo.get("maxEventsPerSecond", 200)),
-            "LOOP": "true",
-            "METRICS_PORT": str(PRODUCER_METRICS_PORT),
-        },
+        producer_env(settings, inventory),
     )
     processor = _unit(
         "processor",
         "fastdata demo processor (Spark Structured Streaming -> InfluxDB)",
         "network-online.target",
         "-m apps.processor",
-        {
-            **common,
-            "INFLUX_URL": influx_url(inventory),
-            "INFLUX_DB": INFLUX_DB,
-            "INFLUX_RP": INFLUX_RP,
-            "SPARK_MASTER": "local[2]",
-            "SPARK_KAFKA_JARS": spark.CONNECTOR_DIR,
-            "CHECKPOINT_DIR": f"{STATE_DIR}/processor/checkpoints",
-            "PYSPARK_SUBMIT_ARGS": q("--driver-memory 768m pyspark-shell"),
-        },
+        processor_env(inventory),
     )
     return [
-        *_apps_ops(settings, node, [HANDLERS["producer"], HANDLERS["processor"]], with_pyspark=True),
+        *pipeline_ops(settings, node, [HANDLERS["producer"], HANDLERS["processor"]]),
         *_unit_ops(node, "processor", processor),
         *_unit_ops(node, "producer", producer),
     ]
@@ -381,29 +407,39 @@ def probe_apps(settings: Settings, inventory: Inventory, remote_for: Callable[[N
     return Check(not problems, "; ".join(problems) or "producer, processor, InfluxDB and dashboard healthy")
 
 
-def probe_data(settings: Settings, inventory: Inventory, remote_for: Callable[[Node], Remote]) -> Check:
-    """A marked event produced now is counted in InfluxDB and served by the dashboard (apps/probe.py)."""
-    if not enabled(settings):
-        return Check(True, "demo disabled (settings.demo.enabled is false)")
-    out = remote_for(inventory.masters[0]).run(
-        f"cd {APPS_DIR} && {VENV}/bin/python -m apps.probe --bootstrap {kafka.bootstrap_servers(inventory)} "
-        f"--influx-url {influx_url(inventory)} --dashboard-url {dashboard_url(inventory)} --timeout 100",
-        check=False,
-        timeout=130,
+def data_probe(runs_on: Callable[[Inventory], Node]) -> Callable[..., Check]:
+    """The end-to-end probe, run where the apps' venv is (`runs_on`): a marked event produced now is
+    counted in InfluxDB and served by the dashboard (apps/probe.py)."""
+
+    def probe(settings: Settings, inventory: Inventory, remote_for: Callable[[Node], Remote]) -> Check:
+        if not enabled(settings):
+            return Check(True, "demo disabled (settings.demo.enabled is false)")
+        out = remote_for(runs_on(inventory)).run(
+            f"cd {APPS_DIR} && {VENV}/bin/python -m apps.probe "
+            f"--bootstrap {kafka.bootstrap_servers(inventory)} --influx-url {influx_url(inventory)} "
+            f"--dashboard-url {dashboard_url(inventory)} --timeout 100",
+            check=False,
+            timeout=130,
+        )
+        if not out.ok:
+            return Check(False, (out.stderr or out.stdout).strip()[-300:] or f"probe exited {out.exit_code}")
+        return Check(True, f"marked event counted and on the dashboard: {out.stdout.strip()[-200:]}")
+
+    return probe
+
+
+def data_gate(runs_on: Callable[[Inventory], Node]) -> Gate:
+    return Gate(
+        "end-to-end data probe",
+        "a marked event reaches InfluxDB and the dashboard",
+        data_probe(runs_on),
+        150,
+        after_phase="demo",
     )
-    if not out.ok:
-        return Check(False, (out.stderr or out.stdout).strip()[-300:] or f"probe exited {out.exit_code}")
-    return Check(True, f"marked event counted and on the dashboard: {out.stdout.strip()[-200:]}")
 
 
 GATES = (
     Gate("apps healthy", "demo apps healthy", probe_apps, 120, after_phase="demo"),
-    Gate(
-        "end-to-end data probe",
-        "a marked event reaches InfluxDB and the dashboard",
-        probe_data,
-        150,
-        after_phase="demo",
-    ),
+    data_gate(lambda inventory: inventory.masters[0]),
 )
 CONFIGS = tuple(f"/etc/systemd/system/{u}" for u in UNITS.values())

@@ -20,6 +20,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any, TextIO
 
+from roles.artifacts import ArtifactCache
 from roles.connection import CommandFailed, Remote, RunResult, Unreachable, tail
 from roles.errors import FastdataError, HealthCheckError, OperationError
 from roles.inventory import Inventory, Node
@@ -115,6 +116,9 @@ class Platform:
     # What `diagnose` collects from every node: systemd units (journal + status) and config paths.
     units: tuple[str, ...] = ()
     configs: tuple[str, ...] = ()
+    # Platform-specific inputs resolved into the spec before any node is touched (e.g. the user-supplied
+    # Mesos and Marathon packages): `prepare(spec, cache)` adds to spec["artifactFiles"] or raises.
+    prepare: Callable[[dict[str, Any], ArtifactCache], None] | None = None
 
 
 @dataclass

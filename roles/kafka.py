@@ -6,7 +6,7 @@ import base64
 import re
 import shlex
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 
 from roles import common
 from roles.connection import Remote, RunResult
@@ -111,38 +111,63 @@ def storage_op(settings: Settings, inventory: Inventory, node: Node) -> Op:
     )
 
 
-def plan_broker(settings: Settings, inventory: Inventory, node: Node) -> list[Op]:
+def broker_argv(settings: Settings) -> list[str]:
+    """The broker's command line: the systemd unit (standalone) and the Marathon app (mesos) run the same."""
+    heap = settings["kafka"]["heap"]
+    return [
+        "/usr/bin/java",
+        f"-Xms{heap}",
+        f"-Xmx{heap}",
+        "-XX:+UseG1GC",
+        "-XX:MaxGCPauseMillis=20",
+        "-Djava.awt.headless=true",
+        "-Dkafka.logs.dir=/var/log/kafka",
+        "-Dlog4j.configuration=file:/etc/kafka/log4j.properties",
+        "-cp",
+        f"{libs_dir(settings)}/*",
+        "kafka.Kafka",
+        CONFIG,
+    ]
+
+
+def node_ops(settings: Settings, inventory: Inventory, node: Node, notify: Sequence[str]) -> list[Op]:
+    """What a broker needs on its node, whoever runs it: user, directories, jars, config files.
+    `notify`: the restarts to queue when the jars or a config change (the standalone systemd unit; on
+    mesos the Marathon app carries a digest of these files instead, see roles/mesos.py)."""
     art = settings["artifactFiles"]["kafka"]
-    libs = libs_dir(settings)
-    k = settings["kafka"]
-    unit = render(
-        "kafka.service",
-        version=settings["versions"]["kafka"],
-        node_id=node_id(node),
-        heap=k["heap"],
-        libs=libs,
-    )
     return [
         user_op("kafka-user", "kafka", "/var/lib/kafka"),
         directory_op("kafka-home", "/var/lib/kafka", owner="kafka", mode=0o750),
         directory_op("kafka-data", DATA_DIR, owner="kafka", mode=0o750),
         directory_op("kafka-logs", "/var/log/kafka", owner="kafka", mode=0o750),
         artifact_op("kafka-artifact", art, common.source(settings, node)),
-        unpack_op("kafka-libs", art, libs, notify=[HANDLER]),
+        unpack_op("kafka-libs", art, libs_dir(settings), notify=notify),
         file_op(
             "kafka-config",
             f"Kafka config for node {node_id(node)} on {node.name}",
             CONFIG,
             server_properties(settings, inventory, node),
-            notify=[HANDLER],
+            notify=notify,
         ),
         file_op(
             "kafka-log4j",
             f"Kafka logging config on {node.name}",
             "/etc/kafka/log4j.properties",
             render("kafka-log4j.properties", level="INFO"),
-            notify=[HANDLER],
+            notify=notify,
         ),
+    ]
+
+
+def plan_broker(settings: Settings, inventory: Inventory, node: Node) -> list[Op]:
+    unit = render(
+        "kafka.service",
+        version=settings["versions"]["kafka"],
+        node_id=node_id(node),
+        command=" ".join(broker_argv(settings)),
+    )
+    return [
+        *node_ops(settings, inventory, node, [HANDLER]),
         file_op(
             "kafka-unit",
             f"Kafka systemd unit on {node.name}",

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 import shlex
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 
 from roles import common
 from roles.connection import Remote
@@ -36,7 +36,7 @@ def master_url(inventory: Inventory) -> str:
     return ",".join(f"spark://{m.private_ip}:{MASTER_PORT}" for m in inventory.masters)
 
 
-def pyspark_op(settings: Settings, node: Node, notify: str) -> Op:
+def pyspark_op(settings: Settings, node: Node, notify: Sequence[str]) -> Op:
     """pyspark (and py4j) installed into a venv from the pushed wheels: no index, works air-gapped."""
     arts = settings["artifactFiles"]
     wheels = [arts["py4j"], arts["pyspark"]]
@@ -59,11 +59,12 @@ def pyspark_op(settings: Settings, node: Node, notify: str) -> Op:
         want,
         "pyspark",
         apply,
-        notify=[notify],
+        notify=notify,
     )
 
 
-def _common(settings: Settings, node: Node, handler: str) -> list[Op]:
+def install_ops(settings: Settings, node: Node, notify: Sequence[str]) -> list[Op]:
+    """pyspark in its venv, from the pushed wheels; `notify`: the restarts to queue when it changes."""
     arts = settings["artifactFiles"]
     src = common.source(settings, node)
     return [
@@ -72,7 +73,7 @@ def _common(settings: Settings, node: Node, handler: str) -> list[Op]:
         directory_op("spark-work", "/var/lib/spark/work", owner="spark", mode=0o750),
         artifact_op("py4j-artifact", arts["py4j"], src),
         artifact_op("pyspark-artifact", arts["pyspark"], src),
-        pyspark_op(settings, node, handler),
+        pyspark_op(settings, node, notify),
     ]
 
 
@@ -96,7 +97,7 @@ def _daemon_ops(
     """A Spark daemon (master or worker) as a systemd unit: pyspark installed, unit rendered, running."""
     handler = f"restart-spark-{what}"
     return [
-        *_common(settings, node, handler),
+        *install_ops(settings, node, [handler]),
         file_op(
             f"spark-{what}-unit",
             f"Spark {what} unit on {node.name}",

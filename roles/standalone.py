@@ -83,5 +83,3 @@ PLATFORM = Platform(
         *demo.CONFIGS,
     ),
 )
-
-PLATFORMS = {"standalone": PLATFORM}

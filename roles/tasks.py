@@ -29,8 +29,8 @@ from roles.engine import (
 )
 from roles.errors import ConfigError, FastdataError, HostKeyRejected
 from roles.inventory import Inventory, Node
+from roles.platforms import PLATFORMS
 from roles.spec import resolve
-from roles.standalone import PLATFORMS
 
 
 def platform_for(inventory: Inventory) -> Platform:
@@ -44,9 +44,12 @@ def platform_for(inventory: Inventory) -> Platform:
 
 def load(stack: str | None, inventory_file: str | None) -> tuple[Inventory, dict[str, Any], Platform]:
     inventory = inv.load(stack, inventory_file)
+    platform = platform_for(inventory)
     cache = ArtifactCache(cache_dir(inventory.settings))
     spec = resolve(inventory.settings, inventory, cache)
-    return inventory, spec, platform_for(inventory)
+    if platform.prepare is not None:
+        platform.prepare(spec, cache)
+    return inventory, spec, platform
 
 
 def connect_all(

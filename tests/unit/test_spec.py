@@ -52,7 +52,8 @@ def test_values_arrive_as_strings_from_pulumi() -> None:
 
 
 def test_settings_are_camel_case_and_complete() -> None:
-    spec = parse_spec({**AWS, "artifacts": {"mesosPackageSource": "https://repo.example.invalid/mesos"}},
+    spec = parse_spec({**AWS, "artifacts": {"mesosPackageSource": "https://repo.example.invalid/mesos",
+                                            "mesosPackageSha256": "ab" * 32}},
                       project="fastdata", stack="dev-aws")
     settings = spec.to_settings()
     assert settings["kafka"] == {"brokers": 3, "replicationFactor": 3, "minInsyncReplicas": 2,
@@ -61,6 +62,7 @@ def test_settings_are_camel_case_and_complete() -> None:
     assert settings["versions"]["spark"].startswith("3.5.")
     assert settings["demo"]["maxEventsPerSecond"] == 500
     assert settings["artifacts"]["mesosPackageSource"] == "https://repo.example.invalid/mesos"
+    assert settings["artifacts"]["mesosPackageSha256"] == "ab" * 32
     assert settings["publicPorts"] == [80, 443]
 
 
@@ -98,6 +100,10 @@ def test_tags() -> None:
     ({"demo": {"speedup": 0}}, "fastdata:demo.speedup", "greater than 0"),
     ({"artifacts": {"dcosInstallerUrl": "https://x.example.invalid/dcos_generate_config.sh"}},
      "fastdata:artifacts.dcosInstallerSha256", "is required"),
+    ({"artifacts": {"marathonPackageSource": "/srv/marathon-1.11.24.tgz"}},
+     "fastdata:artifacts.marathonPackageSha256", "is required"),
+    ({"artifacts": {"mesosPackageSource": "/srv/mesos.tar", "mesosPackageSha256": "ABC"}},
+     "fastdata:artifacts.mesosPackageSha256", "64 lowercase hex"),
     ({"local": {"bridge": "br0"}}, "fastdata:local", "only for cloud=local"),
     ({"sshUser": "Admin User"}, "fastdata:sshUser", "Linux user name"),
     ({"clusterName": "Prod_Cluster"}, "fastdata:clusterName", "lowercase"),
