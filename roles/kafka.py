@@ -230,17 +230,34 @@ def tools_log4j_op() -> Op:
     )
 
 
-def probe_quorum(settings: Settings, inventory: Inventory, remote_for: Callable[[Node], Remote]) -> Check:
+def _admin(
+    settings: Settings, inventory: Inventory, remote_for: Callable[[Node], Remote], main_class: str, args: str
+) -> RunResult | Check:
+    """A Kafka admin tool run on the first agent, once every broker's client port accepts connections.
+
+    Gates poll while the brokers start; until the ports are open a shell check answers, not a JVM (each
+    tool run costs about 2 CPU-seconds, which the starting brokers need on a small machine)."""
     r = _first_agent(inventory, remote_for)
-    out = r.run(
-        tool(
-            settings,
-            "org.apache.kafka.tools.MetadataQuorumCommand",
-            f"--bootstrap-server {bootstrap_servers(inventory)} describe --status",
-        ),
+    check_ports = "; ".join(
+        f"timeout 2 bash -c '</dev/tcp/{a.private_ip}/{CLIENT_PORT}' 2>/dev/null || echo {a.private_ip}"
+        for a in inventory.agents
+    )
+    closed = r.run(check_ports, check=False, timeout=30).stdout.split()
+    if closed:
+        return Check(False, f"port {CLIENT_PORT} not accepting connections yet on {', '.join(closed)}")
+    return r.run(
+        tool(settings, main_class, f"--bootstrap-server {bootstrap_servers(inventory)} {args}"),
         check=False,
         timeout=60,
     )
+
+
+def probe_quorum(settings: Settings, inventory: Inventory, remote_for: Callable[[Node], Remote]) -> Check:
+    out = _admin(
+        settings, inventory, remote_for, "org.apache.kafka.tools.MetadataQuorumCommand", "describe --status"
+    )
+    if isinstance(out, Check):
+        return out
     if not out.ok:
         return Check(
             False, f"kafka-metadata-quorum exit {out.exit_code}: {(out.stderr or out.stdout)[-200:]}"
@@ -249,16 +266,9 @@ def probe_quorum(settings: Settings, inventory: Inventory, remote_for: Callable[
 
 
 def probe_brokers(settings: Settings, inventory: Inventory, remote_for: Callable[[Node], Remote]) -> Check:
-    r = _first_agent(inventory, remote_for)
-    out = r.run(
-        tool(
-            settings,
-            "kafka.admin.BrokerApiVersionsCommand",
-            f"--bootstrap-server {bootstrap_servers(inventory)}",
-        ),
-        check=False,
-        timeout=60,
-    )
+    out = _admin(settings, inventory, remote_for, "kafka.admin.BrokerApiVersionsCommand", "")
+    if isinstance(out, Check):
+        return out
     want = {node_id(a) for a in inventory.agents}
     have = broker_ids(out.stdout)
     if have != want:
@@ -269,16 +279,15 @@ def probe_brokers(settings: Settings, inventory: Inventory, remote_for: Callable
 def probe_under_replicated(
     settings: Settings, inventory: Inventory, remote_for: Callable[[Node], Remote]
 ) -> Check:
-    r = _first_agent(inventory, remote_for)
-    out = r.run(
-        tool(
-            settings,
-            "org.apache.kafka.tools.TopicCommand",
-            f"--bootstrap-server {bootstrap_servers(inventory)} --describe --under-replicated-partitions",
-        ),
-        check=False,
-        timeout=60,
+    out = _admin(
+        settings,
+        inventory,
+        remote_for,
+        "org.apache.kafka.tools.TopicCommand",
+        "--describe --under-replicated-partitions",
     )
+    if isinstance(out, Check):
+        return out
     if not out.ok:
         return Check(False, f"kafka-topics exit {out.exit_code}: {(out.stderr or out.stdout)[-200:]}")
     lines = [x for x in out.stdout.splitlines() if x.strip()]

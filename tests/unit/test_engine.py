@@ -359,3 +359,21 @@ def test_quorum_and_broker_parsers() -> None:
         '{"host": "x", "state": "DEAD"}]}'
     )
     assert spark.parse_master_json(status_json) == ("ALIVE", ["10.98.0.20"])
+
+
+def test_kafka_gates_wait_on_ports_before_starting_a_jvm() -> None:
+    """While brokers start, the gate answers from a port check; the admin tool runs once all are open."""
+    spec, inv = spec_for()
+    closed = FakeHost(
+        "agent-0", handler=lambda c: RunResult(c, 0, "10.98.0.22\n", "") if "/dev/tcp" in c else None
+    )
+    state = kafka.probe_quorum(spec, inv, lambda node: closed)  # type: ignore[arg-type]
+    assert state == Check(False, "port 9092 not accepting connections yet on 10.98.0.22")
+    assert not any("java" in c for c in closed.commands)
+    status = "LeaderId: 2\nCurrentVoters: [1,2,3]\n"
+    open_ = FakeHost("agent-0", handler=lambda c: RunResult(c, 0, status if "java" in c else "", ""))
+    assert kafka.probe_quorum(spec, inv, lambda node: open_).ok  # type: ignore[arg-type]
+    assert (
+        "MetadataQuorumCommand --bootstrap-server 10.98.0.20:9092,10.98.0.21:9092,10.98.0.22:9092 describe"
+        in (open_.commands[-1])
+    )
