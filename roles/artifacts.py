@@ -221,16 +221,19 @@ class ArtifactCache:
         return Artifact(name=name, path=path, sha256=digest, size=path.stat().st_size)
 
 
-def supplied(cache: ArtifactCache, name: str, source: str, sha256: str, key: str) -> Artifact:
-    """A file the user supplies (absolute path, file:// or http(s):// URL; `key` is the setting naming it),
-    copied into the cache once and verified against the sha256 the user configured."""
+def supplied(
+    cache: ArtifactCache, name: str, source: str, sha256: str, source_key: str, sha_key: str
+) -> Artifact:
+    """A file the user supplies (absolute path, file:// or http(s):// URL), copied into the cache once and
+    verified against the sha256 the user configured; `source_key`/`sha_key` are the settings naming them
+    (e.g. artifacts.mesosPackageSource / artifacts.mesosPackageSha256), for the error messages."""
     try:
         art = cache.get(name)
         if art.sha256 == sha256:
             return art
     except ArtifactMissing:
         pass  # not cached yet, or the cached copy is corrupt: fetch it again below
-    suffix = next((s for s in (".tar.gz", ".tgz", ".tar.xz", ".tar") if source.endswith(s)), "")
+    suffix = next((s for s in (".tar.gz", ".tgz", ".tar.xz", ".tar", ".sh") if source.endswith(s)), "")
     cache.root.mkdir(parents=True, exist_ok=True)
     target = cache.root / f"{name}-{sha256[:16]}{suffix}"
     partial = target.with_name(target.name + ".partial")
@@ -243,13 +246,13 @@ def supplied(cache: ArtifactCache, name: str, source: str, sha256: str, key: str
     except (OSError, ValueError) as exc:
         partial.unlink(missing_ok=True)
         raise ArtifactMissing(
-            f"cannot read {source} (settings.{key}Source): {exc}; fix the path or URL"
+            f"cannot read {source} (settings.{source_key}): {exc}; fix the path or URL"
         ) from exc
     actual = sha256_file(partial)
     if actual != sha256:
         partial.unlink()
         raise ArtifactMissing(
-            f"{source} (settings.{key}Source) has sha256 {actual}, but settings.{key}Sha256 says {sha256}: "
+            f"{source} (settings.{source_key}) has sha256 {actual}, but settings.{sha_key} says {sha256}: "
             "the file is not the one configured; fix either setting"
         )
     partial.replace(target)

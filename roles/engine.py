@@ -119,6 +119,9 @@ class Platform:
     # Platform-specific inputs resolved into the spec before any node is touched (e.g. the user-supplied
     # Mesos and Marathon packages): `prepare(spec, cache)` adds to spec["artifactFiles"] or raises.
     prepare: Callable[[dict[str, Any], ArtifactCache], None] | None = None
+    # Checks of the resolved spec against the inventory that need no node (e.g. DC/OS's config.yaml):
+    # `validate(spec, inventory)` raises ConfigError before anything connects.
+    validate: Callable[[Settings, Inventory], None] | None = None
 
 
 @dataclass

@@ -182,7 +182,12 @@ def prepare(spec: dict[str, Any], cache: ArtifactCache) -> None:
     binaries: dict[str, str] = {}
     for p in PACKAGES:
         art = supplied(
-            cache, p.name, str(arts[f"{p.key}Source"]), str(arts[f"{p.key}Sha256"]), f"artifacts.{p.key}"
+            cache,
+            p.name,
+            str(arts[f"{p.key}Source"]),
+            str(arts[f"{p.key}Sha256"]),
+            f"artifacts.{p.key}Source",
+            f"artifacts.{p.key}Sha256",
         )
         spec.setdefault("artifactFiles", {})[p.name] = art
         binaries.update(locate(p, art, home(spec, p.name)))
@@ -687,10 +692,16 @@ class HttpResponse:
         return f"HTTP {self.status} {self.body.strip()[:200]}"
 
 
-def http_command(method: str, url: str, body_file: str | None = None) -> str:
-    """curl printing the body, then a marker line with the status (000 when nothing answered)."""
-    data = f" -H 'Content-Type: application/json' --data-binary @{q(body_file)}" if body_file else ""
-    return f"curl -sS --max-time 10 -X {method}{data} -w '\\n{HTTP_MARK}%{{http_code}}' {q(url)}"
+def http_command(
+    method: str, url: str, body_file: str | None = None, headers: Mapping[str, str] | None = None
+) -> str:
+    """curl printing the body, then a marker line with the status (000 when nothing answered).
+    `body_file` "-" reads the body from stdin; `headers` replace the default JSON Content-Type."""
+    if headers is None:
+        headers = {"Content-Type": "application/json"} if body_file else {}
+    sent = "".join(f" -H {q(f'{k}: {v}')}" for k, v in headers.items())
+    data = f" --data-binary @{q(body_file)}" if body_file else ""
+    return f"curl -sS --max-time 10 -X {method}{sent}{data} -w '\\n{HTTP_MARK}%{{http_code}}' {q(url)}"
 
 
 def parse_http(res: RunResult) -> HttpResponse:
@@ -699,8 +710,14 @@ def parse_http(res: RunResult) -> HttpResponse:
     return HttpResponse(code, body, res.stderr)
 
 
-def http(remote: Remote, method: str, url: str, body_file: str | None = None) -> HttpResponse:
-    return parse_http(remote.run(http_command(method, url, body_file), check=False, timeout=30))
+def http(
+    remote: Remote,
+    method: str,
+    url: str,
+    body_file: str | None = None,
+    headers: Mapping[str, str] | None = None,
+) -> HttpResponse:
+    return parse_http(remote.run(http_command(method, url, body_file, headers), check=False, timeout=30))
 
 
 def marathon_errors(resp: HttpResponse) -> str:
@@ -786,7 +803,7 @@ def app_ops(
                 f"{node.name} (`fab render` writes it too)"
             )
         if existed:
-            state = wait_for(lambda: _app_health(r, url), update_timeout, 3.0)
+            state = wait_for(lambda: app_health(r, url), update_timeout, 3.0)
             if not state.ok:
                 raise OperationError(
                     f"app {app_id} was updated but is not healthy after {update_timeout:.0f}s: "
@@ -800,7 +817,7 @@ def app_ops(
     ]
 
 
-def _app_health(remote: Remote, url: str) -> Check:
+def app_health(remote: Remote, url: str) -> Check:
     resp = http(remote, "GET", url)
     data = resp.json()
     if resp.status != 200 or not isinstance(data, dict):
@@ -880,11 +897,14 @@ def probe_zookeeper(settings: Settings, inventory: Inventory, remote_for: Remote
     return zk_quorum_check(modes)
 
 
-def leading_master_state(remote: Remote, inventory: Inventory) -> tuple[dict[str, Any] | None, list[str]]:
-    """The leader's /master/state (non-leaders answer 307, and 503 while no leader is elected)."""
+def leading_master_state(
+    remote: Remote, inventory: Inventory, endpoint: str = "/master/state"
+) -> tuple[dict[str, Any] | None, list[str]]:
+    """The leader's /master/state, or another leader-only endpoint such as /master/slaves (non-leaders
+    answer 307, and 503 while no leader is elected)."""
     problems: list[str] = []
     for m in inventory.masters:
-        resp = http(remote, "GET", f"http://{m.private_ip}:{MASTER_PORT}/master/state")
+        resp = http(remote, "GET", f"http://{m.private_ip}:{MASTER_PORT}{endpoint}")
         data = resp.json()
         if resp.status == 200 and isinstance(data, dict):
             return data, problems
@@ -958,7 +978,7 @@ def apps_probe(apps: Callable[[Settings, Inventory], list[dict[str, Any]]]) -> C
         if not wanted:
             return Check(True, "no apps to run (settings.demo.enabled is false)")
         remote = remote_for(inventory.masters[0])
-        states = [_app_health(remote, f"{marathon_url(inventory)}/v2/apps{a['id']}") for a in wanted]
+        states = [app_health(remote, f"{marathon_url(inventory)}/v2/apps{a['id']}") for a in wanted]
         bad = [s.detail for s in states if not s.ok]
         return Check(not bad, "; ".join(bad) or f"{len(states)} apps healthy")
 

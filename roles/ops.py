@@ -102,29 +102,72 @@ def file_op(
     )
 
 
-def apt_op(key: str, packages: Sequence[str], name: str | None = None) -> Op:
-    pkgs = " ".join(q(p) for p in packages)
+def parse_rpm(output: str, packages: Sequence[str]) -> list[str]:
+    """Packages (of `packages`) not installed, from `rpm -q --qf '%{NAME} installed\\n'` (which prints
+    "package X is not installed" for the missing ones)."""
+    installed = {parts[0] for parts in map(str.split, output.splitlines()) if parts[1:] == ["installed"]}
+    return [p for p in packages if p not in installed]
 
+
+def _dpkg_query(packages: Sequence[str]) -> str:
+    return f"dpkg-query -W -f='${{Package}} ${{Status}}\\n' {' '.join(q(p) for p in packages)} 2>/dev/null"
+
+
+def _apt_install(packages: Sequence[str]) -> str:
+    # Nodes reach Debian's mirrors (NAT on the local cloud; the VPC's egress on aws/azure).
+    return (
+        "export DEBIAN_FRONTEND=noninteractive; "
+        "apt-get -o DPkg::Lock::Timeout=120 update -qq && "
+        "apt-get -o DPkg::Lock::Timeout=120 install -y -qq --no-install-recommends "
+        + " ".join(q(p) for p in packages)
+    )
+
+
+def apt_op(key: str, packages: Sequence[str], name: str | None = None) -> Op:
     def judge(res: RunResult) -> Check:
         missing = parse_dpkg(res.stdout, packages)
         return Check(not missing, f"missing {', '.join(missing)}" if missing else "already installed")
 
     def apply(r: Remote) -> None:
-        # Nodes reach Debian's mirrors (NAT on the local cloud; the VPC's egress on aws/azure).
-        r.run(
-            "export DEBIAN_FRONTEND=noninteractive; "
-            "apt-get -o DPkg::Lock::Timeout=120 update -qq && "
-            f"apt-get -o DPkg::Lock::Timeout=120 install -y -qq --no-install-recommends {pkgs}",
-            timeout=900,
-        )
+        r.run(_apt_install(packages), timeout=900)
 
     return probed(
         key,
         name or f"packages {', '.join(packages)} installed",
-        f"dpkg-query -W -f='${{Package}} ${{Status}}\\n' {pkgs} 2>/dev/null || true",
+        f"{_dpkg_query(packages)} || true",
         judge,
         apply,
     )
+
+
+def system_packages_op(key: str, apt: Sequence[str], yum: Sequence[str], name: str) -> Op:
+    """Packages installed with whichever manager the node has: `apt` names on Debian (the local cloud),
+    `yum` names on CentOS/RHEL 7 (the DC/OS images on aws/azure). The probe's first line says which."""
+
+    def judge(res: RunResult) -> Check:
+        manager, _, rest = res.stdout.partition("\n")
+        if manager.strip() == "apt":
+            missing = parse_dpkg(rest, apt)
+        elif manager.strip() == "yum":
+            missing = parse_rpm(rest, yum)
+        else:
+            return Check(
+                False, "neither dpkg-query nor rpm found: the node is neither Debian nor CentOS/RHEL"
+            )
+        return Check(not missing, f"missing {', '.join(missing)}" if missing else "already installed")
+
+    def apply(r: Remote) -> None:
+        if r.run("command -v dpkg-query", check=False).ok:
+            r.run(_apt_install(apt), timeout=900)
+        else:
+            r.run(f"yum install -y -q {' '.join(q(p) for p in yum)}", timeout=900)
+
+    rpm = f"rpm -q --qf '%{{NAME}} installed\\n' {' '.join(q(p) for p in yum)}"
+    probe = (
+        f"if command -v dpkg-query >/dev/null; then echo apt; {_dpkg_query(apt)}; "
+        f"elif command -v rpm >/dev/null; then echo yum; {rpm}; else echo none; fi; true"
+    )
+    return probed(key, name, probe, judge, apply)
 
 
 def user_op(key: str, user: str, home: str) -> Op:
@@ -325,6 +368,25 @@ def service_op(key: str, unit: str, name: str, satisfies: Sequence[str] = ()) ->
 
     probe = f"systemctl is-enabled {q(unit)} 2>/dev/null; systemctl is-active {q(unit)} 2>/dev/null; true"
     return probed(key, name, probe, judge, apply, satisfies=tuple(satisfies))
+
+
+def service_disabled_op(key: str, unit: str, name: str) -> Op:
+    """Unit stopped and disabled, or not installed at all (e.g. firewalld, which DC/OS needs off)."""
+
+    def judge(res: RunResult) -> Check:
+        enabled, active = parse_systemctl(res.stdout)
+        if enabled in ("enabled", "enabled-runtime") or active == "active":
+            return Check(False, f"{unit} is {enabled}/{active}")
+        return Check(True, f"{unit} not running ({enabled}/{active})")
+
+    def apply(r: Remote) -> None:
+        r.run(f"systemctl disable --now {q(unit)}")
+
+    probe = (
+        f"echo $(systemctl is-enabled {q(unit)} 2>/dev/null || echo absent); "
+        f"systemctl is-active {q(unit)} 2>/dev/null; true"
+    )
+    return probed(key, name, probe, judge, apply)
 
 
 def restart_unit(unit: str) -> Callable[[Remote], None]:

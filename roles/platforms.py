@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
-from roles import mesos, standalone
+from roles import dcos, mesos, standalone
 from roles.engine import Platform
 
 PLATFORMS: dict[str, Platform] = {
     standalone.PLATFORM.name: standalone.PLATFORM,
     mesos.PLATFORM.name: mesos.PLATFORM,
+    dcos.PLATFORM.name: dcos.PLATFORM,
 }

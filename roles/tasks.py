@@ -49,6 +49,8 @@ def load(stack: str | None, inventory_file: str | None) -> tuple[Inventory, dict
     spec = resolve(inventory.settings, inventory, cache)
     if platform.prepare is not None:
         platform.prepare(spec, cache)
+    if platform.validate is not None:
+        platform.validate(spec, inventory)
     return inventory, spec, platform
 
 

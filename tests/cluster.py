@@ -14,8 +14,9 @@ import yaml
 from tests.helpers import ROOT, pulumi_bin, run
 
 
-def pulumi(stack: str, *args: str, check: bool = True,
-           timeout: float = 900) -> subprocess.CompletedProcess[str]:
+def pulumi(
+    stack: str, *args: str, check: bool = True, timeout: float = 900
+) -> subprocess.CompletedProcess[str]:
     return run([pulumi_bin(), *args, "--stack", stack, "--non-interactive"], check=check, timeout=timeout)
 
 

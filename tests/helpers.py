@@ -23,8 +23,14 @@ def project_env() -> dict[str, str]:
     return dict(item.split("=", 1) for item in out.split("\0") if "=" in item)
 
 
-def run(cmd: list[str], *, cwd: Path | str = ROOT, env: dict[str, str] | None = None,
-        check: bool = True, timeout: float = 600) -> subprocess.CompletedProcess[str]:
+def run(
+    cmd: list[str],
+    *,
+    cwd: Path | str = ROOT,
+    env: dict[str, str] | None = None,
+    check: bool = True,
+    timeout: float = 600,
+) -> subprocess.CompletedProcess[str]:
     """Run a command with the project environment; on failure show its output in the assertion."""
     full_env = {**project_env(), **(env or {})}
     proc = subprocess.run(cmd, cwd=cwd, env=full_env, text=True, capture_output=True, timeout=timeout)

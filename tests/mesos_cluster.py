@@ -164,3 +164,4 @@ class LocalRemote:
 
     def put(self, data: bytes | Path, path: str, mode: int = 0o644, owner: str = "root") -> None:
         Path(path).write_bytes(data if isinstance(data, bytes) else data.read_bytes())
+        Path(path).chmod(mode)

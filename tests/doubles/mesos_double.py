@@ -341,8 +341,11 @@ Route = Callable[["Request"], tuple[int, Any, dict[str, str]]]
 
 
 class Request:
-    def __init__(self, method: str, path: str, query: str, body: bytes) -> None:
+    def __init__(
+        self, method: str, path: str, query: str, body: bytes, headers: Mapping[str, str] | None = None
+    ) -> None:
         self.method, self.path, self.query, self.body = method, path, query, body
+        self.headers = {k.lower(): v for k, v in (headers or {}).items()}
 
 
 def serve(
@@ -354,7 +357,8 @@ def serve(
         def _any(self) -> None:
             length = int(self.headers.get("Content-Length") or 0)
             path, _, query = self.path.partition("?")
-            status, body, headers = handle(Request(self.command, path, query, self.rfile.read(length)))
+            request = Request(self.command, path, query, self.rfile.read(length), dict(self.headers))
+            status, body, headers = handle(request)
             data = body.encode() if isinstance(body, str) else json.dumps(body).encode()
             self.send_response(status)
             ctype = "text/plain" if isinstance(body, str) else "application/json"

@@ -26,8 +26,10 @@ pytestmark = pytest.mark.e2e
 STACK = "it-demo"
 PROBE = "fastdata_probe"
 # A lively replay: the 1000-row sample spans ~34 simulated hours; at 1200x it loops every ~100 s.
-OVERRIDES = {"local": {"bridge": "fdit3", "subnet": "10.98.10.0/24"},
-             "demo": {"enabled": True, "speedup": 1200, "maxEventsPerSecond": 200}}
+OVERRIDES = {
+    "local": {"bridge": "fdit3", "subnet": "10.98.10.0/24"},
+    "demo": {"enabled": True, "speedup": 1200, "maxEventsPerSecond": 200},
+}
 
 
 @pytest.fixture(scope="module")
@@ -37,10 +39,13 @@ def demo() -> Iterator[dict[str, Any]]:
         proc = run([str(ROOT / "scripts" / "demo.sh"), "--stack", STACK], timeout=2400)
         report(f"./scripts/demo.sh --stack {STACK}: {time.monotonic() - started:.0f}s")
         cluster = inventory(STACK)
-        yield {"output": proc.stdout, "cluster": cluster,
-               "influx": f"http://{cluster['endpoints']['publicAgents'][0]}:8086",
-               "dashboard": f"http://{cluster['endpoints']['publicAgents'][0]}",
-               "master": next(n for n in cluster["nodes"] if n["role"] == "master")}
+        yield {
+            "output": proc.stdout,
+            "cluster": cluster,
+            "influx": f"http://{cluster['endpoints']['publicAgents'][0]}:8086",
+            "dashboard": f"http://{cluster['endpoints']['publicAgents'][0]}",
+            "master": next(n for n in cluster["nodes"] if n["role"] == "master"),
+        }
 
 
 def influx(base: str, query: str) -> list[list[Any]]:
@@ -51,7 +56,7 @@ def influx(base: str, query: str) -> list[list[Any]]:
 
 
 def counted(base: str) -> int:
-    rows = influx(base, f"SELECT sum(\"count\") FROM crime_counts WHERE \"type\" != '{PROBE}'")
+    rows = influx(base, f'SELECT sum("count") FROM crime_counts WHERE "type" != \'{PROBE}\'')
     return int(rows[0][1]) if rows else 0
 
 
@@ -82,10 +87,13 @@ def settle(base: str, seconds: float = 20, timeout: float = 240) -> int:
 
 def finite_replay(demo: dict[str, Any], limit: int = 0) -> int:
     """Replay the sample once at full speed on the master; returns the events the producer sent."""
-    env = "KAFKA_BOOTSTRAP=" + ",".join(f"{n['privateIp']}:9092" for n in demo["cluster"]["nodes"]
-                                         if n["role"] == "agent")
-    cmd = (f"cd /opt/fastdata/apps && {env} /opt/fastdata/venv/bin/python -m apps.producer --once "
-           f"--speedup 1000000 --max-eps 300 --metrics-port 0 {'--limit ' + str(limit) if limit else ''}")
+    env = "KAFKA_BOOTSTRAP=" + ",".join(
+        f"{n['privateIp']}:9092" for n in demo["cluster"]["nodes"] if n["role"] == "agent"
+    )
+    cmd = (
+        f"cd /opt/fastdata/apps && {env} /opt/fastdata/venv/bin/python -m apps.producer --once "
+        f"--speedup 1000000 --max-eps 300 --metrics-port 0 {'--limit ' + str(limit) if limit else ''}"
+    )
     proc = on_master(demo, cmd)
     assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-2000:]
     match = re.search(r'^summary: .*"sent":\s*(\d+)', proc.stdout + proc.stderr, re.M)
@@ -154,17 +162,28 @@ class _Dom(HTMLParser):
 def test_dashboard_in_headless_chromium_shows_series_and_heat_map(demo: dict[str, Any]) -> None:
     out_dir = ROOT / "test-results"
     out_dir.mkdir(exist_ok=True)
-    flags = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-             "--disable-background-networking", "--disable-component-update", "--disable-sync",
-             f"--user-data-dir={out_dir / 'chromium-profile'}", "--window-size=1400,900",
-             "--virtual-time-budget=15000"]
+    flags = [
+        "--headless",
+        "--no-sandbox",
+        "--disable-gpu",
+        "--disable-quic",
+        "--no-first-run",
+        "--disable-background-networking",
+        "--disable-component-update",
+        "--disable-sync",
+        f"--user-data-dir={out_dir / 'chromium-profile'}",
+        "--window-size=1400,900",
+        "--virtual-time-budget=15000",
+    ]
     url = demo["dashboard"] + "/"
     shot = out_dir / "dashboard.png"
-    subprocess.run(["chromium", *flags, f"--screenshot={shot}", url], capture_output=True, timeout=120,
-                   check=True)
+    subprocess.run(
+        ["chromium", *flags, f"--screenshot={shot}", url], capture_output=True, timeout=120, check=True
+    )
     assert shot.stat().st_size > 20_000, "the screenshot is (nearly) empty"
-    dom = subprocess.run(["chromium", *flags, "--dump-dom", url], capture_output=True, text=True, timeout=120,
-                         check=True).stdout
+    dom = subprocess.run(
+        ["chromium", *flags, "--dump-dom", url], capture_output=True, text=True, timeout=120, check=True
+    ).stdout
     (out_dir / "dashboard.html").write_text(dom)
     page = _Dom()
     page.feed(dom)

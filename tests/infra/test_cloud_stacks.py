@@ -25,8 +25,10 @@ from infra.spec import Cloud, ClusterSpec, Platform, Role, parse_spec
 pytestmark = pytest.mark.infra
 
 MACHINE_TYPE = {Cloud.AWS: "aws:ec2/instance:Instance", Cloud.AZURE: "azure-native:compute:VirtualMachine"}
-FIREWALL_TYPE = {Cloud.AWS: "aws:ec2/securityGroup:SecurityGroup",
-                 Cloud.AZURE: "azure-native:network:NetworkSecurityGroup"}
+FIREWALL_TYPE = {
+    Cloud.AWS: "aws:ec2/securityGroup:SecurityGroup",
+    Cloud.AZURE: "azure-native:network:NetworkSecurityGroup",
+}
 
 
 def load(stack: str) -> ClusterSpec:
@@ -117,16 +119,22 @@ def check_security_rules(deployed: tuple[ClusterSpec, ProgramRun]) -> None:
         admin_rules = [r for r in rules if set(r.sources) == set(spec.admin_cidrs) and r.protocol == "tcp"]
         assert set().union(*(_ports(r) for r in admin_rules)) == admin_ui
     if spec.platform is Platform.DCOS:
-        master_admin = set().union(*(_ports(r) for r in by_role["master"]
-                                     if set(r.sources) == set(spec.admin_cidrs)))
+        master_admin = set().union(
+            *(_ports(r) for r in by_role["master"] if set(r.sources) == set(spec.admin_cidrs))
+        )
         assert {80, 443, 8181} <= master_admin  # Admin Router and Exhibitor for operators
 
 
 def check_tags(deployed: tuple[ClusterSpec, ProgramRun]) -> None:
     spec, run = deployed
     expected = {"project": "fastdata", "stack": spec.stack, "cluster": spec.name}
-    tagged = [r for r in run.declared if r.type.startswith(("aws:", "azure-native:"))
-              and not r.type.startswith("pulumi:providers:") and r.type not in UNTAGGABLE]
+    tagged = [
+        r
+        for r in run.declared
+        if r.type.startswith(("aws:", "azure-native:"))
+        and not r.type.startswith("pulumi:providers:")
+        and r.type not in UNTAGGABLE
+    ]
     assert tagged, "the program declared no cloud resources"
     for resource in tagged:
         tags = resource.inputs.get("tags") or {}
@@ -211,10 +219,18 @@ def check_load_balancers(deployed: tuple[ClusterSpec, ProgramRun]) -> None:
         assert len(attachments) == expected
     else:
         lbs = {r.name: r.inputs for r in run.of_type("azure-native:network:LoadBalancer")}
-        masters = sorted(rule["frontendPort"] for n, lb in lbs.items() if "-masters-" in n
-                         for rule in lb["loadBalancingRules"])
-        public = sorted(rule["frontendPort"] for n, lb in lbs.items() if "-public-" in n
-                        for rule in lb["loadBalancingRules"])
+        masters = sorted(
+            rule["frontendPort"]
+            for n, lb in lbs.items()
+            if "-masters-" in n
+            for rule in lb["loadBalancingRules"]
+        )
+        public = sorted(
+            rule["frontendPort"]
+            for n, lb in lbs.items()
+            if "-public-" in n
+            for rule in lb["loadBalancingRules"]
+        )
     assert masters == ui
     assert public == sorted(spec.public_ports)
 

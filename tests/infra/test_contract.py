@@ -27,8 +27,9 @@ def test_aws_and_azure_outputs_have_the_same_shape(run_program: Any) -> None:
 
 
 @pytest.mark.infra
-def test_local_output_has_the_same_shape_as_the_clouds(run_program: Any,
-                                                        monkeypatch: pytest.MonkeyPatch) -> None:
+def test_local_output_has_the_same_shape_as_the_clouds(
+    run_program: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
     """The local cloud (LXC nodes under mocks) exports the same structure as AWS."""
     import infra.lxc
 
@@ -38,7 +39,12 @@ def test_local_output_has_the_same_shape_as_the_clouds(run_program: Any,
     aws = run_program(stack_config("dev-aws"), "dev-aws").exports["cluster"]
     assert set(local) == CONTRACT_KEYS
     assert local["cloud"] == "local" and [n["role"] for n in local["nodes"]] == [
-        "master", "agent", "agent", "agent", "publicAgent"]
+        "master",
+        "agent",
+        "agent",
+        "agent",
+        "publicAgent",
+    ]
     assert_same_shape(cluster_shape(local), cluster_shape(aws))
 
 
@@ -46,8 +52,10 @@ def test_local_output_has_the_same_shape_as_the_clouds(run_program: Any,
 def test_the_shape_helper_notices_a_difference() -> None:
     """The comparison can fail: a missing key or a changed type is reported with its path."""
     base = {"nodes": [{"name": "master-0", "publicIp": None}], "ssh": {"port": 22}}
-    assert_same_shape(cluster_shape(base), cluster_shape({"nodes": [{"name": "m", "publicIp": "192.0.2.1"}],
-                                                          "ssh": {"port": 2222}}))
+    assert_same_shape(
+        cluster_shape(base),
+        cluster_shape({"nodes": [{"name": "m", "publicIp": "192.0.2.1"}], "ssh": {"port": 2222}}),
+    )
     with pytest.raises(AssertionError, match=r"cluster\.nodes\[\]: keys differ"):
         assert_same_shape(cluster_shape(base), cluster_shape({"nodes": [{"name": "m"}], "ssh": {"port": 22}}))
     with pytest.raises(AssertionError, match=r"cluster\.ssh\.port: int vs str"):

@@ -26,14 +26,26 @@ def _with_nodes(config: dict[str, Any], role: str, **fields: Any) -> dict[str, A
 DEV_AWS = stack_config("dev-aws")
 CASES = {
     "even master count": (_with_nodes(DEV_AWS, "master", count=2), "fastdata:nodes.master.count", "1, 3, 5"),
-    "missing adminCidrs": (_without(DEV_AWS, "adminCidrs"), "fastdata:adminCidrs",
-                           "is required for cloud=aws"),
-    "world admin source": ({**DEV_AWS, "adminCidrs": ["0.0.0.0/0"]}, "fastdata:adminCidrs[0]",
-                           "allowWorldAdmin"),
-    "unknown platform": ({**DEV_AWS, "platform": "kubernetes"}, "fastdata:platform",
-                         "one of standalone, mesos, dcos"),
-    "negative agent count": (_with_nodes(DEV_AWS, "agent", count=-1), "fastdata:nodes.agent.count",
-                             "must not be negative"),
+    "missing adminCidrs": (
+        _without(DEV_AWS, "adminCidrs"),
+        "fastdata:adminCidrs",
+        "is required for cloud=aws",
+    ),
+    "world admin source": (
+        {**DEV_AWS, "adminCidrs": ["0.0.0.0/0"]},
+        "fastdata:adminCidrs[0]",
+        "allowWorldAdmin",
+    ),
+    "unknown platform": (
+        {**DEV_AWS, "platform": "kubernetes"},
+        "fastdata:platform",
+        "one of standalone, mesos, dcos",
+    ),
+    "negative agent count": (
+        _with_nodes(DEV_AWS, "agent", count=-1),
+        "fastdata:nodes.agent.count",
+        "must not be negative",
+    ),
 }
 
 

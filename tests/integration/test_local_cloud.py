@@ -57,8 +57,15 @@ def ssh_run(cluster: dict, address: str, command: str, known_hosts: str | None =
                 hosts.add(name, entry.key.get_name(), entry.key)
     key = paramiko.Ed25519Key.from_private_key(io.StringIO(cluster["ssh"]["privateKey"]))
     try:
-        client.connect(address, port=cluster["ssh"]["port"], username=cluster["ssh"]["user"], pkey=key,
-                       look_for_keys=False, allow_agent=False, timeout=15)
+        client.connect(
+            address,
+            port=cluster["ssh"]["port"],
+            username=cluster["ssh"]["user"],
+            pkey=key,
+            look_for_keys=False,
+            allow_agent=False,
+            timeout=15,
+        )
         _, stdout, _ = client.exec_command(command, timeout=30)
         return stdout.read().decode().strip()
     finally:
@@ -79,8 +86,9 @@ def stack() -> Iterator[dict]:
 
 def test_up_creates_five_running_nodes_reachable_with_pinned_host_keys(stack: dict) -> None:
     states = containers()
-    assert sorted(states) == sorted(PREFIX + n for n in
-                                    ("master-0", "agent-0", "agent-1", "agent-2", "public-agent-0"))
+    assert sorted(states) == sorted(
+        PREFIX + n for n in ("master-0", "agent-0", "agent-1", "agent-2", "public-agent-0")
+    )
     assert set(states.values()) == {"RUNNING"}
     cluster = inventory()
     assert [n["role"] for n in cluster["nodes"]] == ["master", "agent", "agent", "agent", "publicAgent"]
@@ -111,9 +119,11 @@ def test_node_deleted_by_hand_comes_back_with_a_new_pinned_key(stack: dict) -> N
     after = inventory()
 
     assert containers()[PREFIX + "agent-1"] == "RUNNING"
+
     def pin(cluster: dict) -> str:
-        return next(ln for ln in cluster["ssh"]["knownHosts"].splitlines()
-                    if ln.startswith(victim["privateIp"] + " "))
+        return next(
+            ln for ln in cluster["ssh"]["knownHosts"].splitlines() if ln.startswith(victim["privateIp"] + " ")
+        )
 
     old_line, new_line = pin(before), pin(after)
     assert old_line != new_line, "the re-created node must have a new host key"

@@ -15,7 +15,7 @@ from tests.helpers import ROOT, pulumi_bin, run
 
 pytestmark = pytest.mark.integration
 
-PROGRAM = '''
+PROGRAM = """
 import pulumi
 from pulumi.dynamic import CreateResult, Resource, ResourceProvider
 
@@ -36,7 +36,7 @@ cfg = pulumi.Config()
 thing = Doubled("thing", cfg.require_int("value"))
 pulumi.export("doubled", thing.doubled)
 pulumi.export("greeting", cfg.require_secret("greeting"))
-'''
+"""
 
 
 def pinned_version() -> str:
@@ -57,8 +57,7 @@ def test_dynamic_resource_lifecycle_with_file_backend(tmp_path: Path) -> None:
     project = tmp_path / "smoke"
     project.mkdir()
     (project / "Pulumi.yaml").write_text(
-        "name: smoke\nruntime:\n  name: python\n  options:\n"
-        f"    virtualenv: {ROOT / '.venv'}\n"
+        f"name: smoke\nruntime:\n  name: python\n  options:\n    virtualenv: {ROOT / '.venv'}\n"
     )
     (project / "__main__.py").write_text(PROGRAM)
     env = {
@@ -70,8 +69,12 @@ def test_dynamic_resource_lifecycle_with_file_backend(tmp_path: Path) -> None:
     (tmp_path / "state").mkdir()
 
     def pulumi(*args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
-        return run([pulumi_bin(), *args, "--non-interactive"], cwd=project,
-                   env={**env, "PULUMI_CONFIG_PASSPHRASE_FILE": ""}, check=check)
+        return run(
+            [pulumi_bin(), *args, "--non-interactive"],
+            cwd=project,
+            env={**env, "PULUMI_CONFIG_PASSPHRASE_FILE": ""},
+            check=check,
+        )
 
     pulumi("stack", "init", "dev", "--secrets-provider", "passphrase")
     pulumi("config", "set", "value", "21")

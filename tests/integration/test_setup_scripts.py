@@ -34,7 +34,10 @@ def test_test_command_fails_when_a_test_fails() -> None:
     env = {**os.environ, "FASTDATA_CANARY": "fail"}
     proc = subprocess.run(
         [str(ROOT / "scripts" / "test.sh"), "--tier", "unit", "--", "-k", "canary", "-p", "no:cacheprovider"],
-        capture_output=True, text=True, env=env, timeout=300,
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=300,
     )
     assert proc.returncode != 0, f"test.sh passed although the canary failed:\n{proc.stdout[-2000:]}"
     assert "1 failed" in proc.stdout

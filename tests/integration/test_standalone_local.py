@@ -29,8 +29,9 @@ def cluster() -> Iterator[inv_mod.Inventory]:
     """Nodes up (not yet deployed): the first test deploys them. The artifact cache is filled first
     (idempotent; on a fresh machine this downloads Kafka, the connector and pyspark)."""
     run([str(ROOT / "scripts" / "fetch-artifacts.sh")], timeout=1800)
-    with throwaway_stack(STACK, {"local": {"bridge": "fdit2", "subnet": "10.98.9.0/24"},
-                            "demo": {"enabled": False}}):
+    with throwaway_stack(
+        STACK, {"local": {"bridge": "fdit2", "subnet": "10.98.9.0/24"}, "demo": {"enabled": False}}
+    ):
         yield inv_mod.load_stack(STACK)
 
 
@@ -86,8 +87,9 @@ def test_node_lost_mid_deploy_then_resume(cluster: inv_mod.Inventory, tmp_path: 
     assert {r.host for r in failed} == {"agent-2"}, err.describe()
     assert f"host agent-2, op '{failed[0].name}'" in str(err)
     # lost mid-command, or refused a new connection for the next op: either way it names the address
-    assert re.match(r"agent-2 \(10\.98\.9\.22(:22)?\): (connection lost|cannot open SSH connection)",
-                    failed[0].detail), failed[0].detail
+    assert re.match(
+        r"agent-2 \(10\.98\.9\.22(:22)?\): (connection lost|cannot open SSH connection)", failed[0].detail
+    ), failed[0].detail
     assert "other hosts completed the phase: " in str(err)
     assert list(tmp_path.iterdir()), "diagnostics were collected"
     done = {(r.host, r.key) for r in err.report.results if r.status in ("changed", "ok") and r.key != "ssh"}
@@ -97,8 +99,9 @@ def test_node_lost_mid_deploy_then_resume(cluster: inv_mod.Inventory, tmp_path: 
     resumed = tasks.deploy(STACK, None)
     report(f"deploy resumed after agent-2 came back: {time.monotonic() - t0:.0f}s, {resumed.changes} changes")
     assert not resumed.failures
-    redone = sorted(f"{r.host}:{r.key}" for r in resumed.results if r.status == "changed"
-                    and (r.host, r.key) in done)
+    redone = sorted(
+        f"{r.host}:{r.key}" for r in resumed.results if r.status == "changed" and (r.host, r.key) in done
+    )
     assert redone == [], f"finished work was redone: {redone}"
     assert any(r.host == "agent-2" and r.status == "changed" for r in resumed.results)
 
@@ -109,8 +112,10 @@ def test_deploy_converges_then_noop(cluster: inv_mod.Inventory) -> None:
     assert not first.failures
     t0 = time.monotonic()
     second = tasks.deploy(STACK, None)
-    report(f"deploy after the resumed one: {first.seconds:.0f}s ({first.changes} changes); "
-           f"no-op re-run: {time.monotonic() - t0:.1f}s for {len(cluster.nodes)} nodes")
+    report(
+        f"deploy after the resumed one: {first.seconds:.0f}s ({first.changes} changes); "
+        f"no-op re-run: {time.monotonic() - t0:.1f}s for {len(cluster.nodes)} nodes"
+    )
     assert second.changes == 0
     assert tasks.deploy(STACK, None, dry_run=True).changes == 0
 
@@ -139,9 +144,11 @@ def test_topic_produce_consume_and_spark_job(cluster: inv_mod.Inventory) -> None
     c.close()
     assert len(got) == 100
     master = cluster.masters[0].private_ip
-    job = ("from pyspark.sql import SparkSession;"
-           f"s=SparkSession.builder.master('spark://{master}:7077').getOrCreate();"
-           "print('COUNT', s.sparkContext.parallelize(range(1000), 6).sum())")
+    job = (
+        "from pyspark.sql import SparkSession;"
+        f"s=SparkSession.builder.master('spark://{master}:7077').getOrCreate();"
+        "print('COUNT', s.sparkContext.parallelize(range(1000), 6).sum())"
+    )
     out = subprocess.run(["python", "-c", job], capture_output=True, text=True, timeout=300, cwd=ROOT)
     assert "COUNT 499500" in out.stdout, out.stderr[-2000:]
 
@@ -166,11 +173,16 @@ def test_a_node_whose_host_key_changed_is_refused(cluster: inv_mod.Inventory, tm
 
     data = stack_inventory(STACK)
     victim = next(n for n in data["nodes"] if n["name"] == "agent-1")
-    other = ed25519.Ed25519PrivateKey.generate().public_key().public_bytes(
-        serialization.Encoding.OpenSSH, serialization.PublicFormat.OpenSSH).decode()
+    other = (
+        ed25519.Ed25519PrivateKey.generate()
+        .public_key()
+        .public_bytes(serialization.Encoding.OpenSSH, serialization.PublicFormat.OpenSSH)
+        .decode()
+    )
     data["ssh"]["knownHosts"] = "\n".join(
         f"{victim['privateIp']} {other}" if line.startswith(victim["privateIp"] + " ") else line
-        for line in data["ssh"]["knownHosts"].splitlines())
+        for line in data["ssh"]["knownHosts"].splitlines()
+    )
     tampered = tmp_path / "inventory.json"
     tampered.write_text(json.dumps(data))
     with pytest.raises(FastdataError, match=r"agent-1.*host key CHANGED.*pulumi refresh && pulumi up"):

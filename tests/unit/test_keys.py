@@ -50,8 +50,16 @@ def test_serialized_provider_carries_its_own_code() -> None:
         "print(p.create({'comment': 'x'}).outs['public_key'].split()[0])\n"
         "assert not [m for m in sys.modules if m == 'infra' or m.startswith('infra.')]\n"
     )
-    done = subprocess.run([sys.executable, "-c", script], input=blob, cwd=INFRA, capture_output=True,
-                          text=True, timeout=60, check=False, env={"PATH": "/usr/bin:/bin"})
+    done = subprocess.run(
+        [sys.executable, "-c", script],
+        input=blob,
+        cwd=INFRA,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+        env={"PATH": "/usr/bin:/bin"},
+    )
     assert done.returncode == 0, done.stderr
     assert done.stdout.strip() == "ssh-ed25519"
 
@@ -61,5 +69,8 @@ def test_cloud_config_installs_only_the_given_host_key() -> None:
     text = host_key_cloud_config(outs["private_key"], outs["public_key"])
     assert text.startswith("#cloud-config\n")
     doc = yaml.safe_load(text)
-    assert doc == {"ssh_deletekeys": True, "ssh_genkeytypes": [],
-                   "ssh_keys": {"ed25519_private": outs["private_key"], "ed25519_public": outs["public_key"]}}
+    assert doc == {
+        "ssh_deletekeys": True,
+        "ssh_genkeytypes": [],
+        "ssh_keys": {"ed25519_private": outs["private_key"], "ed25519_public": outs["public_key"]},
+    }

@@ -13,9 +13,18 @@ pytestmark = pytest.mark.unit
 
 
 def node(**over: object) -> lxc.NodeConfig:
-    base = dict(container="fastdata-local-agent-0", hostname="agent-0", ip="10.98.0.21", prefix=24,
-                gateway="10.98.0.1", bridge="fdbr0", memory="4G", ssh_user="fastdata",
-                authorized_key="ssh-ed25519 AAAAC3 test", base_dir="/cache/lxc/debian-bookworm-abc")
+    base = dict(
+        container="fastdata-local-agent-0",
+        hostname="agent-0",
+        ip="10.98.0.21",
+        prefix=24,
+        gateway="10.98.0.1",
+        bridge="fdbr0",
+        memory="4G",
+        ssh_user="fastdata",
+        authorized_key="ssh-ed25519 AAAAC3 test",
+        base_dir="/cache/lxc/debian-bookworm-abc",
+    )
     base.update(over)
     return lxc.NodeConfig(**base)  # type: ignore[arg-type]
 
@@ -64,8 +73,9 @@ def test_changed_size_or_image_replaces_the_node_and_same_inputs_do_not() -> Non
 
 def test_preflight_names_every_problem(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     monkeypatch.setattr(lxc.os, "geteuid", lambda: 1000)
-    monkeypatch.setattr(lxc.shutil, "which",
-                        lambda tool: None if tool == "debootstrap" else f"/usr/bin/{tool}")
+    monkeypatch.setattr(
+        lxc.shutil, "which", lambda tool: None if tool == "debootstrap" else f"/usr/bin/{tool}"
+    )
     with pytest.raises(lxc.LocalHostError) as err:
         lxc.preflight(tmp_path, min_free_gb=10**6)
     text = str(err.value)

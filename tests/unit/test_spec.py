@@ -12,8 +12,13 @@ from infra.spec import Cloud, Platform, Role, parse_spec
 
 pytestmark = pytest.mark.unit
 
-AWS = {"cloud": "aws", "platform": "mesos", "region": "eu-west-1", "image": "ami-0123456789abcdef0",
-       "adminCidrs": ["203.0.113.0/24"]}
+AWS = {
+    "cloud": "aws",
+    "platform": "mesos",
+    "region": "eu-west-1",
+    "image": "ami-0123456789abcdef0",
+    "adminCidrs": ["203.0.113.0/24"],
+}
 
 
 def problems(config: dict[str, Any], stack: str = "test") -> dict[str, str]:
@@ -32,18 +37,31 @@ def test_local_defaults_are_what_local_cluster_expects() -> None:
     assert (spec.image, spec.ssh_user) == ("debian-12", "root")
     assert (spec.local.bridge, spec.local.subnet) == ("fdbr0", "10.98.0.0/24")
     assert [(n.name, n.role, n.size) for n in spec.nodes.instances()] == [
-        ("master-0", Role.MASTER, "2G"), ("agent-0", Role.AGENT, "4G"), ("agent-1", Role.AGENT, "4G"),
-        ("agent-2", Role.AGENT, "4G"), ("public-agent-0", Role.PUBLIC_AGENT, "2G")]
+        ("master-0", Role.MASTER, "2G"),
+        ("agent-0", Role.AGENT, "4G"),
+        ("agent-1", Role.AGENT, "4G"),
+        ("agent-2", Role.AGENT, "4G"),
+        ("public-agent-0", Role.PUBLIC_AGENT, "2G"),
+    ]
     assert spec.admin_cidrs == () and spec.public_ports == (80, 443)
 
 
 def test_values_arrive_as_strings_from_pulumi() -> None:
     """The engine passes objects and lists as JSON strings and scalars as strings."""
-    spec = parse_spec({"cloud": "aws", "platform": "dcos", "region": "us-east-1",
-                       "image": "ami-0123456789abcdef0", "adminCidrs": '["198.51.100.0/24"]',
-                       "allowWorldAdmin": "false",
-                       "nodes": '{"master": {"count": "3"}, "bootstrap": {"count": 1}}',
-                       "kafka": '{"partitions": "12"}'}, project="fastdata", stack="prod-aws")
+    spec = parse_spec(
+        {
+            "cloud": "aws",
+            "platform": "dcos",
+            "region": "us-east-1",
+            "image": "ami-0123456789abcdef0",
+            "adminCidrs": '["198.51.100.0/24"]',
+            "allowWorldAdmin": "false",
+            "nodes": '{"master": {"count": "3"}, "bootstrap": {"count": 1}}',
+            "kafka": '{"partitions": "12"}',
+        },
+        project="fastdata",
+        stack="prod-aws",
+    )
     assert spec.admin_cidrs == ("198.51.100.0/24",)
     assert (spec.nodes.master.count, spec.nodes.bootstrap.count) == (3, 1)
     assert spec.nodes.master.size == "m5.2xlarge"  # the DC/OS master default
@@ -52,12 +70,24 @@ def test_values_arrive_as_strings_from_pulumi() -> None:
 
 
 def test_settings_are_camel_case_and_complete() -> None:
-    spec = parse_spec({**AWS, "artifacts": {"mesosPackageSource": "https://repo.example.invalid/mesos",
-                                            "mesosPackageSha256": "ab" * 32}},
-                      project="fastdata", stack="dev-aws")
+    spec = parse_spec(
+        {
+            **AWS,
+            "artifacts": {
+                "mesosPackageSource": "https://repo.example.invalid/mesos",
+                "mesosPackageSha256": "ab" * 32,
+            },
+        },
+        project="fastdata",
+        stack="dev-aws",
+    )
     settings = spec.to_settings()
-    assert settings["kafka"] == {"brokers": 3, "replicationFactor": 3, "minInsyncReplicas": 2,
-                                 "partitions": 6}
+    assert settings["kafka"] == {
+        "brokers": 3,
+        "replicationFactor": 3,
+        "minInsyncReplicas": 2,
+        "partitions": 6,
+    }
     assert settings["versions"]["kafka"].startswith("3.9.")
     assert settings["versions"]["spark"].startswith("3.5.")
     assert settings["demo"]["maxEventsPerSecond"] == 500
@@ -69,47 +99,70 @@ def test_settings_are_camel_case_and_complete() -> None:
 def test_tags() -> None:
     spec = parse_spec(AWS, project="fastdata", stack="dev-aws")
     assert spec.tags(Role.PUBLIC_AGENT) == {
-        "project": "fastdata", "stack": "dev-aws", "cluster": "fastdata-dev-aws", "managed-by": "pulumi",
-        "role": "publicAgent"}
+        "project": "fastdata",
+        "stack": "dev-aws",
+        "cluster": "fastdata-dev-aws",
+        "managed-by": "pulumi",
+        "role": "publicAgent",
+    }
 
 
-@pytest.mark.parametrize(("override", "key", "fragment"), [
-    ({"cloud": "gcp"}, "fastdata:cloud", "one of local, aws, azure"),
-    ({"platform": "k8s"}, "fastdata:platform", "one of standalone, mesos, dcos"),
-    ({"nodes": {"master": {"count": 2}}}, "fastdata:nodes.master.count", "one of 1, 3, 5"),
-    ({"nodes": {"master": {"count": 0}}}, "fastdata:nodes.master.count", "one of 1, 3, 5"),
-    ({"nodes": {"agent": {"count": -1}}}, "fastdata:nodes.agent.count", "must not be negative"),
-    ({"nodes": {"bootstrap": {"count": 1}}}, "fastdata:nodes.bootstrap.count", "must be 0 for platform"),
-    ({"nodes": {"agent": {"size": "4G"}}}, "fastdata:nodes.agent.size", "EC2 instance type"),
-    ({"nodes": {"workers": {"count": 1}}}, "fastdata:nodes.workers", "unknown key"),
-    ({"adminCidrs": []}, "fastdata:adminCidrs", "is required for cloud=aws"),
-    ({"adminCidrs": ["0.0.0.0/0"]}, "fastdata:adminCidrs[0]", "allowWorldAdmin"),
-    ({"adminCidrs": ["203.0.113.7/24"]}, "fastdata:adminCidrs[0]", "is not a CIDR"),
-    ({"region": ""}, "fastdata:region", "is required for cloud=aws"),
-    ({"region": "westeurope"}, "fastdata:region", "AWS region"),
-    ({"image": ""}, "fastdata:image", "AMI id"),
-    ({"publicPorts": [80, 22]}, "fastdata:publicPorts[1]", "must not be open to the world"),
-    ({"publicPorts": [80, 5051]}, "fastdata:publicPorts[1]", "must not be open to the world"),
-    ({"publicPorts": [70000]}, "fastdata:publicPorts[0]", "1-65535"),
-    ({"versions": {"spark": "4.0.0"}}, "fastdata:versions.spark", "3.5.x"),
-    ({"versions": {"kafka": "4.0.0"}}, "fastdata:versions.kafka", "3.9.x"),
-    ({"kafka": {"brokers": 3, "replicationFactor": 4}}, "fastdata:kafka.replicationFactor", "between 1 and"),
-    ({"kafka": {"replicationFactor": 2, "minInsyncReplicas": 3}}, "fastdata:kafka.minInsyncReplicas",
-     "between 1 and"),
-    ({"kafka": {"brokers": 4, "replicationFactor": 3}}, "fastdata:kafka.brokers", "one per agent"),
-    ({"demo": {"speedup": 0}}, "fastdata:demo.speedup", "greater than 0"),
-    ({"artifacts": {"dcosInstallerUrl": "https://x.example.invalid/dcos_generate_config.sh"}},
-     "fastdata:artifacts.dcosInstallerSha256", "is required"),
-    ({"artifacts": {"marathonPackageSource": "/srv/marathon-1.11.24.tgz"}},
-     "fastdata:artifacts.marathonPackageSha256", "is required"),
-    ({"artifacts": {"mesosPackageSource": "/srv/mesos.tar", "mesosPackageSha256": "ABC"}},
-     "fastdata:artifacts.mesosPackageSha256", "64 lowercase hex"),
-    ({"local": {"bridge": "br0"}}, "fastdata:local", "only for cloud=local"),
-    ({"sshUser": "Admin User"}, "fastdata:sshUser", "Linux user name"),
-    ({"clusterName": "Prod_Cluster"}, "fastdata:clusterName", "lowercase"),
-    ({"adminCidr": ["203.0.113.0/24"]}, "fastdata:adminCidr", "unknown key"),
-    ({"nodes": "{not json"}, "fastdata:nodes", "not valid JSON"),
-])
+@pytest.mark.parametrize(
+    ("override", "key", "fragment"),
+    [
+        ({"cloud": "gcp"}, "fastdata:cloud", "one of local, aws, azure"),
+        ({"platform": "k8s"}, "fastdata:platform", "one of standalone, mesos, dcos"),
+        ({"nodes": {"master": {"count": 2}}}, "fastdata:nodes.master.count", "one of 1, 3, 5"),
+        ({"nodes": {"master": {"count": 0}}}, "fastdata:nodes.master.count", "one of 1, 3, 5"),
+        ({"nodes": {"agent": {"count": -1}}}, "fastdata:nodes.agent.count", "must not be negative"),
+        ({"nodes": {"bootstrap": {"count": 1}}}, "fastdata:nodes.bootstrap.count", "must be 0 for platform"),
+        ({"nodes": {"agent": {"size": "4G"}}}, "fastdata:nodes.agent.size", "EC2 instance type"),
+        ({"nodes": {"workers": {"count": 1}}}, "fastdata:nodes.workers", "unknown key"),
+        ({"adminCidrs": []}, "fastdata:adminCidrs", "is required for cloud=aws"),
+        ({"adminCidrs": ["0.0.0.0/0"]}, "fastdata:adminCidrs[0]", "allowWorldAdmin"),
+        ({"adminCidrs": ["203.0.113.7/24"]}, "fastdata:adminCidrs[0]", "is not a CIDR"),
+        ({"region": ""}, "fastdata:region", "is required for cloud=aws"),
+        ({"region": "westeurope"}, "fastdata:region", "AWS region"),
+        ({"image": ""}, "fastdata:image", "AMI id"),
+        ({"publicPorts": [80, 22]}, "fastdata:publicPorts[1]", "must not be open to the world"),
+        ({"publicPorts": [80, 5051]}, "fastdata:publicPorts[1]", "must not be open to the world"),
+        ({"publicPorts": [70000]}, "fastdata:publicPorts[0]", "1-65535"),
+        ({"versions": {"spark": "4.0.0"}}, "fastdata:versions.spark", "3.5.x"),
+        ({"versions": {"kafka": "4.0.0"}}, "fastdata:versions.kafka", "3.9.x"),
+        (
+            {"kafka": {"brokers": 3, "replicationFactor": 4}},
+            "fastdata:kafka.replicationFactor",
+            "between 1 and",
+        ),
+        (
+            {"kafka": {"replicationFactor": 2, "minInsyncReplicas": 3}},
+            "fastdata:kafka.minInsyncReplicas",
+            "between 1 and",
+        ),
+        ({"kafka": {"brokers": 4, "replicationFactor": 3}}, "fastdata:kafka.brokers", "one per agent"),
+        ({"demo": {"speedup": 0}}, "fastdata:demo.speedup", "greater than 0"),
+        (
+            {"artifacts": {"dcosInstallerUrl": "https://x.example.invalid/dcos_generate_config.sh"}},
+            "fastdata:artifacts.dcosInstallerSha256",
+            "is required",
+        ),
+        (
+            {"artifacts": {"marathonPackageSource": "/srv/marathon-1.11.24.tgz"}},
+            "fastdata:artifacts.marathonPackageSha256",
+            "is required",
+        ),
+        (
+            {"artifacts": {"mesosPackageSource": "/srv/mesos.tar", "mesosPackageSha256": "ABC"}},
+            "fastdata:artifacts.mesosPackageSha256",
+            "64 lowercase hex",
+        ),
+        ({"local": {"bridge": "br0"}}, "fastdata:local", "only for cloud=local"),
+        ({"sshUser": "Admin User"}, "fastdata:sshUser", "Linux user name"),
+        ({"clusterName": "Prod_Cluster"}, "fastdata:clusterName", "lowercase"),
+        ({"adminCidr": ["203.0.113.0/24"]}, "fastdata:adminCidr", "unknown key"),
+        ({"nodes": "{not json"}, "fastdata:nodes", "not valid JSON"),
+    ],
+)
 def test_invalid_values_are_named(override: dict[str, Any], key: str, fragment: str) -> None:
     found = problems({**AWS, **override})
     assert key in found, found
@@ -117,10 +170,23 @@ def test_invalid_values_are_named(override: dict[str, Any], key: str, fragment: 
 
 
 def test_every_problem_is_reported_at_once() -> None:
-    found = problems({"cloud": "aws", "platform": "mesos", "nodes": {"master": {"count": 4}},
-                      "kafka": {"replicationFactor": 9}, "versions": {"spark": "2.4.0"}})
-    assert {"fastdata:region", "fastdata:image", "fastdata:adminCidrs", "fastdata:nodes.master.count",
-            "fastdata:kafka.replicationFactor", "fastdata:versions.spark"} <= set(found)
+    found = problems(
+        {
+            "cloud": "aws",
+            "platform": "mesos",
+            "nodes": {"master": {"count": 4}},
+            "kafka": {"replicationFactor": 9},
+            "versions": {"spark": "2.4.0"},
+        }
+    )
+    assert {
+        "fastdata:region",
+        "fastdata:image",
+        "fastdata:adminCidrs",
+        "fastdata:nodes.master.count",
+        "fastdata:kafka.replicationFactor",
+        "fastdata:versions.spark",
+    } <= set(found)
 
 
 def test_an_unknown_cloud_still_reports_the_other_keys() -> None:

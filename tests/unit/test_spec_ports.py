@@ -18,9 +18,15 @@ def _aws_set(role: str, platform: str) -> set[tuple[str, str, str]]:
     out = set()
     for entry in ingress_args(resolved):
         proto = {"-1": "all"}.get(entry.protocol, entry.protocol)
-        span = "*" if proto in ("all", "icmp") else (
-            f"{entry.from_port}" if entry.from_port == entry.to_port
-            else f"{entry.from_port}-{entry.to_port}")
+        span = (
+            "*"
+            if proto in ("all", "icmp")
+            else (
+                f"{entry.from_port}"
+                if entry.from_port == entry.to_port
+                else f"{entry.from_port}-{entry.to_port}"
+            )
+        )
         for cidr in entry.cidr_blocks:
             out.add((proto, span, cidr))
     return out

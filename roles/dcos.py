@@ -1,0 +1,728 @@
+"""The dcos platform (DESIGN 3.3): Mesosphere DC/OS 2.2 OSS, advanced install through the bootstrap node.
+
+- bootstrap node: Docker (the generator runs in it), `genconf/config.yaml` and `genconf/ip-detect`
+  rendered from the spec, `dcos_generate_config.sh` (user-supplied, sha256-checked) run only when its
+  inputs changed, and `genconf/serve/` published under the artifact server (see SERVE_LINK);
+- masters, one at a time: the node prerequisites DC/OS documents, then `dcos_install.sh master` fetched
+  from the bootstrap URL; agents `slave`, public agents `slave_public` (reference dcos-mesos.md 1.5, 1.6).
+  The installed version file decides: install, already installed, or an upgrade (not done: reported);
+- packages: Kafka and Spark through the package API (Cosmos) from the first master, options rendered
+  from the spec; installed once, a changed options file is reported as needing an update;
+- demo: the mesos platform's Marathon apps (roles/mesos.py) on DC/OS's Marathon.
+
+Everything DC/OS-specific that differs per cloud is in the ip-detect templates (templates/dcos-ip-*.sh).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import ipaddress
+import json
+import shlex
+from collections.abc import Callable, Mapping
+from typing import Any
+
+from roles import common, demo, mesos, spark
+from roles.artifacts import ArtifactCache, supplied
+from roles.connection import Remote, RunResult
+from roles.engine import Check, Gate, Op, Platform, Settings, Step
+from roles.errors import ArtifactMissing, ConfigError, OperationError
+from roles.inventory import Inventory, Node
+from roles.ops import (
+    ARTIFACT_DIR,
+    directory_op,
+    file_op,
+    probed,
+    service_disabled_op,
+    service_op,
+    system_packages_op,
+)
+from roles.templates import render
+
+q = shlex.quote
+
+DEFAULT_VERSION = "2.2.1"
+ADMIN_ROUTER_PORT = 80
+EXHIBITOR_PORT = 8181
+
+DCOS_DIR = "/opt/fastdata/dcos"  # the generator's working directory on the bootstrap node
+GENCONF = f"{DCOS_DIR}/genconf"
+SERVE_DIR = f"{GENCONF}/serve"
+# genconf/serve is published by the artifact server (roles/common.py) as <artifact server>/dcos: one HTTP
+# server, already in the port matrix (8099, cluster-internal), already kept running and diagnosed. DC/OS
+# needs the serve directory up until every node finished dcos-setup and again for upgrades, which is the
+# artifact server's lifetime too; a second unit would only add a port and a unit to keep alive.
+SERVE_PATH = "dcos"
+SERVE_LINK = f"{ARTIFACT_DIR}/{SERVE_PATH}"
+INPUTS_MARKER = f"{SERVE_DIR}/.fastdata-inputs"  # inside serve/: deleting the output re-runs the generator
+
+INSTALL_DIR = "/opt/fastdata/dcos-install"  # where nodes download dcos_install.sh (not /tmp: noexec)
+VERSION_FILE = "/opt/mesosphere/etc/dcos-version.json"
+ROLES_DIR = "/etc/mesosphere/roles"
+PACKAGES_DIR = "/etc/fastdata/dcos/packages"  # install requests and what was installed, on master-0
+
+INSTALL_ROLES = {"master": "master", "agent": "slave", "publicAgent": "slave_public"}
+MASTER_COUNTS = (1, 3, 5, 7, 9)
+# Upstream DNS per cloud: the provider's resolver (AWS: the Amazon DNS server every VPC reaches at
+# 169.254.169.253; Azure: 168.63.129.16); local: gen's own on-prem default. settings.dcos.resolvers wins.
+DEFAULT_RESOLVERS = {
+    "aws": ["169.254.169.253"],
+    "azure": ["168.63.129.16"],
+    "local": ["8.8.8.8", "8.8.4.4"],
+}
+# Reserved by gen (TEST-NET-2 addresses it uses itself, gen/calc.py validate_resolvers).
+RESERVED_RESOLVERS = frozenset({"198.51.100.1", "198.51.100.2", "198.51.100.3"})
+# Keys gen computes itself: setting them is an error ("must be calculated"), reference 1.3, 6.1.
+CALCULATED_KEYS = frozenset({"num_masters", "fault_domain_enabled"})
+
+# Prerequisites from the DC/OS docs and dcos_install.sh's preflight (reference 1.2, 1.5): the commands it
+# checks, Docker, and python3 (the artifact server and the artifact fetch run on it).
+PREREQ_PACKAGES = {
+    "apt": ("tar", "xz-utils", "unzip", "curl", "ipset", "iputils-ping", "docker.io", "python3"),
+    "yum": ("tar", "xz", "unzip", "curl", "ipset", "iputils", "docker", "python3"),
+}
+PREREQ_GROUPS = ("nogroup", "docker")
+DISABLED_UNITS = ("firewalld.service", "dnsmasq.service")  # DC/OS needs port 53 and open node traffic
+
+
+# --- the installer (user-supplied) ---------------------------------------------------------------------
+
+
+def prepare(spec: dict[str, Any], cache: ArtifactCache) -> None:
+    """The installer into the cache (checksum verified) as artifactFiles["dcos-installer"]; raises before
+    any node is touched when it is not configured or not the configured file."""
+    arts = spec.get("artifacts") or {}
+    url, sha = arts.get("dcosInstallerUrl"), arts.get("dcosInstallerSha256")
+    if not url or not sha:
+        raise ArtifactMissing(
+            "platform dcos needs the DC/OS installer dcos_generate_config.sh, which no registry this project "
+            "reaches serves (DC/OS is end-of-life); nothing was changed on any node. Set "
+            "fastdata:artifacts.dcosInstallerUrl (http(s):// or file:// URL, or an absolute path, of a "
+            "DC/OS 2.2 open-source dcos_generate_config.sh you mirrored) and "
+            "fastdata:artifacts.dcosInstallerSha256 (its sha256) with `pulumi config set --path ...` and "
+            "`pulumi up` (they reach the inventory as settings.artifacts.*; edit those when you deploy "
+            "from an --inventory file); see docs/contracts.md."
+        )
+    version = str((spec.get("versions") or {}).get("dcos") or DEFAULT_VERSION)
+    if not version.startswith("2.2."):
+        raise ConfigError(f"settings.versions.dcos is {version}; allowed: 2.2.x (the last open-source line)")
+    spec.setdefault("versions", {})["dcos"] = version
+    files = spec.setdefault("artifactFiles", {})
+    files["dcos-installer"] = supplied(
+        cache,
+        "dcos-installer",
+        str(url),
+        str(sha),
+        "artifacts.dcosInstallerUrl",
+        "artifacts.dcosInstallerSha256",
+    )
+    # Kafka comes from the DC/OS package: its jar bundle is not pushed to the bootstrap node.
+    files.pop("kafka", None)
+
+
+def version(settings: Settings) -> str:
+    return str((settings.get("versions") or {}).get("dcos") or DEFAULT_VERSION)
+
+
+# --- genconf (pure) --------------------------------------------------------------------------------------
+
+
+def bootstrap_node(inventory: Inventory) -> Node:
+    nodes = inventory.by_role("bootstrap")
+    if len(nodes) != 1:
+        raise ConfigError(
+            f"platform dcos needs exactly one bootstrap node, the inventory has {len(nodes)}; "
+            "set fastdata:nodes.bootstrap.count to 1 and run `pulumi up`"
+        )
+    return nodes[0]
+
+
+def bootstrap_url(inventory: Inventory) -> str:
+    server = common.artifact_server(inventory)
+    assert server is not None  # a bootstrap node exists (checked by validate)
+    return f"{server.url}/{SERVE_PATH}"
+
+
+def dcos_settings(settings: Settings) -> Mapping[str, Any]:
+    given = settings.get("dcos") or {}
+    if not isinstance(given, Mapping):
+        raise ConfigError(f"settings.dcos must be an object, got {type(given).__name__}")
+    return given
+
+
+def config_values(settings: Settings, inventory: Inventory) -> dict[str, Any]:
+    """genconf/config.yaml as a mapping: the keys of reference 1.4's minimal OSS config, from the spec;
+    settings.dcos.config adds or overrides keys (validated like the rest)."""
+    extra = dcos_settings(settings)
+    values: dict[str, Any] = {
+        "bootstrap_url": bootstrap_url(inventory),
+        "cluster_name": inventory.name,
+        "exhibitor_storage_backend": "static",
+        "master_discovery": "static",
+        "master_list": [m.private_ip for m in inventory.masters],
+        "resolvers": list(extra.get("resolvers") or DEFAULT_RESOLVERS[inventory.cloud]),
+        "ip_detect_filename": "genconf/ip-detect",
+        # The OSS login goes through auth0 / auth.dcos.io (external, and gone with DC/OS): off, so the
+        # package API, Marathon and Mesos answer the deploy engine without tokens (reference 0, 1.7).
+        "oauth_enabled": False,
+        "telemetry_enabled": False,
+        # IPv6 off needs dcos_l4lb_enable_ipv6 off too (gen validate_dcos_l4lb_enable_ipv6).
+        "enable_ipv6": False,
+        "dcos_l4lb_enable_ipv6": False,
+    }
+    overrides = extra.get("config") or {}
+    if not isinstance(overrides, Mapping):
+        raise ConfigError(f"settings.dcos.config must be an object of config.yaml keys, got {overrides!r}")
+    values.update(overrides)
+    return values
+
+
+def _ipv4(text: str) -> bool:
+    try:
+        return isinstance(ipaddress.ip_address(text), ipaddress.IPv4Address)
+    except ValueError:
+        return False
+
+
+def config_errors(values: Mapping[str, Any]) -> dict[str, str]:
+    """The checks of gen (dcos/dcos gen/calc.py, reference 1.4, 6.1) on what this planner composes or the
+    user can override: {key: message}. gen itself runs on the bootstrap node too; this fails earlier."""
+    errors: dict[str, str] = {}
+    url = str(values.get("bootstrap_url", ""))
+    if len(url) <= 1:
+        errors["bootstrap_url"] = "Should be a url (http://example.com/bar or file:///path/to/local/cache)"
+    elif url.endswith("/"):
+        errors["bootstrap_url"] = "Must not end in a '/'"
+    if values.get("master_discovery") not in ("static", "master_http_loadbalancer"):
+        errors["master_discovery"] = "Must be one of 'master_http_loadbalancer', 'static'"
+    masters = values.get("master_list")
+    if values.get("master_discovery") == "static":
+        if not isinstance(masters, list) or not all(isinstance(m, str) and _ipv4(m) for m in masters):
+            errors["master_list"] = f"Must be a list of IPv4 addresses, got {masters!r}"
+        elif len(set(masters)) != len(masters):
+            errors["master_list"] = f"List cannot contain duplicates: {masters}"
+        elif len(masters) not in MASTER_COUNTS:
+            errors["master_list"] = f"Must have 1, 3, 5, 7, or 9 masters. Found {len(masters)}"
+    resolvers = values.get("resolvers")
+    if not isinstance(resolvers, list) or not all(
+        isinstance(r, str) and _ipv4(r.rsplit(":", 1)[0] if r.count(":") == 1 else r) for r in resolvers
+    ):
+        errors["resolvers"] = f"Must be a list of IPv4 addresses (optionally with :port), got {resolvers!r}"
+    elif len(set(resolvers)) != len(resolvers):
+        errors["resolvers"] = f"List cannot contain duplicates: {resolvers}"
+    elif RESERVED_RESOLVERS & {r.split(":")[0] for r in resolvers}:
+        errors["resolvers"] = "198.51.100.1-3 are reserved by DC/OS and cannot be resolvers"
+    search = values.get("dns_search")
+    if search is not None and (
+        not isinstance(search, str) or any(c in search for c in ",\n") or len(search) >= 256
+    ):
+        errors["dns_search"] = "Must be a space-separated list of domains, under 256 characters"
+    for key in ("oauth_enabled", "telemetry_enabled", "enable_ipv6", "dcos_l4lb_enable_ipv6"):
+        if key in values and not isinstance(values[key], bool):
+            errors[key] = f"Must be a boolean (true or false), got {values[key]!r}"
+    if values.get("enable_ipv6") is False and values.get("dcos_l4lb_enable_ipv6") is not False:
+        errors["dcos_l4lb_enable_ipv6"] = "Must be false when enable_ipv6 is false"
+    for key in CALCULATED_KEYS & set(values):
+        errors[key] = f"{key} must be calculated, but was explicitly set in the configuration"
+    return errors
+
+
+def validate(settings: Settings, inventory: Inventory) -> None:
+    """Everything checkable before a node is contacted: one bootstrap node, the master count, config.yaml."""
+    bootstrap_node(inventory)
+    if len(inventory.masters) not in MASTER_COUNTS:
+        raise ConfigError(
+            f"platform dcos needs 1, 3, 5, 7 or 9 masters, the inventory has {len(inventory.masters)}; "
+            "set fastdata:nodes.master.count"
+        )
+    errors = config_errors(config_values(settings, inventory))
+    if errors:
+        raise ConfigError(
+            "genconf/config.yaml would be refused by dcos_generate_config.sh:\n"
+            + "\n".join(f"- {key}: {msg}" for key, msg in sorted(errors.items()))
+            + "\nfix settings.dcos (resolvers, config) or the inventory; nothing was changed on any node"
+        )
+
+
+def config_yaml(values: Mapping[str, Any]) -> str:
+    """One `key: value` line per key, each value in JSON (a subset of YAML), in a fixed order."""
+    lines = "".join(f"{key}: {json.dumps(value)}\n" for key, value in values.items())
+    return f"# Rendered by fastdata (roles/dcos.py): the DC/OS installer's configuration.\n{lines}"
+
+
+def ip_detect(inventory: Inventory) -> str:
+    return render(f"dcos-ip-detect-{inventory.cloud}.sh", master=inventory.masters[0].private_ip)
+
+
+def inputs_digest(config: str, script: str, installer_sha256: str) -> str:
+    """What the generator's output depends on: a change in any re-runs it."""
+    return hashlib.sha256(f"{config}\0{script}\0{installer_sha256}".encode()).hexdigest()
+
+
+# --- planners --------------------------------------------------------------------------------------------
+
+
+def plan_prerequisites(settings: Settings, inventory: Inventory, node: Node) -> list[Op]:
+    """DC/OS' node prerequisites (reference 1.5) that apply to every node, the bootstrap node included."""
+
+    def groups_judge(res: RunResult) -> Check:
+        missing = [g for g in PREREQ_GROUPS if g not in res.stdout.split()]
+        return Check(not missing, f"missing {', '.join(missing)}" if missing else "present")
+
+    def groups_apply(r: Remote) -> None:
+        r.run("; ".join(f"getent group {g} >/dev/null || groupadd {g}" for g in PREREQ_GROUPS))
+
+    return [
+        system_packages_op(
+            "dcos-prerequisites",
+            PREREQ_PACKAGES["apt"],
+            PREREQ_PACKAGES["yum"],
+            f"DC/OS prerequisites (curl, tar, xz, unzip, ipset, Docker) installed on {node.name}",
+        ),
+        probed(
+            "dcos-groups",
+            f"groups {' and '.join(PREREQ_GROUPS)} present on {node.name}",
+            f"getent group {' '.join(PREREQ_GROUPS)} | cut -d: -f1",
+            groups_judge,
+            groups_apply,
+        ),
+        *(
+            service_disabled_op(
+                f"{unit.removesuffix('.service')}-disabled", unit, f"{unit} stopped on {node.name}"
+            )
+            for unit in DISABLED_UNITS
+        ),
+        service_op("docker-running", "docker.service", f"Docker running on {node.name}"),
+        directory_op("artifact-dir", ARTIFACT_DIR),
+    ]
+
+
+def plan_bootstrap(settings: Settings, inventory: Inventory, node: Node) -> list[Op]:
+    """genconf/, the generator run when its inputs changed, and genconf/serve published."""
+    installer = settings["artifactFiles"]["dcos-installer"]
+    config = config_yaml(config_values(settings, inventory))
+    script = ip_detect(inventory)
+    want = inputs_digest(config, script, installer.sha256)
+
+    def generate(r: Remote) -> None:
+        r.run(
+            f"cd {DCOS_DIR} && bash {q(f'{ARTIFACT_DIR}/{installer.filename}')} --genconf && "
+            f"echo {want} > {INPUTS_MARKER}",
+            timeout=1800,
+        )
+
+    def link_judge(res: RunResult) -> Check:
+        have = res.stdout.strip()
+        return Check(have == SERVE_DIR, f"{SERVE_LINK} -> {have or 'missing'}")
+
+    def link_apply(r: Remote) -> None:
+        r.run(f"ln -sfn {SERVE_DIR} {SERVE_LINK}")
+
+    return [
+        directory_op("dcos-genconf-dir", GENCONF),
+        file_op("dcos-config", f"genconf/config.yaml on {node.name}", f"{GENCONF}/config.yaml", config),
+        file_op(
+            "dcos-ip-detect", f"genconf/ip-detect ({inventory.cloud})", f"{GENCONF}/ip-detect", script, 0o755
+        ),
+        probed(
+            "dcos-genconf",
+            f"dcos_generate_config.sh {version(settings)} run for these inputs on {node.name}",
+            f"cat {INPUTS_MARKER} 2>/dev/null || true",
+            lambda res: _inputs_check(res.stdout.strip(), want),
+            generate,
+        ),
+        probed(
+            "dcos-serve-published",
+            f"genconf/serve published at {bootstrap_url(inventory)}",
+            f"readlink {SERVE_LINK} || true",
+            link_judge,
+            link_apply,
+        ),
+    ]
+
+
+def _inputs_check(have: str, want: str) -> Check:
+    if have == want:
+        return Check(True, "genconf/serve is up to date with config.yaml, ip-detect and the installer")
+    return Check(
+        False, "genconf/serve missing" if not have else "config.yaml, ip-detect or installer changed"
+    )
+
+
+VERSION_MARK = "@@fastdata-roles"
+
+
+def install_state(res: RunResult, want_version: str, role: str) -> tuple[str, str]:
+    """(state, detail) from the version file and /etc/mesosphere/roles: installed | absent | upgrade |
+    other-role | unfinished."""
+    text, _, roles = res.stdout.partition(VERSION_MARK)
+    roles_present = roles.split()
+    try:
+        have = str(json.loads(text).get("version", "")) if text.strip() else ""
+    except (json.JSONDecodeError, AttributeError):
+        have = ""
+    if roles_present and role not in roles_present:
+        return "other-role", f"installed as {', '.join(roles_present)}, want {role}"
+    if not have:
+        if roles_present:
+            return "unfinished", f"dcos_install.sh ran ({role}) but {VERSION_FILE} is missing"
+        return "absent", "DC/OS not installed"
+    if have != want_version:
+        return "upgrade", f"DC/OS {have} installed, want {want_version}"
+    return "installed", f"DC/OS {have} installed as {role}"
+
+
+def plan_install(settings: Settings, inventory: Inventory, node: Node) -> list[Op]:
+    """`dcos_install.sh <role>` from the bootstrap URL, once; the version file decides (dcos-ansible)."""
+    role = INSTALL_ROLES[node.role]
+    want = version(settings)
+    url = f"{bootstrap_url(inventory)}/dcos_install.sh"
+    probe = f"cat {VERSION_FILE} 2>/dev/null; echo {VERSION_MARK}; ls {ROLES_DIR} 2>/dev/null; true"
+
+    def judge(res: RunResult) -> Check:
+        state, detail = install_state(res, want, role)
+        return Check(state == "installed", detail)
+
+    def apply(r: Remote) -> None:
+        state, detail = install_state(r.run(probe, check=False), want, role)
+        if state == "upgrade":
+            raise OperationError(
+                f"{detail} on {node.name}: upgrading DC/OS is not automated (reference dcos-mesos.md 1.8: "
+                "`dcos_generate_config.sh --generate-node-upgrade-script <installed>`, masters one at a "
+                "time); set settings.versions.dcos to the installed version to manage this cluster as is"
+            )
+        if state != "absent":
+            raise OperationError(
+                f"{detail} on {node.name}; dcos_install.sh refuses to run over an existing installation. "
+                "See `journalctl -u dcos-download -u dcos-setup` (fab diagnose), then uninstall DC/OS on "
+                "the node or replace the node, and re-run"
+            )
+        r.run(
+            f"mkdir -p {INSTALL_DIR} && cd {INSTALL_DIR} && curl -fsS -o dcos_install.sh {q(url)} && "
+            f"bash dcos_install.sh {role}",
+            timeout=3600,
+        )
+
+    return [probed("dcos-installed", f"DC/OS {want} {role} on {node.name}", probe, judge, apply)]
+
+
+# --- packages: Kafka and Spark through the package API (Cosmos) -----------------------------------------
+
+PACKAGE_VERSIONS = {"kafka": "2.10.0-2.4.0", "spark": "2.12.0-3.0.1"}  # reference dcos-mesos.md 5.1, 5.2
+MEDIA = "application/vnd.dcos.package.{kind}+json;charset=utf-8;version={version}"
+INSTALL_HEADERS = {
+    "Content-Type": MEDIA.format(kind="install-request", version="v1"),
+    "Accept": MEDIA.format(kind="install-response", version="v2"),
+}
+LIST_HEADERS = {
+    "Content-Type": MEDIA.format(kind="list-request", version="v1"),
+    "Accept": MEDIA.format(kind="list-response", version="v1"),
+}
+COSMOS_MARK = "@@fastdata-cosmos"
+
+
+def cosmos_url(inventory: Inventory, action: str) -> str:
+    """The package API through the first master's Admin Router (open: oauth_enabled is false)."""
+    return f"http://{inventory.masters[0].private_ip}:{ADMIN_ROUTER_PORT}/package/{action}"
+
+
+def package_options(settings: Settings, inventory: Inventory) -> dict[str, dict[str, Any]]:
+    """Options JSON per package (mesosphere/dcos-kafka-service and spark-build universe/config.json).
+
+    Kafka: one broker per private agent on port 9092 (so the producer's and probe's bootstrap list, every
+    agent's :9092, is the same as on the other platforms); the demo topic is created on first use with the
+    spec's partitions, replication and min.insync.replicas as broker defaults."""
+    k = settings["kafka"]
+    return {
+        "kafka": {
+            "service": {"name": "kafka"},
+            "brokers": {"count": len(inventory.agents), "port": 9092},
+            "kafka": {
+                "auto_create_topics_enable": True,
+                "num_partitions": k["partitions"],
+                "default_replication_factor": k["replicationFactor"],
+                "min_insync_replicas": k["minInsyncReplicas"],
+            },
+        },
+        "spark": {"service": {"name": "spark"}},
+    }
+
+
+def install_request(settings: Settings, inventory: Inventory, package: str) -> dict[str, Any]:
+    versions = {**PACKAGE_VERSIONS, **(dcos_settings(settings).get("packageVersions") or {})}
+    return {
+        "packageName": package,
+        "packageVersion": versions[package],
+        "options": package_options(settings, inventory)[package],
+    }
+
+
+def cosmos_errors(resp: mesos.HttpResponse) -> str:
+    """Cosmos' error body ({"type", "message", "data": {"errors": [...]}}) in one line."""
+    data = resp.json()
+    if not isinstance(data, dict):
+        return resp.describe()
+    details = "; ".join(
+        f"{e.get('path', '?')}: {e.get('message', '')}" if isinstance(e, dict) else str(e)
+        for e in (data.get("data") or {}).get("errors") or []
+    )
+    return f"HTTP {resp.status} {data.get('type', '')}: {data.get('message', '')}" + (
+        f" ({details})" if details else ""
+    )
+
+
+def installed_packages(resp: mesos.HttpResponse) -> dict[str, str] | None:
+    """appId -> "name version" from a /package/list answer; None when the answer is not a list."""
+    data = resp.json()
+    if resp.status != 200 or not isinstance(data, dict) or not isinstance(data.get("packages"), list):
+        return None
+    out = {}
+    for p in data["packages"]:
+        definition = (p.get("packageInformation") or {}).get("packageDefinition") or {}
+        out[str(p.get("appId"))] = f"{definition.get('name')} {definition.get('version')}"
+    return out
+
+
+def package_state(res: RunResult, app_id: str, digest: str) -> tuple[str, str]:
+    """(state, detail): installed | absent | changed | error, from the marker file and /package/list."""
+    marker, _, listing = res.stdout.partition(f"{COSMOS_MARK}\n")
+    resp = mesos.parse_http(RunResult(res.command, res.exit_code, listing, res.stderr))
+    packages = installed_packages(resp)
+    if packages is None:
+        return "error", f"package API: {resp.describe()}"
+    if app_id not in packages:
+        return "absent", f"{app_id} not installed"
+    if marker.strip() != digest:
+        why = "by hand or by an earlier version" if not marker.strip() else "with other options"
+        return "changed", f"{packages[app_id]} installed as {app_id} {why}; it needs an update"
+    return "installed", f"{packages[app_id]} installed as {app_id} with these options"
+
+
+def package_ops(settings: Settings, inventory: Inventory, node: Node, package: str) -> list[Op]:
+    request = install_request(settings, inventory, package)
+    app_id = "/" + str(request["options"]["service"]["name"])
+    path, marker = f"{PACKAGES_DIR}/{package}.json", f"{PACKAGES_DIR}/{package}.installed"
+    text = json.dumps(request, indent=2, sort_keys=True) + "\n"
+    digest = hashlib.sha256(text.encode()).hexdigest()
+    listing = json.dumps({"packageName": package})
+    probe = f"cat {marker} 2>/dev/null; echo {COSMOS_MARK}; printf %s {q(listing)} | " + mesos.http_command(
+        "POST", cosmos_url(inventory, "list"), "-", LIST_HEADERS
+    )
+
+    def judge(res: RunResult) -> Check:
+        state, detail = package_state(res, app_id, digest)
+        return Check(state == "installed", detail)
+
+    def apply(r: Remote) -> None:
+        state, detail = package_state(r.run(probe, check=False), app_id, digest)
+        if state == "changed":
+            raise OperationError(
+                f"{detail}: fastdata does not reinstall a running service. Apply {path} on {node.name} with "
+                f"`dcos {package} update start --options=<its options>` (or uninstall {app_id} and re-run)"
+            )
+        if state == "error":
+            raise OperationError(f"{detail}; is the cluster up (fab status)?")
+        resp = mesos.http(r, "POST", cosmos_url(inventory, "install"), path, INSTALL_HEADERS)
+        if resp.status != 200:
+            raise OperationError(
+                f"the package API refused {package}: {cosmos_errors(resp)}; the request is {path} on "
+                f"{node.name} (`fab render` writes it too)"
+            )
+        r.run(f"echo {digest} > {marker}")
+
+    return [
+        file_op(f"{package}-install-request", f"{package} install request (options)", path, text),
+        probed(f"package:{package}", f"DC/OS package {package} installed", probe, judge, apply),
+    ]
+
+
+def plan_packages(settings: Settings, inventory: Inventory, node: Node) -> list[Op]:
+    if node != inventory.masters[0]:
+        return []
+    ops = [directory_op("dcos-packages-dir", PACKAGES_DIR, mode=0o755)]
+    for package in PACKAGE_VERSIONS:
+        ops += package_ops(settings, inventory, node, package)
+    return ops
+
+
+# --- demo: the mesos platform's Marathon apps on DC/OS's Marathon --------------------------------------
+
+
+def demo_runtime_op(node: Node) -> Op:
+    """The demo apps run from a Python 3.11 venv on their node (roles/demo.py, cp311 wheels): a Debian 12
+    node has it; CentOS 7 (Python 3.6) does not, and this says so instead of failing inside pip."""
+    check = "python3 -c 'import sys; print(sys.version_info >= (3, 11))' 2>/dev/null; command -v apt-get"
+
+    def judge(res: RunResult) -> Check:
+        lines = res.stdout.split()
+        ok = lines[:1] == ["True"] and len(lines) > 1
+        return Check(ok, "Python >= 3.11 and apt" if ok else "no Python 3.11 / apt on the node")
+
+    def apply(r: Remote) -> None:
+        raise OperationError(
+            f"{node.name} cannot run the demo apps: they need Python 3.11 and Debian packages (InfluxDB, "
+            "Java 17) on the node, as on the local cloud's Debian 12 nodes; CentOS 7 (the DC/OS image on "
+            "aws/azure) has Python 3.6. Set fastdata:demo.enabled false for this stack, or use a node "
+            "image with Python 3.11"
+        )
+
+    return probed("demo-runtime", f"{node.name} can run the demo apps", check, judge, apply)
+
+
+def plan_demo_nodes(settings: Settings, inventory: Inventory, node: Node) -> list[Op]:
+    """On agent-0 (producer, processor) and public-agent-0 (dashboard, InfluxDB): the runtime check, then
+    the same node files as on the mesos platform."""
+    if not demo.enabled(settings):
+        return []
+    if node == inventory.agents[0]:
+        return [
+            demo_runtime_op(node),
+            *common.prerequisites(("agent",))(settings, inventory, node),
+            *spark.plan_connector(settings, inventory, node),
+            *mesos.plan_demo_pipeline_node(settings, inventory, node),
+        ]
+    if node == inventory.public_agents[0]:
+        return [
+            demo_runtime_op(node),
+            *common.prerequisites(())(settings, inventory, node),
+            *mesos.plan_demo_public_node(settings, inventory, node),
+        ]
+    return []
+
+
+# --- readiness (DESIGN 6) ----------------------------------------------------------------------------
+
+RemoteFor = Callable[[Node], Remote]
+
+
+def versions_check(want: str, answers: Mapping[str, mesos.HttpResponse]) -> Check:
+    """Every master's Admin Router serves dcos-version.json with the wanted version."""
+    problems = []
+    for name, resp in answers.items():
+        data = resp.json()
+        if resp.status != 200 or not isinstance(data, dict):
+            problems.append(f"{name}: {resp.describe()}")
+        elif data.get("version") != want:
+            problems.append(f"{name}: version {data.get('version')}, want {want}")
+    if problems:
+        return Check(False, "; ".join(problems))
+    return Check(True, f"DC/OS {want} on {len(answers)} master(s)")
+
+
+def probe_versions(settings: Settings, inventory: Inventory, remote_for: RemoteFor) -> Check:
+    remote = remote_for(inventory.masters[0])
+    answers = {
+        f"{m.name} ({m.private_ip})": mesos.http(
+            remote, "GET", f"http://{m.private_ip}:{ADMIN_ROUTER_PORT}/dcos-metadata/dcos-version.json"
+        )
+        for m in inventory.masters
+    }
+    return versions_check(version(settings), answers)
+
+
+def exhibitor_check(inventory: Inventory, resp: mesos.HttpResponse) -> Check:
+    """Exhibitor's cluster status: one entry per master, each `serving` (ZooKeeper quorum on DC/OS)."""
+    data = resp.json()
+    if resp.status != 200 or not isinstance(data, list):
+        return Check(False, f"Exhibitor: {resp.describe()}")
+    states = {str(e.get("hostname")): str(e.get("description")) for e in data if isinstance(e, dict)}
+    problems = [
+        f"{m.name} ({m.private_ip}) {states.get(m.private_ip, 'not in the ensemble')}"
+        for m in inventory.masters
+        if states.get(m.private_ip) != "serving"
+    ]
+    if problems:
+        return Check(False, f"not serving: {'; '.join(problems)}; Exhibitor says {states or 'nothing'}")
+    return Check(True, f"{len(states)} of {len(inventory.masters)} ZooKeeper members serving")
+
+
+def probe_exhibitor(settings: Settings, inventory: Inventory, remote_for: RemoteFor) -> Check:
+    m = inventory.masters[0]
+    url = f"http://{m.private_ip}:{EXHIBITOR_PORT}/exhibitor/v1/cluster/status"
+    return exhibitor_check(inventory, mesos.http(remote_for(m), "GET", url))
+
+
+def probe_agents(settings: Settings, inventory: Inventory, remote_for: RemoteFor) -> Check:
+    """Every agent and public agent in the leading Mesos master's /master/slaves (public ones with
+    public_ip:true and their resources reserved to slave_public), as on the mesos platform."""
+    slaves, problems = mesos.leading_master_state(
+        remote_for(inventory.masters[0]), inventory, "/master/slaves"
+    )
+    if slaves is None:
+        return Check(False, f"no leading Mesos master answered /master/slaves: {'; '.join(problems)}")
+    return mesos.agents_check(inventory, slaves)
+
+
+def probe_packages(settings: Settings, inventory: Inventory, remote_for: RemoteFor) -> Check:
+    """Each package listed by the package API and its scheduler app healthy in Marathon."""
+    remote = remote_for(inventory.masters[0])
+    body = json.dumps({})
+    listing = mesos.parse_http(
+        remote.run(
+            f"printf %s {q(body)} | "
+            + mesos.http_command("POST", cosmos_url(inventory, "list"), "-", LIST_HEADERS),
+            check=False,
+            timeout=30,
+        )
+    )
+    packages = installed_packages(listing)
+    if packages is None:
+        return Check(False, f"package API: {listing.describe()}")
+    problems: list[str] = []
+    healthy: list[str] = []
+    for package in PACKAGE_VERSIONS:
+        app_id = "/" + str(package_options(settings, inventory)[package]["service"]["name"])
+        if app_id not in packages:
+            problems.append(f"{package} not installed ({app_id} not in /package/list)")
+            continue
+        state = mesos.app_health(remote, f"{mesos.marathon_url(inventory)}/v2/apps{app_id}")
+        (healthy if state.ok else problems).append(state.detail)
+    return Check(not problems, "; ".join(problems) or "; ".join(healthy))
+
+
+PLATFORM = Platform(
+    name="dcos",
+    steps=(
+        Step("prerequisites", ("bootstrap", "master", "agent", "publicAgent"), plan_prerequisites),
+        Step("bootstrap", ("bootstrap",), common.plan_artifact_server),
+        Step("bootstrap", ("bootstrap",), plan_bootstrap),
+        Step("masters", ("master",), plan_install),
+        Step("agents", ("agent", "publicAgent"), plan_install),
+        Step("packages", ("master",), plan_packages),
+        Step("demo", ("agent", "publicAgent"), plan_demo_nodes),
+        Step("demo", ("master",), mesos.plan_demo_apps),
+    ),
+    handlers=common.handlers(),
+    gates=(
+        # DC/OS' own start-up after dcos_install.sh (dcos-setup, Exhibitor, Admin Router) takes minutes.
+        Gate("platform up", "DC/OS version on every master", probe_versions, 900, after_phase="masters"),
+        Gate("platform up", "Exhibitor serving on every master", probe_exhibitor, 600, after_phase="masters"),
+        Gate("platform up", "all agents joined", probe_agents, 600, after_phase="agents"),
+        Gate(
+            "packages healthy",
+            "Kafka and Spark packages installed and healthy",
+            probe_packages,
+            900,
+            after_phase="packages",
+        ),
+        Gate("apps healthy", "demo apps healthy", mesos.apps_probe(mesos.demo_apps), 300, after_phase="demo"),
+        demo.data_gate(lambda inventory: inventory.agents[0]),
+    ),
+    units=(
+        common.SERVER_UNIT,
+        "docker.service",
+        "dcos-download.service",
+        "dcos-setup.service",
+        "dcos-exhibitor.service",
+        "dcos-mesos-master.service",
+        "dcos-mesos-slave.service",
+        "dcos-mesos-slave-public.service",
+        "dcos-marathon.service",
+        "dcos-adminrouter.service",
+        "dcos-cosmos.service",
+        "influxdb.service",
+    ),
+    configs=(GENCONF + "/config.yaml", GENCONF + "/ip-detect", "/etc/mesosphere", VERSION_FILE, PACKAGES_DIR),
+    prepare=prepare,
+    validate=validate,
+)

@@ -1,0 +1,1 @@
+dcos_installer_double.py

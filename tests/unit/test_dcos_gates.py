@@ -1,0 +1,257 @@
+"""The dcos bootstrap, install, package and gate code against the contract doubles on loopback addresses.
+
+bootstrap-0 is 127.0.1.5 (its artifact server: a real http.server on :8099 serving the artifact directory,
+as fastdata-artifacts.service does), masters 127.0.1.11-13, agents .21-23, public agent .81. The product's
+ops run their real commands (bash, curl) through a Remote executing on this machine; node paths are moved
+under a temporary directory, one root per node for the dcos_install.sh double (DCOS_DOUBLE_ROOT), and the
+cluster double serves each master's dcos-version.json from what that double wrote.
+"""
+
+from __future__ import annotations
+
+import functools
+import http.server
+import json
+import shutil
+import threading
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from roles import dcos, mesos
+from roles.engine import Check, Op, plan_phases, wait_for
+from roles.errors import OperationError
+from roles.inventory import Node
+from tests.dcos_cluster import dcos_spec, doubles
+from tests.mesos_cluster import LocalRemote
+
+pytestmark = [pytest.mark.unit, pytest.mark.double]
+_, CLUSTER_DOUBLE = doubles()
+NET = "127.0.1"
+
+
+class Cluster:
+    def __init__(self, root: Path) -> None:
+        self.root = root
+        self.spec, self.inv = dcos_spec(root / "spec", masters=3, agents=3, net=NET, demo=True)
+        self.artifacts = root / "artifacts"
+        self.artifacts.mkdir()
+        installer = self.spec["artifactFiles"]["dcos-installer"]
+        shutil.copy(installer.path, self.artifacts / installer.filename)
+        handler = functools.partial(http.server.SimpleHTTPRequestHandler, directory=str(self.artifacts))
+        handler.log_message = lambda *a: None  # type: ignore[assignment]
+        self.server = http.server.ThreadingHTTPServer((f"{NET}.5", 8099), handler)
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+        masters = [m.private_ip for m in self.inv.masters]
+        self.double = CLUSTER_DOUBLE.DcosCluster(
+            masters,
+            [a.private_ip for a in self.inv.agents],
+            [a.private_ip for a in self.inv.public_agents],
+            node_root=root / "nodes",
+        ).start()
+
+    def stop(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+        self.double.stop()
+
+    def remote_for(self, node: Node) -> LocalRemote:
+        return LocalRemote(node)
+
+    def paths(self, monkeypatch: pytest.MonkeyPatch) -> None:
+        """The bootstrap node's paths under root/ (as on the node, relative to its own root)."""
+        base = self.root / "bootstrap"
+        monkeypatch.setattr(dcos, "ARTIFACT_DIR", str(self.artifacts))
+        monkeypatch.setattr(dcos, "DCOS_DIR", str(base))
+        monkeypatch.setattr(dcos, "GENCONF", f"{base}/genconf")
+        monkeypatch.setattr(dcos, "SERVE_DIR", f"{base}/genconf/serve")
+        monkeypatch.setattr(dcos, "INPUTS_MARKER", f"{base}/genconf/serve/.fastdata-inputs")
+        monkeypatch.setattr(dcos, "SERVE_LINK", f"{self.artifacts}/dcos")
+        monkeypatch.setattr(dcos, "INSTALL_DIR", str(self.root / "install"))
+        monkeypatch.setattr(dcos, "PACKAGES_DIR", str(self.root / "packages"))
+        monkeypatch.setattr(mesos, "APPS_DIR", str(self.root / "apps"))
+
+    def node_root(self, node: Node, monkeypatch: pytest.MonkeyPatch) -> None:
+        root = self.root / "nodes" / node.private_ip
+        monkeypatch.setenv("DCOS_DOUBLE_ROOT", str(root))
+        monkeypatch.setattr(dcos, "VERSION_FILE", f"{root}/opt/mesosphere/etc/dcos-version.json")
+        monkeypatch.setattr(dcos, "ROLES_DIR", f"{root}/etc/mesosphere/roles")
+
+
+@pytest.fixture(scope="module")
+def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cluster]:
+    c = Cluster(tmp_path_factory.mktemp("dcos"))
+    try:
+        yield c
+    finally:
+        c.stop()
+
+
+def converge(remote: LocalRemote, ops: list[Op]) -> list[str]:
+    """check -> apply -> check for each op, as the executor does; returns the keys that changed."""
+    changed = []
+    for op in ops:
+        if not op.check(remote).ok:
+            op.apply(remote)
+            after = op.check(remote)
+            assert after.ok, f"{op.name}: {after.detail}"
+            changed.append(op.key)
+    return changed
+
+
+def probe(c: Cluster, fn: Callable[..., Check], want: bool = True, timeout: float = 10) -> Check:
+    state = wait_for(lambda: _flip(fn(c.spec, c.inv, c.remote_for), want), timeout, 0.2)
+    return _flip(state, want)
+
+
+def _flip(state: Check, want: bool) -> Check:
+    return state if want else Check(not state.ok, state.detail)
+
+
+def test_bootstrap_then_every_node_installs_once(cluster: Cluster, monkeypatch: pytest.MonkeyPatch) -> None:
+    """genconf -> the generator double -> serve published through the artifact server -> each node
+    downloads dcos_install.sh over HTTP and runs it with its role; a second run changes nothing."""
+    cluster.paths(monkeypatch)
+    boot = cluster.inv.by_role("bootstrap")[0]
+    ops = [
+        o
+        for o in plan_phases(dcos.PLATFORM, cluster.spec, cluster.inv)["bootstrap"][boot.name]
+        if o.key.startswith("dcos-")
+    ]
+    remote = cluster.remote_for(boot)
+    assert converge(remote, ops) == [
+        "dcos-genconf-dir",
+        "dcos-config",
+        "dcos-ip-detect",
+        "dcos-genconf",
+        "dcos-serve-published",
+    ]
+    assert converge(remote, ops) == []
+    assert probe(cluster, dcos.probe_versions, want=False).detail.startswith(
+        "master-0 (127.0.1.11): HTTP 503 Admin Router is not up"
+    )
+    for node in [*cluster.inv.masters, *cluster.inv.agents, *cluster.inv.public_agents]:
+        cluster.node_root(node, monkeypatch)
+        install = dcos.plan_install(cluster.spec, cluster.inv, node)
+        assert converge(cluster.remote_for(node), install) == ["dcos-installed"]
+        assert converge(cluster.remote_for(node), install) == []
+        role = cluster.root / "nodes" / node.private_ip / "etc/mesosphere/roles"
+        assert [p.name for p in role.iterdir()] == [dcos.INSTALL_ROLES[node.role]]
+    assert probe(cluster, dcos.probe_versions) == Check(True, "DC/OS 2.2.1 on 3 master(s)")
+
+
+def test_a_different_installed_version_is_an_upgrade_not_done(
+    cluster: Cluster, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    node = cluster.inv.agents[0]
+    monkeypatch.setenv("DCOS_DOUBLE_ROOT", str(tmp_path))
+    monkeypatch.setattr(dcos, "VERSION_FILE", f"{tmp_path}/version.json")
+    monkeypatch.setattr(dcos, "ROLES_DIR", f"{tmp_path}/roles")
+    (tmp_path / "version.json").write_text('{"version": "2.2.0"}')
+    (op,) = dcos.plan_install(cluster.spec, cluster.inv, node)
+    assert op.check(cluster.remote_for(node)) == Check(False, "DC/OS 2.2.0 installed, want 2.2.1")
+    with pytest.raises(OperationError, match="upgrading DC/OS is not automated"):
+        op.apply(cluster.remote_for(node))
+
+
+def test_platform_gates_pass_then_name_what_is_missing(cluster: Cluster) -> None:
+    assert probe(cluster, dcos.probe_exhibitor) == Check(True, "3 of 3 ZooKeeper members serving")
+    agents = probe(cluster, dcos.probe_agents)
+    assert agents.ok and agents.detail.startswith("4 agents registered")
+    cluster.double.exhibitor[f"{NET}.12"] = "down"
+    try:
+        state = probe(cluster, dcos.probe_exhibitor, want=False)
+        assert state.detail.startswith("not serving: master-1 (127.0.1.12) down;")
+    finally:
+        cluster.double.exhibitor[f"{NET}.12"] = "serving"
+    cluster.double.joined.discard(f"{NET}.22")
+    try:
+        state = probe(cluster, dcos.probe_agents, want=False)
+        assert state.detail.startswith("agent-1 (127.0.1.22) not registered; registered: ['127.0.1.21'")
+    finally:
+        cluster.double.joined.add(f"{NET}.22")
+
+
+def package_ops(cluster: Cluster, spec: Any) -> list[Op]:
+    return dcos.plan_packages(spec, cluster.inv, cluster.inv.masters[0])
+
+
+def test_packages_install_once_and_changed_options_are_reported(
+    cluster: Cluster, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    cluster.paths(monkeypatch)
+    remote = cluster.remote_for(cluster.inv.masters[0])
+    assert probe(cluster, dcos.probe_packages, want=False).detail.startswith("kafka not installed")
+    assert converge(remote, package_ops(cluster, cluster.spec)) == [
+        "dcos-packages-dir",
+        "kafka-install-request",
+        "package:kafka",
+        "spark-install-request",
+        "package:spark",
+    ]
+    assert converge(remote, package_ops(cluster, cluster.spec)) == [], "a second run changes nothing"
+    assert probe(cluster, dcos.probe_packages) == Check(
+        True, "/kafka: 1/1 running, 1 healthy; /spark: 1/1 running, 1 healthy"
+    )
+    changed = {**cluster.spec, "kafka": {**cluster.spec["kafka"], "partitions": 12}}
+    file_op, package_op = package_ops(cluster, changed)[1:3]
+    file_op.apply(remote)
+    state = package_op.check(remote)
+    assert state == Check(
+        False, "kafka 2.10.0-2.4.0 installed as /kafka with other options; it needs an update"
+    )
+    with pytest.raises(OperationError, match="does not reinstall a running service"):
+        package_op.apply(remote)
+
+
+@pytest.mark.parametrize(
+    ("request_body", "headers", "error"),
+    [
+        (
+            {"packageName": "kafka", "packageVersion": "9.9.9"},
+            dcos.INSTALL_HEADERS,
+            "HTTP 400 VersionNotFound: Version [9.9.9] of package [kafka] not found",
+        ),
+        (
+            {"packageName": "kafka", "options": {"service": {"name": "k2", "deploy_strategy": "rolling"}}},
+            dcos.INSTALL_HEADERS,
+            "HTTP 400 JsonSchemaMismatch: Options JSON failed validation (/service/deploy_strategy: "
+            "'rolling' is "
+            "not one of ['serial', 'serial-canary', 'parallel-canary', 'parallel'])",
+        ),
+        (
+            {"packageName": "kafka", "options": {"brokers": {"count": 0, "cnt": 3}}},
+            dcos.INSTALL_HEADERS,
+            "(/brokers: object instance has properties which are not allowed: [cnt]; /brokers/count: numeric "
+            "instance is lower than the required minimum: 0)",
+        ),
+        ({"packageName": "kafka"}, {"Content-Type": "application/json"}, "HTTP 415 UnsupportedContentType"),
+        ({"packageName": "hdfs"}, dcos.INSTALL_HEADERS, "HTTP 400 PackageNotFound: Package [hdfs] not found"),
+        ({"name": "kafka"}, dcos.INSTALL_HEADERS, "/packageName: missing required property"),
+        ({"packageName": "spark"}, dcos.INSTALL_HEADERS, "HTTP 409 PackageAlreadyInstalled"),
+    ],
+)
+def test_the_package_api_double_refuses_what_cosmos_refuses(
+    cluster: Cluster, tmp_path: Path, request_body: dict[str, Any], headers: dict[str, str], error: str
+) -> None:
+    """Runs after the packages were installed (409 for a second spark); cosmos_errors shows the details."""
+    body = tmp_path / "request.json"
+    body.write_text(json.dumps(request_body))
+    remote = cluster.remote_for(cluster.inv.masters[0])
+    resp = mesos.http(remote, "POST", dcos.cosmos_url(cluster.inv, "install"), str(body), headers)
+    assert error in dcos.cosmos_errors(resp)
+
+
+def test_demo_apps_run_on_dcos_marathon(cluster: Cluster, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The mesos platform's demo apps, submitted by the same ops to DC/OS' Marathon (:8080 on master-0);
+    the dashboard lands on the public agent (slave_public), the others on agent-0."""
+    cluster.paths(monkeypatch)
+    master = cluster.inv.masters[0]
+    ops = [o for o in plan_phases(dcos.PLATFORM, cluster.spec, cluster.inv)["demo"][master.name]]
+    assert len(converge(cluster.remote_for(master), ops)) == 7
+    assert probe(cluster, mesos.apps_probe(mesos.demo_apps)) == Check(True, "3 apps healthy")
+    remote = cluster.remote_for(master)
+    app = mesos.http(remote, "GET", f"{mesos.marathon_url(cluster.inv)}/v2/apps/fastdata/demo/dashboard")
+    assert [t["host"] for t in app.json()["app"]["tasks"]] == [f"{NET}.81"]
