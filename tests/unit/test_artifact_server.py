@@ -125,8 +125,9 @@ def http_server(tmp_path: Path) -> Iterator[tuple[Path, ops.ArtifactServer]]:
     served = tmp_path / "served"
     served.mkdir()
     port = free_port()
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "http.server", "--bind", "127.0.0.1", "--directory", str(served), str(port)],
+    proc = subprocess.Popen(  # as the unit runs it: in the served directory (no --directory, see the unit)
+        [sys.executable, "-m", "http.server", "--bind", "127.0.0.1", str(port)],
+        cwd=served,
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
     )
@@ -194,7 +195,8 @@ def test_plan_seeds_the_first_master_and_agents_fetch_from_it() -> None:
         "artifact-server-running",
     ]
     unit = phases["bootstrap"]["master-0"][-2].files[0].content.decode()
-    assert "http.server --bind 10.98.0.10 --directory /opt/fastdata/artifacts 8099" in unit
+    assert "WorkingDirectory=/opt/fastdata/artifacts\n" in unit
+    assert "ExecStart=/usr/bin/python3 -m http.server --bind 10.98.0.10 8099\n" in unit
     pyspark = {
         h: next(o for o in ops_ if o.key == "pyspark-artifact") for h, ops_ in phases["agents"].items()
     }
