@@ -33,7 +33,16 @@ def test_test_command_fails_when_a_test_fails() -> None:
     assert "scripts/test.sh" in ci and "exec" in ci, ".ci/run must hand its exit status over to test.sh"
     env = {**os.environ, "FASTDATA_CANARY": "fail"}
     proc = subprocess.run(
-        [str(ROOT / "scripts" / "test.sh"), "--tier", "unit", "--", "-k", "canary", "-p", "no:cacheprovider"],
+        [
+            str(ROOT / "scripts" / "test.sh"),
+            "--tier",
+            "unit",
+            "--",
+            "-k",
+            "test_canary",
+            "-p",
+            "no:cacheprovider",
+        ],
         capture_output=True,
         text=True,
         env=env,

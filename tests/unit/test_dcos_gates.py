@@ -110,6 +110,23 @@ def _flip(state: Check, want: bool) -> Check:
     return state if want else Check(not state.ok, state.detail)
 
 
+def installed(cluster: Cluster, monkeypatch: pytest.MonkeyPatch, packages: bool = False) -> None:
+    """Bring the module's cluster to "DC/OS installed" (and its packages) whatever ran before, so each
+    test also passes alone; after the tests that assert on these steps it changes nothing."""
+    cluster.paths(monkeypatch)
+    boot = cluster.inv.by_role("bootstrap")[0]
+    phases = plan_phases(dcos.PLATFORM, cluster.spec, cluster.inv)
+    converge(
+        cluster.remote_for(boot), [o for o in phases["bootstrap"][boot.name] if o.key.startswith("dcos-")]
+    )
+    for node in [*cluster.inv.masters, *cluster.inv.agents, *cluster.inv.public_agents]:
+        cluster.node_root(node, monkeypatch)
+        converge(cluster.remote_for(node), dcos.plan_install(cluster.spec, cluster.inv, node))
+    cluster.paths(monkeypatch)
+    if packages:
+        converge(cluster.remote_for(cluster.inv.masters[0]), package_ops(cluster, cluster.spec))
+
+
 def test_bootstrap_then_every_node_installs_once(cluster: Cluster, monkeypatch: pytest.MonkeyPatch) -> None:
     """genconf -> the generator double -> serve published through the artifact server -> each node
     downloads dcos_install.sh over HTTP and runs it with its role; a second run changes nothing."""
@@ -156,7 +173,10 @@ def test_a_different_installed_version_is_an_upgrade_not_done(
         op.apply(cluster.remote_for(node))
 
 
-def test_platform_gates_pass_then_name_what_is_missing(cluster: Cluster) -> None:
+def test_platform_gates_pass_then_name_what_is_missing(
+    cluster: Cluster, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    installed(cluster, monkeypatch)
     assert probe(cluster, dcos.probe_exhibitor) == Check(True, "3 of 3 ZooKeeper members serving")
     agents = probe(cluster, dcos.probe_agents)
     assert agents.ok and agents.detail.startswith("4 agents registered")
@@ -181,7 +201,7 @@ def package_ops(cluster: Cluster, spec: Any) -> list[Op]:
 def test_packages_install_once_and_changed_options_are_reported(
     cluster: Cluster, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    cluster.paths(monkeypatch)
+    installed(cluster, monkeypatch)
     remote = cluster.remote_for(cluster.inv.masters[0])
     assert probe(cluster, dcos.probe_packages, want=False).detail.startswith("kafka not installed")
     assert converge(remote, package_ops(cluster, cluster.spec)) == [
@@ -234,9 +254,15 @@ def test_packages_install_once_and_changed_options_are_reported(
     ],
 )
 def test_the_package_api_double_refuses_what_cosmos_refuses(
-    cluster: Cluster, tmp_path: Path, request_body: dict[str, Any], headers: dict[str, str], error: str
+    cluster: Cluster,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    request_body: dict[str, Any],
+    headers: dict[str, str],
+    error: str,
 ) -> None:
-    """Runs after the packages were installed (409 for a second spark); cosmos_errors shows the details."""
+    """With the packages installed (409 for a second spark); cosmos_errors shows the details."""
+    installed(cluster, monkeypatch, packages=True)
     body = tmp_path / "request.json"
     body.write_text(json.dumps(request_body))
     remote = cluster.remote_for(cluster.inv.masters[0])
@@ -247,7 +273,7 @@ def test_the_package_api_double_refuses_what_cosmos_refuses(
 def test_demo_apps_run_on_dcos_marathon(cluster: Cluster, monkeypatch: pytest.MonkeyPatch) -> None:
     """The mesos platform's demo apps, submitted by the same ops to DC/OS' Marathon (:8080 on master-0);
     the dashboard lands on the public agent (slave_public), the others on agent-0."""
-    cluster.paths(monkeypatch)
+    installed(cluster, monkeypatch)
     master = cluster.inv.masters[0]
     ops = [o for o in plan_phases(dcos.PLATFORM, cluster.spec, cluster.inv)["demo"][master.name]]
     assert len(converge(cluster.remote_for(master), ops)) == 7

@@ -131,6 +131,17 @@ def _client_ops(cluster: Cluster, apps: list[dict[str, Any]]) -> list[Any]:
     return [op for app in apps for op in mesos.app_ops(cluster.inv, master, app, update_timeout=10)]
 
 
+def deployed(cluster: Cluster, apps_dir: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The package apps in Marathon whatever ran before, so each test also passes alone (a no-op after
+    the test that asserts on deploying them)."""
+    monkeypatch.setattr(mesos, "APPS_DIR", str(apps_dir))
+    remote = cluster.remote_for(cluster.inv.masters[0])
+    for op in _client_ops(cluster, mesos.package_apps(cluster.spec, cluster.inv)):
+        if not op.check(remote).ok:
+            op.apply(remote)
+    assert probe(cluster, mesos.apps_probe(mesos.package_apps)).ok, "the package apps never got healthy"
+
+
 def test_app_ops_deploy_every_app_idempotently_and_it_gets_healthy(
     cluster: Cluster, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -157,7 +168,7 @@ def test_app_ops_deploy_every_app_idempotently_and_it_gets_healthy(
 def test_a_changed_app_is_updated_and_waited_for(
     cluster: Cluster, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(mesos, "APPS_DIR", str(tmp_path))
+    deployed(cluster, tmp_path, monkeypatch)
     remote = cluster.remote_for(cluster.inv.masters[0])
     spec = {**cluster.spec, "kafka": {**cluster.spec["kafka"], "partitions": 12}}
     file_op, app_op = mesos.app_ops(
@@ -189,8 +200,11 @@ def test_marathon_refusal_is_reported_with_its_details(
     )
 
 
-def test_gates_fail_with_details_when_agents_masters_or_zookeeper_go(cluster: Cluster) -> None:
+def test_gates_fail_with_details_when_agents_masters_or_zookeeper_go(
+    cluster: Cluster, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     """Runs last: takes the cluster apart and expects each gate to say what is missing."""
+    deployed(cluster, tmp_path, monkeypatch)
     cluster.stop("agent:agent-1")
     agents = probe(cluster, mesos.probe_agents, want=False)
     assert agents.detail.startswith(
