@@ -35,17 +35,21 @@ SERVER_UNIT = "fastdata-artifacts.service"
 SERVER_HANDLER = "restart-artifact-server"
 
 
+def base_ops(node: Node, java: bool) -> list[Op]:
+    """The base packages (with Java when the node runs a JVM) and the artifact directory."""
+    packages = (*JAVA_PACKAGES, *BASE_PACKAGES) if java else BASE_PACKAGES
+    what = "Java 17 + Python venv" if java else "Python venv"
+    return [
+        apt_op("base-packages", packages, name=f"{what} installed on {node.name}"),
+        directory_op("artifact-dir", ARTIFACT_DIR),
+    ]
+
+
 def prerequisites(java_roles: Collection[str]) -> Planner:
     """The prerequisites planner of a platform whose JVMs run on `java_roles`."""
 
     def plan_prerequisites(settings: Settings, inventory: Inventory, node: Node) -> list[Op]:
-        java = node.role in java_roles
-        packages = (*JAVA_PACKAGES, *BASE_PACKAGES) if java else BASE_PACKAGES
-        what = "Java 17 + Python venv" if java else "Python venv"
-        return [
-            apt_op("base-packages", packages, name=f"{what} installed on {node.name}"),
-            directory_op("artifact-dir", ARTIFACT_DIR),
-        ]
+        return base_ops(node, java=node.role in java_roles)
 
     return plan_prerequisites
 

@@ -577,14 +577,14 @@ def plan_demo_nodes(settings: Settings, inventory: Inventory, node: Node) -> lis
     if node == inventory.agents[0]:
         return [
             demo_runtime_op(node),
-            *common.prerequisites(("agent",))(settings, inventory, node),
+            *common.base_ops(node, java=True),
             *spark.plan_connector(settings, inventory, node),
             *mesos.plan_demo_pipeline_node(settings, inventory, node),
         ]
     if node == inventory.public_agents[0]:
         return [
             demo_runtime_op(node),
-            *common.prerequisites(())(settings, inventory, node),
+            *common.base_ops(node, java=False),
             *mesos.plan_demo_public_node(settings, inventory, node),
         ]
     return []
