@@ -41,17 +41,28 @@ PROBE_EVENT_TIME = datetime(2001, 1, 1, tzinfo=UTC)
 
 def probe_event() -> CrimeEvent:
     return CrimeEvent(
-        id=int(uuid.uuid4().int % 2**53), case_number=f"PROBE-{uuid.uuid4().hex[:8]}",
+        id=int(uuid.uuid4().int % 2**53),
+        case_number=f"PROBE-{uuid.uuid4().hex[:8]}",
         event_time=PROBE_EVENT_TIME,
-        primary_type=PROBE_TYPE, type_slug=PROBE_SLUG, description="end-to-end data probe",
-        location_description="", arrest=False, domestic=False, beat="", district="probe", ward=None,
-        community_area=None, fbi_code="", lat=41.8781, lon=-87.6298,
+        primary_type=PROBE_TYPE,
+        type_slug=PROBE_SLUG,
+        description="end-to-end data probe",
+        location_description="",
+        arrest=False,
+        domestic=False,
+        beat="",
+        district="probe",
+        ward=None,
+        community_area=None,
+        fbi_code="",
+        lat=41.8781,
+        lon=-87.6298,
     )
 
 
 def probe_count(influx_url: str, db: str, timeout: float = 5.0) -> int:
     """Probe events counted in InfluxDB over the last hour (0 when none yet)."""
-    q = f"SELECT sum(\"count\") FROM crime_counts WHERE \"type\" = '{PROBE_SLUG}' AND time > now() - 1h"
+    q = f'SELECT sum("count") FROM crime_counts WHERE "type" = \'{PROBE_SLUG}\' AND time > now() - 1h'
     resp = requests.get(f"{influx_url}/query", params={"db": db, "q": q}, timeout=timeout)
     resp.raise_for_status()
     series = resp.json()["results"][0].get("series") or []
@@ -67,11 +78,13 @@ def produce(bootstrap: str, topic: str, timeout: float) -> None:
     key, value = encode_event(probe_event(), now)
     errors: list[str] = []
     producer = Producer({"bootstrap.servers": bootstrap, "enable.idempotence": True, "acks": "all"})
-    producer.produce(topic, value=value, key=key,
-                     on_delivery=lambda err, _msg: errors.append(str(err)) if err else None)
+    producer.produce(
+        topic, value=value, key=key, on_delivery=lambda err, _msg: errors.append(str(err)) if err else None
+    )
     if producer.flush(timeout) != 0 or errors:
-        raise RuntimeError(f"the probe event was not delivered to {topic} at {bootstrap}: "
-                           f"{errors or 'flush timed out'}")
+        raise RuntimeError(
+            f"the probe event was not delivered to {topic} at {bootstrap}: {errors or 'flush timed out'}"
+        )
 
 
 def run(args: argparse.Namespace) -> dict[str, Any]:
@@ -82,8 +95,10 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     deadline = started + args.timeout
     while probe_count(args.influx_url, args.influx_db) <= before:
         if time.monotonic() > deadline:
-            raise TimeoutError(f"the probe event was produced but not counted in InfluxDB within "
-                               f"{args.timeout:.0f}s: is the processor running and reading {args.topic}?")
+            raise TimeoutError(
+                f"the probe event was produced but not counted in InfluxDB within "
+                f"{args.timeout:.0f}s: is the processor running and reading {args.topic}?"
+            )
         time.sleep(1)
     report["counted_after_s"] = round(time.monotonic() - started, 1)
     if args.dashboard_url:
@@ -92,24 +107,34 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
             if resp.ok and PROBE_SLUG in json.dumps(resp.json()):
                 break
             if time.monotonic() > deadline:
-                raise TimeoutError(f"InfluxDB counted the probe but {args.dashboard_url}/api/series does not "
-                                   f"show '{PROBE_SLUG}' (HTTP {resp.status_code})")
+                raise TimeoutError(
+                    f"InfluxDB counted the probe but {args.dashboard_url}/api/series does not "
+                    f"show '{PROBE_SLUG}' (HTTP {resp.status_code})"
+                )
             time.sleep(1)
         report["dashboard_after_s"] = round(time.monotonic() - started, 1)
     return report
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m apps.probe", description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--bootstrap", default=env_default("KAFKA_BOOTSTRAP", "localhost:9092"),
-                        help="Kafka bootstrap servers [env KAFKA_BOOTSTRAP]")
+    parser = argparse.ArgumentParser(
+        prog="python -m apps.probe", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument(
+        "--bootstrap",
+        default=env_default("KAFKA_BOOTSTRAP", "localhost:9092"),
+        help="Kafka bootstrap servers [env KAFKA_BOOTSTRAP]",
+    )
     parser.add_argument("--topic", default=env_default("TOPIC", "crimes.raw"), help="[env TOPIC]")
-    parser.add_argument("--influx-url", default=env_default("INFLUX_URL", "http://127.0.0.1:8086"),
-                        help="[env INFLUX_URL]")
+    parser.add_argument(
+        "--influx-url", default=env_default("INFLUX_URL", "http://127.0.0.1:8086"), help="[env INFLUX_URL]"
+    )
     parser.add_argument("--influx-db", default=env_default("INFLUX_DB", "crimes"), help="[env INFLUX_DB]")
-    parser.add_argument("--dashboard-url", default=env_default("DASHBOARD_URL", ""),
-                        help="also require the dashboard API to serve the probe series [env DASHBOARD_URL]")
+    parser.add_argument(
+        "--dashboard-url",
+        default=env_default("DASHBOARD_URL", ""),
+        help="also require the dashboard API to serve the probe series [env DASHBOARD_URL]",
+    )
     parser.add_argument("--timeout", type=float, default=90.0, help="seconds for the whole probe")
     args = parser.parse_args(argv)
     try:

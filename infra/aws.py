@@ -46,15 +46,27 @@ def ingress_args(rules: Sequence[ResolvedRule]) -> list[aws.ec2.SecurityGroupIng
         else:
             spans = [(r.first, r.last) for r in rule.ports]
         for first, last in spans:
-            entries.append(aws.ec2.SecurityGroupIngressArgs(
-                protocol=_AWS_PROTOCOL[rule.protocol], from_port=first, to_port=last,
-                cidr_blocks=list(rule.cidrs), description=rule.description[:255]))
+            entries.append(
+                aws.ec2.SecurityGroupIngressArgs(
+                    protocol=_AWS_PROTOCOL[rule.protocol],
+                    from_port=first,
+                    to_port=last,
+                    cidr_blocks=list(rule.cidrs),
+                    description=rule.description[:255],
+                )
+            )
     return entries
 
 
-_EGRESS_ALL = [aws.ec2.SecurityGroupEgressArgs(
-    protocol="-1", from_port=0, to_port=0, cidr_blocks=[ports.WORLD_CIDR],
-    description="nodes fetch packages and images (apt, PyPI, Docker registries) and sync time")]
+_EGRESS_ALL = [
+    aws.ec2.SecurityGroupEgressArgs(
+        protocol="-1",
+        from_port=0,
+        to_port=0,
+        cidr_blocks=[ports.WORLD_CIDR],
+        description="nodes fetch packages and images (apt, PyPI, Docker registries) and sync time",
+    )
+]
 
 
 class AwsCluster(pulumi.ComponentResource):
@@ -70,35 +82,59 @@ class AwsCluster(pulumi.ComponentResource):
         provider = aws.Provider(f"{name}-aws", region=spec.region, opts=pulumi.ResourceOptions(parent=self))
         self._opts = pulumi.ResourceOptions(parent=self, provider=provider)
 
-        vpc = aws.ec2.Vpc(f"{name}-vpc", cidr_block=ports.CLOUD_NETWORK, enable_dns_support=True,
-                          enable_dns_hostnames=True, tags=self._tags("vpc"), opts=self._opts)
-        gateway = aws.ec2.InternetGateway(f"{name}-igw", vpc_id=vpc.id, tags=self._tags("igw"),
-                                          opts=self._opts)
+        vpc = aws.ec2.Vpc(
+            f"{name}-vpc",
+            cidr_block=ports.CLOUD_NETWORK,
+            enable_dns_support=True,
+            enable_dns_hostnames=True,
+            tags=self._tags("vpc"),
+            opts=self._opts,
+        )
+        gateway = aws.ec2.InternetGateway(
+            f"{name}-igw", vpc_id=vpc.id, tags=self._tags("igw"), opts=self._opts
+        )
         routes = aws.ec2.RouteTable(
-            f"{name}-public-routes", vpc_id=vpc.id, tags=self._tags("public-routes"), opts=self._opts,
-            routes=[aws.ec2.RouteTableRouteArgs(cidr_block=ports.WORLD_CIDR, gateway_id=gateway.id)])
+            f"{name}-public-routes",
+            vpc_id=vpc.id,
+            tags=self._tags("public-routes"),
+            opts=self._opts,
+            routes=[aws.ec2.RouteTableRouteArgs(cidr_block=ports.WORLD_CIDR, gateway_id=gateway.id)],
+        )
         zones = availability_zones(spec.region)
         subnets = []
         for zone, cidr in zip(zones, ports.subnet_cidrs(len(zones)), strict=True):
-            subnet = aws.ec2.Subnet(f"{name}-subnet-{zone}", vpc_id=vpc.id, cidr_block=cidr,
-                                    availability_zone=zone, map_public_ip_on_launch=True,
-                                    tags=self._tags(f"subnet-{zone}"), opts=self._opts)
-            aws.ec2.RouteTableAssociation(f"{name}-subnet-{zone}-routes", subnet_id=subnet.id,
-                                          route_table_id=routes.id, opts=self._opts)
+            subnet = aws.ec2.Subnet(
+                f"{name}-subnet-{zone}",
+                vpc_id=vpc.id,
+                cidr_block=cidr,
+                availability_zone=zone,
+                map_public_ip_on_launch=True,
+                tags=self._tags(f"subnet-{zone}"),
+                opts=self._opts,
+            )
+            aws.ec2.RouteTableAssociation(
+                f"{name}-subnet-{zone}-routes", subnet_id=subnet.id, route_table_id=routes.id, opts=self._opts
+            )
             subnets.append(subnet)
 
         admin = keys.admin_key(name, parent=self)
-        key_pair = aws.ec2.KeyPair(f"{name}-admin", public_key=admin.public_key, tags=self._tags("admin"),
-                                   opts=self._opts)
+        key_pair = aws.ec2.KeyPair(
+            f"{name}-admin", public_key=admin.public_key, tags=self._tags("admin"), opts=self._opts
+        )
 
         groups: dict[Role, aws.ec2.SecurityGroup] = {}
         for role in ROLE_ORDER:
             if spec.nodes.pool(role).count == 0:
                 continue
             groups[role] = aws.ec2.SecurityGroup(
-                f"{name}-{role.node_prefix}-sg", vpc_id=vpc.id, description=f"fastdata {role.value} nodes",
-                ingress=ingress_args(self._resolved(role)), egress=_EGRESS_ALL,
-                tags=self._tags(f"{role.node_prefix}-sg", role), opts=self._opts)
+                f"{name}-{role.node_prefix}-sg",
+                vpc_id=vpc.id,
+                description=f"fastdata {role.value} nodes",
+                ingress=ingress_args(self._resolved(role)),
+                egress=_EGRESS_ALL,
+                tags=self._tags(f"{role.node_prefix}-sg", role),
+                opts=self._opts,
+            )
 
         records: list[NodeRecord] = []
         instances: dict[Role, list[aws.ec2.Instance]] = {role: [] for role in ROLE_ORDER}
@@ -121,25 +157,39 @@ class AwsCluster(pulumi.ComponentResource):
                 user_data=keys.host_key_user_data(host),
                 # DC/OS agents run containers that read instance metadata: two hops (host + container)
                 metadata_options=aws.ec2.InstanceMetadataOptionsArgs(
-                    http_endpoint="enabled", http_tokens="required", http_put_response_hop_limit=2),
+                    http_endpoint="enabled", http_tokens="required", http_put_response_hop_limit=2
+                ),
                 root_block_device=aws.ec2.InstanceRootBlockDeviceArgs(
-                    encrypted=True, volume_type="gp3", volume_size=spec.disk_gb(node.role),
-                    delete_on_termination=True, tags=self._tags(f"{node.name}-root", node.role)),
+                    encrypted=True,
+                    volume_type="gp3",
+                    volume_size=spec.disk_gb(node.role),
+                    delete_on_termination=True,
+                    tags=self._tags(f"{node.name}-root", node.role),
+                ),
                 tags=self._tags(node.name, node.role),
                 opts=self._opts,
             )
             instances[node.role].append(instance)
-            records.append(NodeRecord(node.name, node.role, node.index, private_ip, instance.public_ip,
-                                      host.public_key))
+            records.append(
+                NodeRecord(node.name, node.role, node.index, private_ip, instance.public_ip, host.public_key)
+            )
 
         masters_lb = self._load_balancer(
-            "masters", Role.MASTER, subnets, vpc, instances[Role.MASTER],
-            ports.ui_ports(Role.MASTER, spec.platform))
+            "masters",
+            Role.MASTER,
+            subnets,
+            vpc,
+            instances[Role.MASTER],
+            ports.ui_ports(Role.MASTER, spec.platform),
+        )
         public_lb = self._load_balancer(
-            "public", Role.PUBLIC_AGENT, subnets, vpc, instances[Role.PUBLIC_AGENT], spec.public_ports)
+            "public", Role.PUBLIC_AGENT, subnets, vpc, instances[Role.PUBLIC_AGENT], spec.public_ports
+        )
 
         self.cluster = cluster_output(
-            spec, records, admin.private_key,
+            spec,
+            records,
+            admin.private_key,
             masters_endpoints=[masters_lb.dns_name] if masters_lb else None,
             public_agents_endpoints=[public_lb.dns_name] if public_lb else None,
         )
@@ -152,42 +202,86 @@ class AwsCluster(pulumi.ComponentResource):
         rows = ports.rules_for(role, self._spec.platform, self._spec.public_ports)
         return ports.resolve(rows, self._spec.admin_cidrs, [ports.CLOUD_NETWORK])
 
-    def _load_balancer(self, label: str, role: Role, subnets: Sequence[aws.ec2.Subnet], vpc: aws.ec2.Vpc,
-                       targets: Sequence[aws.ec2.Instance], listen: Sequence[int]
-                       ) -> aws.lb.LoadBalancer | None:
+    def _load_balancer(
+        self,
+        label: str,
+        role: Role,
+        subnets: Sequence[aws.ec2.Subnet],
+        vpc: aws.ec2.Vpc,
+        targets: Sequence[aws.ec2.Instance],
+        listen: Sequence[int],
+    ) -> aws.lb.LoadBalancer | None:
         """A network load balancer forwarding `listen` ports to `targets`, behind a security group that
         admits the same sources as the targets' own group does for those ports."""
         if not targets or not listen:
             return None
         name = f"{self._name}-{label}"
         wanted = {ports.PortRange.single(p) for p in listen}
-        lb_rules = [r for r in self._resolved(role) if r.source is not Source.CLUSTER
-                    and r.protocol is Protocol.TCP and wanted & set(r.ports)]
-        lb_rules = [ResolvedRule(r.name, r.source, r.protocol, tuple(p for p in r.ports if p in wanted),
-                                 r.cidrs, r.description) for r in lb_rules]
+        lb_rules = [
+            r
+            for r in self._resolved(role)
+            if r.source is not Source.CLUSTER and r.protocol is Protocol.TCP and wanted & set(r.ports)
+        ]
+        lb_rules = [
+            ResolvedRule(
+                r.name, r.source, r.protocol, tuple(p for p in r.ports if p in wanted), r.cidrs, r.description
+            )
+            for r in lb_rules
+        ]
         group = aws.ec2.SecurityGroup(
-            f"{name}-lb-sg", vpc_id=vpc.id, description=f"fastdata {label} load balancer",
+            f"{name}-lb-sg",
+            vpc_id=vpc.id,
+            description=f"fastdata {label} load balancer",
             ingress=ingress_args(lb_rules),
-            egress=[aws.ec2.SecurityGroupEgressArgs(protocol="tcp", from_port=0, to_port=65535,
-                                                    cidr_blocks=[ports.CLOUD_NETWORK],
-                                                    description="to the cluster's nodes")],
-            tags=self._tags(f"{label}-lb-sg", role), opts=self._opts)
+            egress=[
+                aws.ec2.SecurityGroupEgressArgs(
+                    protocol="tcp",
+                    from_port=0,
+                    to_port=65535,
+                    cidr_blocks=[ports.CLOUD_NETWORK],
+                    description="to the cluster's nodes",
+                )
+            ],
+            tags=self._tags(f"{label}-lb-sg", role),
+            opts=self._opts,
+        )
         lb = aws.lb.LoadBalancer(
-            f"{name}-lb", load_balancer_type="network", internal=False,
-            subnets=[s.id for s in subnets], security_groups=[group.id],
-            tags=self._tags(f"{label}-lb", role), opts=self._opts)
+            f"{name}-lb",
+            load_balancer_type="network",
+            internal=False,
+            subnets=[s.id for s in subnets],
+            security_groups=[group.id],
+            tags=self._tags(f"{label}-lb", role),
+            opts=self._opts,
+        )
         for port in listen:
             target_group = aws.lb.TargetGroup(
-                f"{name}-{port}", port=port, protocol="TCP", target_type="instance", vpc_id=vpc.id,
+                f"{name}-{port}",
+                port=port,
+                protocol="TCP",
+                target_type="instance",
+                vpc_id=vpc.id,
                 health_check=aws.lb.TargetGroupHealthCheckArgs(protocol="TCP", port=str(port)),
-                tags=self._tags(f"{label}-{port}", role), opts=self._opts)
+                tags=self._tags(f"{label}-{port}", role),
+                opts=self._opts,
+            )
             aws.lb.Listener(
-                f"{name}-{port}-listener", load_balancer_arn=lb.arn, port=port, protocol="TCP",
-                default_actions=[aws.lb.ListenerDefaultActionArgs(type="forward",
-                                                                  target_group_arn=target_group.arn)],
-                tags=self._tags(f"{label}-{port}-listener", role), opts=self._opts)
+                f"{name}-{port}-listener",
+                load_balancer_arn=lb.arn,
+                port=port,
+                protocol="TCP",
+                default_actions=[
+                    aws.lb.ListenerDefaultActionArgs(type="forward", target_group_arn=target_group.arn)
+                ],
+                tags=self._tags(f"{label}-{port}-listener", role),
+                opts=self._opts,
+            )
             for index, instance in enumerate(targets):
                 aws.lb.TargetGroupAttachment(
-                    f"{name}-{port}-{index}", target_group_arn=target_group.arn, target_id=instance.id,
-                    port=port, opts=self._opts)
+                    f"{name}-{port}-{index}",
+                    target_group_arn=target_group.arn,
+                    target_id=instance.id,
+                    port=port,
+                    opts=self._opts,
+                )
         return lb

@@ -40,12 +40,22 @@ def security_rules(rules: Sequence[ResolvedRule]) -> list[network.SecurityRuleAr
         else:
             port_args = {"destination_port_ranges": [str(r) for r in rule.ports]}
         source_args: dict[str, object] = (
-            {"source_address_prefix": "Internet"} if world else {"source_address_prefixes": list(rule.cidrs)})
-        entries.append(network.SecurityRuleArgs(
-            name=rule.name, priority=_FIRST_PRIORITY + i * _PRIORITY_STEP, direction="Inbound",
-            access="Allow", protocol=_AZURE_PROTOCOL[rule.protocol], source_port_range="*",
-            destination_address_prefix="*", description=rule.description[:140],
-            **source_args, **port_args))  # type: ignore[arg-type]  # keyword groups built above
+            {"source_address_prefix": "Internet"} if world else {"source_address_prefixes": list(rule.cidrs)}
+        )
+        entries.append(
+            network.SecurityRuleArgs(
+                name=rule.name,
+                priority=_FIRST_PRIORITY + i * _PRIORITY_STEP,
+                direction="Inbound",
+                access="Allow",
+                protocol=_AZURE_PROTOCOL[rule.protocol],
+                source_port_range="*",
+                destination_address_prefix="*",
+                description=rule.description[:140],
+                **source_args,
+                **port_args,
+            )
+        )  # type: ignore[arg-type]  # keyword groups built above
     return entries
 
 
@@ -70,12 +80,20 @@ class AzureCluster(pulumi.ComponentResource):
         group = resources.ResourceGroup(f"{name}-rg", location=location, tags=spec.tags(), opts=self._opts)
         self._group = group
         vnet = network.VirtualNetwork(
-            f"{name}-vnet", resource_group_name=group.name, location=location,
+            f"{name}-vnet",
+            resource_group_name=group.name,
+            location=location,
             address_space=network.AddressSpaceArgs(address_prefixes=[ports.CLOUD_NETWORK]),
-            tags=spec.tags(), opts=pulumi.ResourceOptions(parent=self, ignore_changes=["subnets"]))
+            tags=spec.tags(),
+            opts=pulumi.ResourceOptions(parent=self, ignore_changes=["subnets"]),
+        )
         subnet = network.Subnet(
-            f"{name}-subnet", resource_group_name=group.name, virtual_network_name=vnet.name,
-            address_prefix=ports.subnet_cidrs(1)[0], opts=self._opts)
+            f"{name}-subnet",
+            resource_group_name=group.name,
+            virtual_network_name=vnet.name,
+            address_prefix=ports.subnet_cidrs(1)[0],
+            opts=self._opts,
+        )
         # Fixed private addresses: DC/OS static master discovery and ZooKeeper ensembles need addresses
         # that survive a reboot, and the inventory is known before the VMs are.
 
@@ -87,9 +105,13 @@ class AzureCluster(pulumi.ComponentResource):
                 continue
             rows = ports.rules_for(role, spec.platform, spec.public_ports)
             nsgs[role] = network.NetworkSecurityGroup(
-                f"{name}-{role.node_prefix}-nsg", resource_group_name=group.name, location=location,
+                f"{name}-{role.node_prefix}-nsg",
+                resource_group_name=group.name,
+                location=location,
                 security_rules=security_rules(ports.resolve(rows, spec.admin_cidrs, [ports.CLOUD_NETWORK])),
-                tags=spec.tags(role), opts=self._opts)
+                tags=spec.tags(role),
+                opts=self._opts,
+            )
 
         masters_lb = self._load_balancer("masters", Role.MASTER, ports.ui_ports(Role.MASTER, spec.platform))
         public_lb = self._load_balancer("public", Role.PUBLIC_AGENT, spec.public_ports)
@@ -102,56 +124,94 @@ class AzureCluster(pulumi.ComponentResource):
             tags = spec.tags(node.role)
             host = keys.host_key(name, node.name, parent=self)
             public_ip = network.PublicIPAddress(
-                f"{name}-{node.name}-ip", resource_group_name=group.name, location=location,
-                sku=network.PublicIPAddressSkuArgs(name="Standard"), public_ip_allocation_method="Static",
-                tags=tags, opts=self._opts)
+                f"{name}-{node.name}-ip",
+                resource_group_name=group.name,
+                location=location,
+                sku=network.PublicIPAddressSkuArgs(name="Standard"),
+                public_ip_allocation_method="Static",
+                tags=tags,
+                opts=self._opts,
+            )
             lb = pools.get(node.role)
             nic = network.NetworkInterface(
-                f"{name}-{node.name}-nic", resource_group_name=group.name, location=location,
+                f"{name}-{node.name}-nic",
+                resource_group_name=group.name,
+                location=location,
                 network_security_group=network.NetworkSecurityGroupArgs(id=nsgs[node.role].id),
-                ip_configurations=[network.NetworkInterfaceIPConfigurationArgs(
-                    name="primary", primary=True, subnet=network.SubnetArgs(id=subnet.id),
-                    private_ip_allocation_method="Static", private_ip_address=private_ip,
-                    public_ip_address=network.PublicIPAddressArgs(id=public_ip.id),
-                    load_balancer_backend_address_pools=(
-                        [network.BackendAddressPoolArgs(id=lb[1])] if lb else None),
-                )],
-                tags=tags, opts=self._opts)
+                ip_configurations=[
+                    network.NetworkInterfaceIPConfigurationArgs(
+                        name="primary",
+                        primary=True,
+                        subnet=network.SubnetArgs(id=subnet.id),
+                        private_ip_allocation_method="Static",
+                        private_ip_address=private_ip,
+                        public_ip_address=network.PublicIPAddressArgs(id=public_ip.id),
+                        load_balancer_backend_address_pools=(
+                            [network.BackendAddressPoolArgs(id=lb[1])] if lb else None
+                        ),
+                    )
+                ],
+                tags=tags,
+                opts=self._opts,
+            )
             custom_data = keys.host_key_user_data(host).apply(
-                lambda text: base64.b64encode(text.encode()).decode())
+                lambda text: base64.b64encode(text.encode()).decode()
+            )
             compute.VirtualMachine(
-                f"{name}-{node.name}", resource_group_name=group.name, location=location,
+                f"{name}-{node.name}",
+                resource_group_name=group.name,
+                location=location,
                 hardware_profile=compute.HardwareProfileArgs(vm_size=node.size),
-                network_profile=compute.NetworkProfileArgs(network_interfaces=[
-                    compute.NetworkInterfaceReferenceArgs(id=nic.id, primary=True)]),
+                network_profile=compute.NetworkProfileArgs(
+                    network_interfaces=[compute.NetworkInterfaceReferenceArgs(id=nic.id, primary=True)]
+                ),
                 os_profile=compute.OSProfileArgs(
-                    computer_name=f"{name}-{node.name}"[:63], admin_username=spec.ssh_user,
+                    computer_name=f"{name}-{node.name}"[:63],
+                    admin_username=spec.ssh_user,
                     custom_data=custom_data,
                     linux_configuration=compute.LinuxConfigurationArgs(
                         disable_password_authentication=True,
-                        ssh=compute.SshConfigurationArgs(public_keys=[compute.SshPublicKeyArgs(
-                            path=f"/home/{spec.ssh_user}/.ssh/authorized_keys",
-                            key_data=admin.public_key)]))),
+                        ssh=compute.SshConfigurationArgs(
+                            public_keys=[
+                                compute.SshPublicKeyArgs(
+                                    path=f"/home/{spec.ssh_user}/.ssh/authorized_keys",
+                                    key_data=admin.public_key,
+                                )
+                            ]
+                        ),
+                    ),
+                ),
                 storage_profile=compute.StorageProfileArgs(
                     image_reference=parse_image(spec.image),
                     os_disk=compute.OSDiskArgs(
-                        create_option="FromImage", delete_option="Delete",
+                        create_option="FromImage",
+                        delete_option="Delete",
                         disk_size_gb=spec.disk_gb(node.role),
-                        managed_disk=compute.ManagedDiskParametersArgs(storage_account_type="Premium_LRS"))),
+                        managed_disk=compute.ManagedDiskParametersArgs(storage_account_type="Premium_LRS"),
+                    ),
+                ),
                 security_profile=compute.SecurityProfileArgs(encryption_at_host=True),
-                tags=tags, opts=self._opts)
-            records.append(NodeRecord(node.name, node.role, node.index, private_ip, public_ip.ip_address,
-                                      host.public_key))
+                tags=tags,
+                opts=self._opts,
+            )
+            records.append(
+                NodeRecord(
+                    node.name, node.role, node.index, private_ip, public_ip.ip_address, host.public_key
+                )
+            )
 
         self.cluster = cluster_output(
-            spec, records, admin.private_key,
+            spec,
+            records,
+            admin.private_key,
             masters_endpoints=[masters_lb[0]] if masters_lb else None,
             public_agents_endpoints=[public_lb[0]] if public_lb else None,
         )
         self.register_outputs({"cluster": self.cluster})
 
-    def _load_balancer(self, label: str, role: Role, listen: Sequence[int]
-                       ) -> tuple[pulumi.Output[str], pulumi.Output[str]] | None:
+    def _load_balancer(
+        self, label: str, role: Role, listen: Sequence[int]
+    ) -> tuple[pulumi.Output[str], pulumi.Output[str]] | None:
         """A Standard public load balancer for `listen` ports of `role`'s nodes.
 
         Returns (frontend address, backend pool id) or None when nothing would listen. Sub-resource ids
@@ -164,27 +224,51 @@ class AzureCluster(pulumi.ComponentResource):
         name = f"{self._name}-{label}-lb"
         tags = spec.tags(role)
         frontend_ip = network.PublicIPAddress(
-            f"{name}-ip", resource_group_name=self._group.name, location=spec.region,
-            sku=network.PublicIPAddressSkuArgs(name="Standard"), public_ip_allocation_method="Static",
-            tags=tags, opts=self._opts)
+            f"{name}-ip",
+            resource_group_name=self._group.name,
+            location=spec.region,
+            sku=network.PublicIPAddressSkuArgs(name="Standard"),
+            public_ip_allocation_method="Static",
+            tags=tags,
+            opts=self._opts,
+        )
         lb_id = pulumi.Output.concat(self._group.id, "/providers/Microsoft.Network/loadBalancers/", name)
         frontend_id = pulumi.Output.concat(lb_id, "/frontendIPConfigurations/frontend")
         pool_id = pulumi.Output.concat(lb_id, "/backendAddressPools/nodes")
         network.LoadBalancer(
-            name, load_balancer_name=name, resource_group_name=self._group.name, location=spec.region,
+            name,
+            load_balancer_name=name,
+            resource_group_name=self._group.name,
+            location=spec.region,
             sku=network.LoadBalancerSkuArgs(name="Standard"),
-            frontend_ip_configurations=[network.FrontendIPConfigurationArgs(
-                name="frontend", public_ip_address=network.PublicIPAddressArgs(id=frontend_ip.id))],
+            frontend_ip_configurations=[
+                network.FrontendIPConfigurationArgs(
+                    name="frontend", public_ip_address=network.PublicIPAddressArgs(id=frontend_ip.id)
+                )
+            ],
             backend_address_pools=[network.BackendAddressPoolArgs(name="nodes")],
-            probes=[network.ProbeArgs(name=f"tcp-{p}", protocol="Tcp", port=p, interval_in_seconds=15,
-                                      number_of_probes=2) for p in listen],
-            load_balancing_rules=[network.LoadBalancingRuleArgs(
-                name=f"tcp-{p}", protocol="Tcp", frontend_port=p, backend_port=p,
-                frontend_ip_configuration=network.SubResourceArgs(id=frontend_id),
-                backend_address_pool=network.SubResourceArgs(id=pool_id),
-                probe=network.SubResourceArgs(id=pulumi.Output.concat(lb_id, f"/probes/tcp-{p}")),
-                # nodes have their own public IPs for outbound traffic
-                disable_outbound_snat=True) for p in listen],
-            tags=tags, opts=self._opts)
+            probes=[
+                network.ProbeArgs(
+                    name=f"tcp-{p}", protocol="Tcp", port=p, interval_in_seconds=15, number_of_probes=2
+                )
+                for p in listen
+            ],
+            load_balancing_rules=[
+                network.LoadBalancingRuleArgs(
+                    name=f"tcp-{p}",
+                    protocol="Tcp",
+                    frontend_port=p,
+                    backend_port=p,
+                    frontend_ip_configuration=network.SubResourceArgs(id=frontend_id),
+                    backend_address_pool=network.SubResourceArgs(id=pool_id),
+                    probe=network.SubResourceArgs(id=pulumi.Output.concat(lb_id, f"/probes/tcp-{p}")),
+                    # nodes have their own public IPs for outbound traffic
+                    disable_outbound_snat=True,
+                )
+                for p in listen
+            ],
+            tags=tags,
+            opts=self._opts,
+        )
         # a Static Standard public IP always has an address once created; the SDK types it optional
         return cast(pulumi.Output[str], frontend_ip.ip_address), pool_id

@@ -20,12 +20,12 @@ SSH_PORT = 22
 class NodeRecord:
     """What a component knows about one node once declared. Values may be Outputs."""
 
-    name: str                           # bootstrap-0, master-N, agent-N, public-agent-N
+    name: str  # bootstrap-0, master-N, agent-N, public-agent-N
     role: Role
     index: int
     private_ip: pulumi.Input[str]
     public_ip: pulumi.Input[str | None]  # None when the node has no public address (local containers)
-    host_key: pulumi.Input[str]         # the node's SSH host public key: "ssh-ed25519 AAAA... [comment]"
+    host_key: pulumi.Input[str]  # the node's SSH host public key: "ssh-ed25519 AAAA... [comment]"
 
 
 def known_hosts_lines(addresses: Sequence[str | None], host_key: str) -> list[str]:
@@ -60,24 +60,29 @@ def cluster_output(
         return n.public_ip if n.public_ip is not None else n.private_ip
 
     masters: list[pulumi.Input[Any]] = (
-        list(masters_endpoints) if masters_endpoints is not None
-        else [address(n) for n in ordered if n.role is Role.MASTER])
+        list(masters_endpoints)
+        if masters_endpoints is not None
+        else [address(n) for n in ordered if n.role is Role.MASTER]
+    )
     public_agents: list[pulumi.Input[Any]] = (
-        list(public_agents_endpoints) if public_agents_endpoints is not None
-        else [address(n) for n in ordered if n.role is Role.PUBLIC_AGENT])
+        list(public_agents_endpoints)
+        if public_agents_endpoints is not None
+        else [address(n) for n in ordered if n.role is Role.PUBLIC_AGENT]
+    )
     bootstrap = next((n.private_ip for n in ordered if n.role is Role.BOOTSTRAP), None)
 
-    resolved_nodes = pulumi.Output.all(*[
-        pulumi.Output.all(n.private_ip, n.public_ip, n.host_key) for n in ordered
-    ])
+    resolved_nodes = pulumi.Output.all(
+        *[pulumi.Output.all(n.private_ip, n.public_ip, n.host_key) for n in ordered]
+    )
 
     def build(args: list[Any]) -> dict[str, Any]:
         node_values, masters_v, public_v, bootstrap_v, key = args
         node_list: list[dict[str, Any]] = []
         known_hosts: list[str] = []
         for n, (private_ip, public_ip, host_key) in zip(ordered, node_values, strict=True):
-            node_list.append({"name": n.name, "role": n.role.value, "privateIp": private_ip,
-                              "publicIp": public_ip})
+            node_list.append(
+                {"name": n.name, "role": n.role.value, "privateIp": private_ip, "publicIp": public_ip}
+            )
             known_hosts.extend(known_hosts_lines([public_ip, private_ip], host_key))
         return {
             "name": spec.name,
@@ -95,6 +100,9 @@ def cluster_output(
         }
 
     return pulumi.Output.all(
-        resolved_nodes, pulumi.Output.all(*masters), pulumi.Output.all(*public_agents), bootstrap,
+        resolved_nodes,
+        pulumi.Output.all(*masters),
+        pulumi.Output.all(*public_agents),
+        bootstrap,
         pulumi.Output.secret(private_key),
     ).apply(build)

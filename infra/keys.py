@@ -39,10 +39,14 @@ def _make_provider() -> pulumi.dynamic.ResourceProvider:
             from cryptography.hazmat.primitives.asymmetric import ed25519
 
             key = ed25519.Ed25519PrivateKey.generate()
-            private = key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.OpenSSH,
-                                        serialization.NoEncryption()).decode()
-            public = key.public_key().public_bytes(serialization.Encoding.OpenSSH,
-                                                   serialization.PublicFormat.OpenSSH).decode()
+            private = key.private_bytes(
+                serialization.Encoding.PEM, serialization.PrivateFormat.OpenSSH, serialization.NoEncryption()
+            ).decode()
+            public = (
+                key.public_key()
+                .public_bytes(serialization.Encoding.OpenSSH, serialization.PublicFormat.OpenSSH)
+                .decode()
+            )
             blob = base64.b64decode(public.split()[1])
             fingerprint = "SHA256:" + base64.b64encode(hashlib.sha256(blob).digest()).decode().rstrip("=")
             outs = {
@@ -79,10 +83,10 @@ PROVIDER = _make_provider()
 class Ed25519Key(pulumi.dynamic.Resource, module="fastdata", name="Ed25519Key"):
     """An ed25519 key pair kept in Pulumi state. Type token: pulumi-python:dynamic/fastdata:Ed25519Key."""
 
-    public_key: pulumi.Output[str]       # "ssh-ed25519 AAAA..."
-    authorized_key: pulumi.Output[str]   # public key plus the comment: an authorized_keys line
-    private_key: pulumi.Output[str]      # OpenSSH PEM, a secret
-    fingerprint: pulumi.Output[str]      # "SHA256:...", as ssh-keygen -l prints it
+    public_key: pulumi.Output[str]  # "ssh-ed25519 AAAA..."
+    authorized_key: pulumi.Output[str]  # public key plus the comment: an authorized_keys line
+    private_key: pulumi.Output[str]  # OpenSSH PEM, a secret
+    fingerprint: pulumi.Output[str]  # "SHA256:...", as ssh-keygen -l prints it
     comment: pulumi.Output[str]
 
     def __init__(self, name: str, comment: str, opts: pulumi.ResourceOptions | None = None) -> None:
@@ -90,22 +94,33 @@ class Ed25519Key(pulumi.dynamic.Resource, module="fastdata", name="Ed25519Key"):
         super().__init__(
             PROVIDER,
             name,
-            {"comment": comment, "public_key": None, "authorized_key": None, "private_key": None,
-             "fingerprint": None},
+            {
+                "comment": comment,
+                "public_key": None,
+                "authorized_key": None,
+                "private_key": None,
+                "fingerprint": None,
+            },
             pulumi.ResourceOptions.merge(opts, secret),
         )
 
 
 def admin_key(cluster_name: str, parent: pulumi.Resource) -> Ed25519Key:
     """The stack's admin SSH key: Fabric logs in with it as `sshUser` on every node."""
-    return Ed25519Key(f"{cluster_name}-admin-key", comment=f"fastdata-admin@{cluster_name}",
-                      opts=pulumi.ResourceOptions(parent=parent))
+    return Ed25519Key(
+        f"{cluster_name}-admin-key",
+        comment=f"fastdata-admin@{cluster_name}",
+        opts=pulumi.ResourceOptions(parent=parent),
+    )
 
 
 def host_key(cluster_name: str, node_name: str, parent: pulumi.Resource) -> Ed25519Key:
     """The SSH host key of one cloud VM, installed by cloud-init and pinned in the inventory."""
-    return Ed25519Key(f"{cluster_name}-{node_name}-host-key", comment=f"root@{cluster_name}-{node_name}",
-                      opts=pulumi.ResourceOptions(parent=parent))
+    return Ed25519Key(
+        f"{cluster_name}-{node_name}-host-key",
+        comment=f"root@{cluster_name}-{node_name}",
+        opts=pulumi.ResourceOptions(parent=parent),
+    )
 
 
 def host_key_cloud_config(private_key: str, public_key: str) -> str:

@@ -39,8 +39,9 @@ def node_address(subnet: str, role: Role, index: int) -> str:
     first, room = ADDRESS_PLAN[role]
     key = f"fastdata:nodes.{role.value}.count"
     if index >= room:
-        raise ConfigError([Problem(key, f"the local cloud has addresses for at most {room} "
-                                        f"{role.value} nodes")])
+        raise ConfigError(
+            [Problem(key, f"the local cloud has addresses for at most {room} {role.value} nodes")]
+        )
     net = ipaddress.ip_network(subnet)
     if net.num_addresses < 256:
         raise ConfigError([Problem("fastdata:local.subnet", f"{subnet} is too small: use a /24 or larger")])
@@ -52,8 +53,13 @@ class LocalCluster(pulumi.ComponentResource):
 
     cluster: pulumi.Output[dict]
 
-    def __init__(self, name: str, spec: ClusterSpec, opts: pulumi.ResourceOptions | None = None,
-                 cache_dir: Path | None = None) -> None:
+    def __init__(
+        self,
+        name: str,
+        spec: ClusterSpec,
+        opts: pulumi.ResourceOptions | None = None,
+        cache_dir: Path | None = None,
+    ) -> None:
         super().__init__("fastdata:local:Cluster", name, None, opts)
         cache = (cache_dir or default_cache_dir()).resolve()
         lxc.preflight(cache)  # before any resource: a clear error instead of half a cluster
@@ -61,8 +67,13 @@ class LocalCluster(pulumi.ComponentResource):
         child = pulumi.ResourceOptions(parent=self)
 
         admin = keys.admin_key(spec.name, parent=self)
-        network = LxcNetwork(f"{name}-network", bridge=spec.local.bridge, subnet=spec.local.subnet,
-                             cache_dir=str(cache), opts=child)
+        network = LxcNetwork(
+            f"{name}-network",
+            bridge=spec.local.bridge,
+            subnet=spec.local.subnet,
+            cache_dir=str(cache),
+            opts=child,
+        )
         gateway = lxc.gateway_of(spec.local.subnet)
 
         records: list[NodeRecord] = []
@@ -82,8 +93,16 @@ class LocalCluster(pulumi.ComponentResource):
                 cache_dir=str(cache),
                 opts=child,
             )
-            records.append(NodeRecord(name=node.name, role=node.role, index=node.index, private_ip=ip,
-                                      public_ip=None, host_key=lxc_node.host_key))
+            records.append(
+                NodeRecord(
+                    name=node.name,
+                    role=node.role,
+                    index=node.index,
+                    private_ip=ip,
+                    public_ip=None,
+                    host_key=lxc_node.host_key,
+                )
+            )
 
         self.cluster = cluster_output(spec, records, private_key=admin.private_key)
         self.register_outputs({"cluster": self.cluster})

@@ -37,8 +37,21 @@ MIRROR = "http://deb.debian.org/debian"
 # and the tools the roles' checks call (ip, ps, curl). Changing this list changes the recipe hash, so the
 # next create builds a new base image.
 BASE_PACKAGES = (
-    "systemd", "systemd-sysv", "dbus", "openssh-server", "iproute2", "iputils-ping", "ca-certificates",
-    "python3", "sudo", "procps", "curl", "less", "rsync", "gnupg", "apt-transport-https",
+    "systemd",
+    "systemd-sysv",
+    "dbus",
+    "openssh-server",
+    "iproute2",
+    "iputils-ping",
+    "ca-certificates",
+    "python3",
+    "sudo",
+    "procps",
+    "curl",
+    "less",
+    "rsync",
+    "gnupg",
+    "apt-transport-https",
 )
 # Commands run in the base rootfs (chroot) after debootstrap. Host keys are deleted so no two nodes share
 # them: each node generates its own at creation. machine-id is emptied so systemd makes one per node.
@@ -68,27 +81,30 @@ class LxcError(RuntimeError):
 class NodeConfig:
     """What one container needs; every field is an input of the node resource."""
 
-    container: str          # LXC container name, unique on the host (cluster name + node name)
-    hostname: str           # the node's name inside the cluster (master-0, agent-1, ...)
-    ip: str                 # fixed address on the bridge
-    prefix: int             # subnet prefix length
-    gateway: str            # the bridge's own address
+    container: str  # LXC container name, unique on the host (cluster name + node name)
+    hostname: str  # the node's name inside the cluster (master-0, agent-1, ...)
+    ip: str  # fixed address on the bridge
+    prefix: int  # subnet prefix length
+    gateway: str  # the bridge's own address
     bridge: str
-    memory: str             # memory limit, e.g. "4G"
+    memory: str  # memory limit, e.g. "4G"
     ssh_user: str
-    authorized_key: str     # the stack's SSH public key (OpenSSH format)
-    base_dir: str           # cached base rootfs (parent of rootfs/)
+    authorized_key: str  # the stack's SSH public key (OpenSSH format)
+    base_dir: str  # cached base rootfs (parent of rootfs/)
 
 
 # --- small process helpers ------------------------------------------------------------------------------
 
-def _run(cmd: Sequence[str], *, check: bool = True, timeout: float = 600,
-         input_text: str | None = None) -> subprocess.CompletedProcess[str]:
+
+def _run(
+    cmd: Sequence[str], *, check: bool = True, timeout: float = 600, input_text: str | None = None
+) -> subprocess.CompletedProcess[str]:
     try:
         proc = subprocess.run(list(cmd), capture_output=True, text=True, timeout=timeout, input=input_text)
     except FileNotFoundError as exc:
-        raise LocalHostError(f"'{cmd[0]}' is not installed; run ./scripts/setup.sh (it installs lxc, "
-                             "debootstrap and iptables)") from exc
+        raise LocalHostError(
+            f"'{cmd[0]}' is not installed; run ./scripts/setup.sh (it installs lxc, debootstrap and iptables)"
+        ) from exc
     except subprocess.TimeoutExpired as exc:
         raise LxcError(f"'{' '.join(cmd)}' did not finish within {timeout:.0f}s") from exc
     if check and proc.returncode != 0:
@@ -112,14 +128,21 @@ def _locked(path: Path) -> Iterator[None]:
 
 # --- pre-flight --------------------------------------------------------------------------------------
 
+
 def preflight(cache_dir: str | Path, min_free_gb: int = MIN_FREE_GB) -> None:
     """Fail early, before any resource exists, when this machine cannot run the local cloud."""
     problems = []
     if os.geteuid() != 0:
-        problems.append("the local cloud creates system containers and a bridge, which needs root: "
-                        "run pulumi as root (sudo -E)")
-    for tool, package in (("lxc-start", "lxc"), ("debootstrap", "debootstrap"), ("iptables", "iptables"),
-                          ("ip", "iproute2")):
+        problems.append(
+            "the local cloud creates system containers and a bridge, which needs root: "
+            "run pulumi as root (sudo -E)"
+        )
+    for tool, package in (
+        ("lxc-start", "lxc"),
+        ("debootstrap", "debootstrap"),
+        ("iptables", "iptables"),
+        ("ip", "iproute2"),
+    ):
         if shutil.which(tool) is None:
             problems.append(f"'{tool}' is missing: run ./scripts/setup.sh (installs the '{package}' package)")
     if not Path("/sys/fs/cgroup").is_dir():
@@ -128,17 +151,25 @@ def preflight(cache_dir: str | Path, min_free_gb: int = MIN_FREE_GB) -> None:
         probe = where if where.exists() else next((p for p in where.parents if p.exists()), Path("/"))
         free_gb = shutil.disk_usage(probe).free / 2**30
         if free_gb < min_free_gb:
-            problems.append(f"only {free_gb:.1f} GB free under {probe} (needs {min_free_gb} GB for the base "
-                            "image and the nodes): free some space or set FASTDATA_CACHE/FASTDATA_LXC_PATH")
+            problems.append(
+                f"only {free_gb:.1f} GB free under {probe} (needs {min_free_gb} GB for the base "
+                "image and the nodes): free some space or set FASTDATA_CACHE/FASTDATA_LXC_PATH"
+            )
     if problems:
         raise LocalHostError("this machine cannot run the local cloud:\n  - " + "\n  - ".join(problems))
 
 
 # --- base image --------------------------------------------------------------------------------------
 
+
 def base_recipe() -> dict[str, object]:
-    return {"suite": SUITE, "mirror": MIRROR, "packages": list(BASE_PACKAGES), "setup": list(BASE_SETUP),
-            "version": BASE_RECIPE_VERSION}
+    return {
+        "suite": SUITE,
+        "mirror": MIRROR,
+        "packages": list(BASE_PACKAGES),
+        "setup": list(BASE_SETUP),
+        "version": BASE_RECIPE_VERSION,
+    }
 
 
 def base_recipe_hash() -> str:
@@ -164,8 +195,17 @@ def ensure_base(cache_dir: str | Path, log: object = None) -> tuple[Path, float]
         staging = target.parent / f"{target.name}.partial"
         shutil.rmtree(staging, ignore_errors=True)
         staging.mkdir(parents=True)
-        _run(["debootstrap", "--variant=minbase", f"--include={','.join(BASE_PACKAGES)}", SUITE,
-              str(staging / "rootfs"), MIRROR], timeout=1800)
+        _run(
+            [
+                "debootstrap",
+                "--variant=minbase",
+                f"--include={','.join(BASE_PACKAGES)}",
+                SUITE,
+                str(staging / "rootfs"),
+                MIRROR,
+            ],
+            timeout=1800,
+        )
         for step in BASE_SETUP:
             _run(["chroot", str(staging / "rootfs"), "sh", "-c", step])
         (staging / "recipe.json").write_text(json.dumps(base_recipe(), indent=2))
@@ -178,18 +218,33 @@ def ensure_base(cache_dir: str | Path, log: object = None) -> tuple[Path, float]
 
 # --- bridge ------------------------------------------------------------------------------------------
 
+
 def gateway_of(subnet: str) -> str:
     return str(ipaddress.ip_network(subnet).network_address + 1)
 
 
 def _nat_rule(subnet: str) -> list[str]:
-    return ["POSTROUTING", "-s", subnet, "!", "-d", subnet, "-j", "MASQUERADE",
-            "-m", "comment", "--comment", f"fastdata {subnet}"]
+    return [
+        "POSTROUTING",
+        "-s",
+        subnet,
+        "!",
+        "-d",
+        subnet,
+        "-j",
+        "MASQUERADE",
+        "-m",
+        "comment",
+        "--comment",
+        f"fastdata {subnet}",
+    ]
 
 
 def _forward_rules(bridge: str) -> list[list[str]]:
-    return [["FORWARD", "-i", bridge, "-j", "ACCEPT", "-m", "comment", "--comment", f"fastdata {bridge}"],
-            ["FORWARD", "-o", bridge, "-j", "ACCEPT", "-m", "comment", "--comment", f"fastdata {bridge}"]]
+    return [
+        ["FORWARD", "-i", bridge, "-j", "ACCEPT", "-m", "comment", "--comment", f"fastdata {bridge}"],
+        ["FORWARD", "-o", bridge, "-j", "ACCEPT", "-m", "comment", "--comment", f"fastdata {bridge}"],
+    ]
 
 
 def bridge_exists(bridge: str) -> bool:
@@ -220,8 +275,10 @@ def remove_bridge(bridge: str, subnet: str, lock_dir: str | Path) -> None:
         if bridge_exists(bridge):
             ports = _run(["ip", "-o", "link", "show", "master", bridge]).stdout.strip()
             if ports:
-                raise LxcError(f"bridge {bridge} still has interfaces attached ({len(ports.splitlines())}); "
-                               "destroy the containers on it first")
+                raise LxcError(
+                    f"bridge {bridge} still has interfaces attached ({len(ports.splitlines())}); "
+                    "destroy the containers on it first"
+                )
             _run(["ip", "link", "del", bridge])
         rules = [("nat", _nat_rule(subnet))] + [("filter", r) for r in _forward_rules(bridge)]
         for table, rule in rules:
@@ -230,6 +287,7 @@ def remove_bridge(bridge: str, subnet: str, lock_dir: str | Path) -> None:
 
 
 # --- nodes ---------------------------------------------------------------------------------------------
+
 
 def _container_dir(container: str) -> Path:
     return LXC_PATH / container
@@ -258,25 +316,27 @@ def render_config(cfg: NodeConfig) -> str:
     cdir = _container_dir(cfg.container)
     apparmor = Path("/sys/module/apparmor/parameters/enabled")
     profile = "generated" if apparmor.exists() and apparmor.read_text().strip() == "Y" else "unconfined"
-    return "\n".join([
-        "# Written by fastdata (infra/lxc.py); changes are overwritten.",
-        "lxc.include = /usr/share/lxc/config/common.conf",
-        "lxc.arch = linux64",
-        f"lxc.uts.name = {cfg.hostname}",
-        f"lxc.rootfs.path = overlay:{cfg.base_dir}/rootfs:{cdir}/delta0",
-        f"lxc.apparmor.profile = {profile}",
-        # systemd inside needs to see (and manage) its own cgroups
-        "lxc.mount.auto = proc:mixed sys:mixed cgroup:mixed",
-        "lxc.autodev = 1",
-        "lxc.net.0.type = veth",
-        f"lxc.net.0.link = {cfg.bridge}",
-        "lxc.net.0.flags = up",
-        f"lxc.net.0.hwaddr = {_mac_for(cfg.container)}",
-        f"lxc.net.0.ipv4.address = {cfg.ip}/{cfg.prefix}",
-        f"lxc.net.0.ipv4.gateway = {cfg.gateway}",
-        _memory_limit_line(cfg.memory),
-        "",
-    ])
+    return "\n".join(
+        [
+            "# Written by fastdata (infra/lxc.py); changes are overwritten.",
+            "lxc.include = /usr/share/lxc/config/common.conf",
+            "lxc.arch = linux64",
+            f"lxc.uts.name = {cfg.hostname}",
+            f"lxc.rootfs.path = overlay:{cfg.base_dir}/rootfs:{cdir}/delta0",
+            f"lxc.apparmor.profile = {profile}",
+            # systemd inside needs to see (and manage) its own cgroups
+            "lxc.mount.auto = proc:mixed sys:mixed cgroup:mixed",
+            "lxc.autodev = 1",
+            "lxc.net.0.type = veth",
+            f"lxc.net.0.link = {cfg.bridge}",
+            "lxc.net.0.flags = up",
+            f"lxc.net.0.hwaddr = {_mac_for(cfg.container)}",
+            f"lxc.net.0.ipv4.address = {cfg.ip}/{cfg.prefix}",
+            f"lxc.net.0.ipv4.gateway = {cfg.gateway}",
+            _memory_limit_line(cfg.memory),
+            "",
+        ]
+    )
 
 
 def _memory_limit_line(memory: str) -> str:
@@ -293,9 +353,21 @@ def _host_nameservers() -> list[str]:
 
 def attach(container: str, script: str, timeout: float = 300) -> str:
     """Run a shell script inside a running container as root; returns stdout."""
-    return _run(["lxc-attach", "-n", container, "--clear-env", "--set-var",
-                 "PATH=/usr/sbin:/usr/bin:/sbin:/bin", "--", "sh", "-euc", script],
-                timeout=timeout).stdout
+    return _run(
+        [
+            "lxc-attach",
+            "-n",
+            container,
+            "--clear-env",
+            "--set-var",
+            "PATH=/usr/sbin:/usr/bin:/sbin:/bin",
+            "--",
+            "sh",
+            "-euc",
+            script,
+        ],
+        timeout=timeout,
+    ).stdout
 
 
 def _wait_booted(container: str, timeout: float = 120) -> None:
@@ -307,8 +379,10 @@ def _wait_booted(container: str, timeout: float = 120) -> None:
         if last in ("running", "degraded"):
             return
         time.sleep(1)
-    raise LxcError(f"container {container} did not finish booting within {timeout:.0f}s "
-                   f"(systemd state: {last or 'unknown'}); see: lxc-attach -n {container} -- journalctl -b")
+    raise LxcError(
+        f"container {container} did not finish booting within {timeout:.0f}s "
+        f"(systemd state: {last or 'unknown'}); see: lxc-attach -n {container} -- journalctl -b"
+    )
 
 
 def _write_node_files(cfg: NodeConfig, upper: Path) -> None:
@@ -320,7 +394,8 @@ def _write_node_files(cfg: NodeConfig, upper: Path) -> None:
     (etc / "hosts").write_text(f"127.0.0.1 localhost\n{cfg.ip} {cfg.hostname}\n")
     (etc / "resolv.conf").write_text("".join(f"nameserver {ns}\n" for ns in _host_nameservers()))
     (etc / "ssh" / "sshd_config.d" / "fastdata.conf").write_text(
-        "# fastdata: keys only\nPasswordAuthentication no\nKbdInteractiveAuthentication no\n")
+        "# fastdata: keys only\nPasswordAuthentication no\nKbdInteractiveAuthentication no\n"
+    )
     # Trust the CAs the control machine added locally (a corporate TLS proxy, say), so apt, pip and curl
     # on the nodes work wherever they work on the control machine.
     extra_cas = sorted(Path("/usr/local/share/ca-certificates").glob("*.crt"))
@@ -392,8 +467,9 @@ def create_node(cfg: NodeConfig) -> str:
         log = cdir / "lxc.log"
         tail = log.read_text(errors="replace")[-2000:] if log.exists() else "(no lxc log)"
         delete_node(cfg.container)
-        raise LxcError(f"{exc}\n--- lxc log of {cfg.container} (container removed; re-run to retry) ---\n"
-                       f"{tail}") from exc
+        raise LxcError(
+            f"{exc}\n--- lxc log of {cfg.container} (container removed; re-run to retry) ---\n{tail}"
+        ) from exc
 
 
 def delete_node(container: str) -> None:

@@ -14,16 +14,33 @@ from pulumi.dynamic import CreateResult, DiffResult, ReadResult, Resource, Resou
 from infra import lxc
 
 # Inputs whose change means a different machine: replace (delete first: the name and address are reused).
-NODE_REPLACE_KEYS = ("container", "hostname", "ip", "prefix", "gateway", "bridge", "memory", "ssh_user",
-                     "authorized_key", "base_recipe")
+NODE_REPLACE_KEYS = (
+    "container",
+    "hostname",
+    "ip",
+    "prefix",
+    "gateway",
+    "bridge",
+    "memory",
+    "ssh_user",
+    "authorized_key",
+    "base_recipe",
+)
 NETWORK_REPLACE_KEYS = ("bridge", "subnet")
 
 
 def _node_config(props: dict[str, Any]) -> lxc.NodeConfig:
     return lxc.NodeConfig(
-        container=props["container"], hostname=props["hostname"], ip=props["ip"], prefix=int(props["prefix"]),
-        gateway=props["gateway"], bridge=props["bridge"], memory=props["memory"], ssh_user=props["ssh_user"],
-        authorized_key=props["authorized_key"], base_dir=str(lxc.base_dir(props["cache_dir"])),
+        container=props["container"],
+        hostname=props["hostname"],
+        ip=props["ip"],
+        prefix=int(props["prefix"]),
+        gateway=props["gateway"],
+        bridge=props["bridge"],
+        memory=props["memory"],
+        ssh_user=props["ssh_user"],
+        authorized_key=props["authorized_key"],
+        base_dir=str(lxc.base_dir(props["cache_dir"])),
     )
 
 
@@ -57,8 +74,10 @@ class LxcNodeProvider(ResourceProvider):
     def create(self, props: dict[str, Any]) -> CreateResult:
         _, build_seconds = lxc.ensure_base(props["cache_dir"])
         host_key = lxc.create_node(_node_config(props))
-        return CreateResult(id_=props["container"],
-                            outs={**props, "host_key": host_key, "base_build_seconds": round(build_seconds)})
+        return CreateResult(
+            id_=props["container"],
+            outs={**props, "host_key": host_key, "base_build_seconds": round(build_seconds)},
+        )
 
     def read(self, id_: str, props: dict[str, Any]) -> ReadResult:
         # A container deleted by hand must disappear from the state on `pulumi refresh`, so the next
@@ -82,10 +101,21 @@ class LxcNetwork(Resource):
 
     gateway: pulumi.Output[str]
 
-    def __init__(self, name: str, *, bridge: str, subnet: str, cache_dir: str,
-                 opts: pulumi.ResourceOptions | None = None) -> None:
-        super().__init__(LxcNetworkProvider(), name,
-                         {"bridge": bridge, "subnet": subnet, "cache_dir": cache_dir, "gateway": None}, opts)
+    def __init__(
+        self,
+        name: str,
+        *,
+        bridge: str,
+        subnet: str,
+        cache_dir: str,
+        opts: pulumi.ResourceOptions | None = None,
+    ) -> None:
+        super().__init__(
+            LxcNetworkProvider(),
+            name,
+            {"bridge": bridge, "subnet": subnet, "cache_dir": cache_dir, "gateway": None},
+            opts,
+        )
 
 
 class LxcNode(Resource):
@@ -95,14 +125,39 @@ class LxcNode(Resource):
     ip: pulumi.Output[str]
     base_build_seconds: pulumi.Output[int]
 
-    def __init__(self, name: str, *, container: str, hostname: str, ip: str, prefix: int, gateway: str,
-                 bridge: pulumi.Input[str], memory: str, ssh_user: str, authorized_key: pulumi.Input[str],
-                 cache_dir: str, opts: pulumi.ResourceOptions | None = None) -> None:
+    def __init__(
+        self,
+        name: str,
+        *,
+        container: str,
+        hostname: str,
+        ip: str,
+        prefix: int,
+        gateway: str,
+        bridge: pulumi.Input[str],
+        memory: str,
+        ssh_user: str,
+        authorized_key: pulumi.Input[str],
+        cache_dir: str,
+        opts: pulumi.ResourceOptions | None = None,
+    ) -> None:
         super().__init__(
-            LxcNodeProvider(), name,
-            {"container": container, "hostname": hostname, "ip": ip, "prefix": prefix, "gateway": gateway,
-             "bridge": bridge, "memory": memory, "ssh_user": ssh_user, "authorized_key": authorized_key,
-             "base_recipe": lxc.base_recipe_hash(), "cache_dir": cache_dir,
-             "host_key": None, "base_build_seconds": None},
+            LxcNodeProvider(),
+            name,
+            {
+                "container": container,
+                "hostname": hostname,
+                "ip": ip,
+                "prefix": prefix,
+                "gateway": gateway,
+                "bridge": bridge,
+                "memory": memory,
+                "ssh_user": ssh_user,
+                "authorized_key": authorized_key,
+                "base_recipe": lxc.base_recipe_hash(),
+                "cache_dir": cache_dir,
+                "host_key": None,
+                "base_build_seconds": None,
+            },
             opts,
         )

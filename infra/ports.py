@@ -80,30 +80,96 @@ _PUBLIC_PLACEHOLDER: tuple[PortRange, ...] = ()
 
 MATRIX: tuple[Rule, ...] = (
     # --- admin: operators only (dcos-mesos.md 2.4 "admin") ---------------------------------------------
-    Rule("ssh", Source.ADMIN, Protocol.TCP, _p(22), ALL_ROLES,
-         "SSH for Fabric and operators (never the world, unlike dcos-terraform on Azure)"),
+    Rule(
+        "ssh",
+        Source.ADMIN,
+        Protocol.TCP,
+        _p(22),
+        ALL_ROLES,
+        "SSH for Fabric and operators (never the world, unlike dcos-terraform on Azure)",
+    ),
     Rule("icmp-echo", Source.ADMIN, Protocol.ICMP, (), ALL_ROLES, "ping from adminCidrs"),
-    Rule("dcos-admin-router", Source.ADMIN, Protocol.TCP, _p(80, 443), frozenset({"master"}),
-         "DC/OS Admin Router UI/API (dcos-mesos.md 2.1 masters)", frozenset({"dcos"})),
-    Rule("dcos-exhibitor", Source.ADMIN, Protocol.TCP, _p(8181), frozenset({"master"}),
-         "Exhibitor UI (dcos-mesos.md 2.1, 2.4)", frozenset({"dcos"})),
-    Rule("mesos-master-ui", Source.ADMIN, Protocol.TCP, _p(5050), frozenset({"master"}),
-         "Mesos master UI/API (dcos-mesos.md 2.5)", frozenset({"mesos"})),
-    Rule("marathon-ui", Source.ADMIN, Protocol.TCP, _p(8080), frozenset({"master"}),
-         "Marathon UI/API --http_port (dcos-mesos.md 2.5)", frozenset({"mesos"})),
-    Rule("mesos-agent-sandbox", Source.ADMIN, Protocol.TCP, _p(5051), frozenset({"agent", "publicAgent"}),
-         "Mesos agent API: the master UI reads task sandboxes from agents (dcos-mesos.md 2.5)",
-         frozenset({"mesos"})),
-    Rule("spark-master-ui", Source.ADMIN, Protocol.TCP, _p(8080), frozenset({"master"}),
-         "Spark standalone master UI", frozenset({"standalone"})),
-    Rule("spark-worker-ui", Source.ADMIN, Protocol.TCP, _p(8081), frozenset({"agent"}),
-         "Spark standalone worker UI (linked from the master UI)", frozenset({"standalone"})),
+    Rule(
+        "dcos-admin-router",
+        Source.ADMIN,
+        Protocol.TCP,
+        _p(80, 443),
+        frozenset({"master"}),
+        "DC/OS Admin Router UI/API (dcos-mesos.md 2.1 masters)",
+        frozenset({"dcos"}),
+    ),
+    Rule(
+        "dcos-exhibitor",
+        Source.ADMIN,
+        Protocol.TCP,
+        _p(8181),
+        frozenset({"master"}),
+        "Exhibitor UI (dcos-mesos.md 2.1, 2.4)",
+        frozenset({"dcos"}),
+    ),
+    Rule(
+        "mesos-master-ui",
+        Source.ADMIN,
+        Protocol.TCP,
+        _p(5050),
+        frozenset({"master"}),
+        "Mesos master UI/API (dcos-mesos.md 2.5)",
+        frozenset({"mesos"}),
+    ),
+    Rule(
+        "marathon-ui",
+        Source.ADMIN,
+        Protocol.TCP,
+        _p(8080),
+        frozenset({"master"}),
+        "Marathon UI/API --http_port (dcos-mesos.md 2.5)",
+        frozenset({"mesos"}),
+    ),
+    Rule(
+        "mesos-agent-sandbox",
+        Source.ADMIN,
+        Protocol.TCP,
+        _p(5051),
+        frozenset({"agent", "publicAgent"}),
+        "Mesos agent API: the master UI reads task sandboxes from agents (dcos-mesos.md 2.5)",
+        frozenset({"mesos"}),
+    ),
+    Rule(
+        "spark-master-ui",
+        Source.ADMIN,
+        Protocol.TCP,
+        _p(8080),
+        frozenset({"master"}),
+        "Spark standalone master UI",
+        frozenset({"standalone"}),
+    ),
+    Rule(
+        "spark-worker-ui",
+        Source.ADMIN,
+        Protocol.TCP,
+        _p(8081),
+        frozenset({"agent"}),
+        "Spark standalone worker UI (linked from the master UI)",
+        frozenset({"standalone"}),
+    ),
     # --- cluster: everything between nodes (dcos-mesos.md 1.5, 2.3 "internal", 2.4) --------------------
-    Rule("cluster-internal", Source.CLUSTER, Protocol.ALL, (), ALL_ROLES,
-         "all traffic between cluster nodes (see CLUSTER_SERVICES)"),
+    Rule(
+        "cluster-internal",
+        Source.CLUSTER,
+        Protocol.ALL,
+        (),
+        ALL_ROLES,
+        "all traffic between cluster nodes (see CLUSTER_SERVICES)",
+    ),
     # --- world: public agents only, fastdata:publicPorts (dcos-mesos.md 2.3 "public_agents") -----------
-    Rule("public", Source.WORLD, Protocol.TCP, _PUBLIC_PLACEHOLDER, frozenset({"publicAgent"}),
-         "fastdata:publicPorts on public agents (dashboard, Marathon-LB)"),
+    Rule(
+        "public",
+        Source.WORLD,
+        Protocol.TCP,
+        _PUBLIC_PLACEHOLDER,
+        frozenset({"publicAgent"}),
+        "fastdata:publicPorts on public agents (dashboard, Marathon-LB)",
+    ),
 )
 
 
@@ -135,8 +201,14 @@ CLUSTER_SERVICES: tuple[Service, ...] = (
     Service("mesos-master", Protocol.TCP, _p(5050), _MASTERS, _MESOS, "dcos-mesos.md 2.1, 2.5"),
     Service("marathon", Protocol.TCP, _p(8080, 8443), _MASTERS, _MESOS, "dcos-mesos.md 2.1, 2.5"),
     Service("marathon-libprocess", Protocol.TCP, _p(15101), _MASTERS, _DCOS, "dcos-mesos.md 2.1"),
-    Service("metronome", Protocol.TCP, _p(9000, 9942, 15201), _MASTERS, _DCOS,
-            "dcos-mesos.md 2.1 (9000/9942 per the installer code, not the docs' 9090/9443)"),
+    Service(
+        "metronome",
+        Protocol.TCP,
+        _p(9000, 9942, 15201),
+        _MASTERS,
+        _DCOS,
+        "dcos-mesos.md 2.1 (9000/9942 per the installer code, not the docs' 9090/9443)",
+    ),
     Service("mesos-dns", Protocol.TCP, _p(61053), _MASTERS, _DCOS, "dcos-mesos.md 2.1"),
     Service("dcos-net-dns", Protocol.UDP, _p(53), _NODES, _DCOS, "dcos-mesos.md 2.1 (TCP and UDP)"),
     Service("dcos-net", Protocol.TCP, _p(53, 61420, 62080, 62501), _NODES, _DCOS, "dcos-mesos.md 2.1"),
@@ -146,18 +218,54 @@ CLUSTER_SERVICES: tuple[Service, ...] = (
     Service("rex-ray", Protocol.TCP, _p(61003), _NODES, _DCOS, "dcos-mesos.md 2.1"),
     Service("mesos-agent", Protocol.TCP, _p(5051), _AGENTS, _MESOS, "dcos-mesos.md 2.1, 2.5"),
     Service("admin-router-agent", Protocol.TCP, _p(61001, 61002), _AGENTS, _DCOS, "dcos-mesos.md 2.1"),
-    Service("mesos-task-ports", Protocol.TCP, (PortRange(31000, 32000),), _AGENTS, frozenset({"mesos"}),
-            "dcos-mesos.md 2.5 (mesos-agent DEFAULT_PORTS)"),
-    Service("kafka", Protocol.TCP, _p(9092, 9093), frozenset({"agent"}), ALL_PLATFORMS,
-            "dcos-mesos.md 2.5; 9093 is the KRaft controller listener (standalone)"),
-    Service("spark-master", Protocol.TCP, _p(7077), _MASTERS, frozenset({"standalone"}),
-            "Spark standalone master; executors and drivers use random ports between nodes"),
-    Service("spark-dispatcher", Protocol.TCP, _p(7077, 8081), _AGENTS, frozenset({"mesos"}),
-            "dcos-mesos.md 2.5 MesosClusterDispatcher"),
-    Service("artifact-server", Protocol.TCP, _p(8099), frozenset({"bootstrap", "master"}), ALL_PLATFORMS,
-            "roles/common.py: the bootstrap node (else the first master) serves the artifacts to the others"),
-    Service("influxdb", Protocol.TCP, _p(8086), frozenset({"publicAgent"}), ALL_PLATFORMS,
-            "InfluxDB 1.x HTTP API: read by the dashboard, never published (no auth in the demo)"),
+    Service(
+        "mesos-task-ports",
+        Protocol.TCP,
+        (PortRange(31000, 32000),),
+        _AGENTS,
+        frozenset({"mesos"}),
+        "dcos-mesos.md 2.5 (mesos-agent DEFAULT_PORTS)",
+    ),
+    Service(
+        "kafka",
+        Protocol.TCP,
+        _p(9092, 9093),
+        frozenset({"agent"}),
+        ALL_PLATFORMS,
+        "dcos-mesos.md 2.5; 9093 is the KRaft controller listener (standalone)",
+    ),
+    Service(
+        "spark-master",
+        Protocol.TCP,
+        _p(7077),
+        _MASTERS,
+        frozenset({"standalone"}),
+        "Spark standalone master; executors and drivers use random ports between nodes",
+    ),
+    Service(
+        "spark-dispatcher",
+        Protocol.TCP,
+        _p(7077, 8081),
+        _AGENTS,
+        frozenset({"mesos"}),
+        "dcos-mesos.md 2.5 MesosClusterDispatcher",
+    ),
+    Service(
+        "artifact-server",
+        Protocol.TCP,
+        _p(8099),
+        frozenset({"bootstrap", "master"}),
+        ALL_PLATFORMS,
+        "roles/common.py: the bootstrap node (else the first master) serves the artifacts to the others",
+    ),
+    Service(
+        "influxdb",
+        Protocol.TCP,
+        _p(8086),
+        frozenset({"publicAgent"}),
+        ALL_PLATFORMS,
+        "InfluxDB 1.x HTTP API: read by the dashboard, never published (no auth in the demo)",
+    ),
 )
 
 
@@ -174,16 +282,31 @@ def rules_for(role: str, platform: str, public_ports: Sequence[int]) -> tuple[Ru
         if rule.source is Source.WORLD:
             if not public_ports:
                 continue
-            rule = Rule(rule.name, rule.source, rule.protocol, _p(*sorted(set(public_ports))), rule.roles,
-                        rule.description, rule.platforms)
+            rule = Rule(
+                rule.name,
+                rule.source,
+                rule.protocol,
+                _p(*sorted(set(public_ports))),
+                rule.roles,
+                rule.description,
+                rule.platforms,
+            )
         selected.append(rule)
     return tuple(selected)
 
 
 def admin_ports(role: str, platform: str) -> tuple[PortRange, ...]:
     """TCP ports open to adminCidrs on a role (SSH included)."""
-    return tuple(sorted({p for r in rules_for(role, platform, ()) if r.source is Source.ADMIN
-                         and r.protocol is Protocol.TCP for p in r.ports}))
+    return tuple(
+        sorted(
+            {
+                p
+                for r in rules_for(role, platform, ())
+                if r.source is Source.ADMIN and r.protocol is Protocol.TCP
+                for p in r.ports
+            }
+        )
+    )
 
 
 def ui_ports(role: str, platform: str) -> tuple[int, ...]:
@@ -232,8 +355,9 @@ class ResolvedRule:
 WORLD_CIDR = "0.0.0.0/0"
 
 
-def resolve(rules: Iterable[Rule], admin_cidrs: Sequence[str], cluster_cidrs: Sequence[str]
-            ) -> tuple[ResolvedRule, ...]:
+def resolve(
+    rules: Iterable[Rule], admin_cidrs: Sequence[str], cluster_cidrs: Sequence[str]
+) -> tuple[ResolvedRule, ...]:
     """Turn rows into concrete rules. A row whose source resolves to no CIDR is dropped (e.g. admin rows
     on the local cloud when no adminCidrs are set), never widened."""
     sources = {
@@ -245,8 +369,16 @@ def resolve(rules: Iterable[Rule], admin_cidrs: Sequence[str], cluster_cidrs: Se
     for rule in rules:
         cidrs = sources[rule.source]
         if cidrs:
-            resolved.append(ResolvedRule(rule.name, rule.source, rule.protocol, rule.ports, cidrs,
-                                         f"{rule.source.value}: {rule.description}"))
+            resolved.append(
+                ResolvedRule(
+                    rule.name,
+                    rule.source,
+                    rule.protocol,
+                    rule.ports,
+                    cidrs,
+                    f"{rule.source.value}: {rule.description}",
+                )
+            )
     return tuple(resolved)
 
 

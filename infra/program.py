@@ -33,7 +33,8 @@ def component_class(cloud: Cloud) -> type:
             raise  # the module exists but one of its own imports is missing: show that error as is
         raise MissingComponent(
             f"fastdata:cloud is {cloud.value}, but {module_name.replace('.', '/')}.py ({class_name}) is not "
-            "part of this checkout") from err
+            "part of this checkout"
+        ) from err
     cls: type = getattr(module, class_name)
     return cls
 

@@ -89,8 +89,11 @@ class Nodes:
 
     def instances(self) -> tuple[NodeInstance, ...]:
         """Every node, in inventory order: by role (bootstrap, master, agent, publicAgent), then index."""
-        return tuple(NodeInstance(role, i, self.pool(role).size)
-                     for role in ROLE_ORDER for i in range(self.pool(role).count))
+        return tuple(
+            NodeInstance(role, i, self.pool(role).size)
+            for role in ROLE_ORDER
+            for i in range(self.pool(role).count)
+        )
 
 
 @dataclass(frozen=True)
@@ -175,9 +178,13 @@ class ClusterSpec:
         """The `settings` part of the inventory: the spec slices the roles need, camelCase."""
         return {
             "versions": {
-                "kafka": self.versions.kafka, "spark": self.versions.spark, "dcos": self.versions.dcos,
-                "mesos": self.versions.mesos, "marathon": self.versions.marathon,
-                "zookeeper": self.versions.zookeeper, "influxdb": self.versions.influxdb,
+                "kafka": self.versions.kafka,
+                "spark": self.versions.spark,
+                "dcos": self.versions.dcos,
+                "mesos": self.versions.mesos,
+                "marathon": self.versions.marathon,
+                "zookeeper": self.versions.zookeeper,
+                "influxdb": self.versions.influxdb,
             },
             "kafka": {
                 "brokers": self.kafka.brokers,
@@ -208,29 +215,40 @@ class ClusterSpec:
 
 DEFAULTS: dict[str, Any] = {
     "platform": "standalone",
-    "clusterName": "",   # "" -> "<project>-<stack>"
-    "region": "",        # required on aws and azure
-    "image": "",         # "" -> per cloud and platform, see default_image()
-    "sshUser": "",       # "" -> per cloud and image, see default_ssh_user()
+    "clusterName": "",  # "" -> "<project>-<stack>"
+    "region": "",  # required on aws and azure
+    "image": "",  # "" -> per cloud and platform, see default_image()
+    "sshUser": "",  # "" -> per cloud and image, see default_ssh_user()
     "adminCidrs": [],
     "allowWorldAdmin": False,
-    "nodes": {},         # per role; missing roles and fields come from default_nodes()
+    "nodes": {},  # per role; missing roles and fields come from default_nodes()
     "publicPorts": [80, 443],
     "versions": {
-        "kafka": "3.9.1", "spark": "3.5.7", "dcos": "2.2.1", "mesos": "1.11.0", "marathon": "1.11.24",
-        "zookeeper": "3.8.4", "influxdb": "1.6.7",
+        "kafka": "3.9.1",
+        "spark": "3.5.7",
+        "dcos": "2.2.1",
+        "mesos": "1.11.0",
+        "marathon": "1.11.24",
+        "zookeeper": "3.8.4",
+        "influxdb": "1.6.7",
     },
     "kafka": {"brokers": 3, "replicationFactor": 3, "minInsyncReplicas": 2, "partitions": 6},
     "demo": {
-        "enabled": True, "dataset": "data/chicago-crimes-2015-10-17_18.csv", "speedup": 60.0,
+        "enabled": True,
+        "dataset": "data/chicago-crimes-2015-10-17_18.csv",
+        "speedup": 60.0,
         "maxEventsPerSecond": 500,
     },
     "artifacts": {
-        "dcosInstallerUrl": None, "dcosInstallerSha256": None, "mesosPackageSource": None,
-        "mesosPackageSha256": None, "marathonPackageSource": None, "marathonPackageSha256": None,
+        "dcosInstallerUrl": None,
+        "dcosInstallerSha256": None,
+        "mesosPackageSource": None,
+        "mesosPackageSha256": None,
+        "marathonPackageSource": None,
+        "marathonPackageSha256": None,
         "cacheDir": None,  # None: $FASTDATA_CACHE/artifacts
     },
-    "local": {},         # only for cloud=local; fields default to LOCAL_DEFAULTS
+    "local": {},  # only for cloud=local; fields default to LOCAL_DEFAULTS
 }
 REQUIRED_KEYS = ("cloud",)
 KEYS: tuple[str, ...] = (*REQUIRED_KEYS, *DEFAULTS)
@@ -256,17 +274,28 @@ _DEFAULT_MASTER_COUNTS = (1, 3, 5)
 # Node sizes when the stack does not set one. DC/OS minimums: masters 4 cores / 32 GB, agents 2 cores /
 # 16 GB (dcos-mesos.md 1.5); dcos-terraform's defaults are m4.xlarge / Standard_D4s_v3 (anchors.md 1.1).
 _SIZES: dict[Cloud, dict[Role, str]] = {
-    Cloud.AWS: {Role.BOOTSTRAP: "t3.medium", Role.MASTER: "m5.large", Role.AGENT: "m5.xlarge",
-                Role.PUBLIC_AGENT: "m5.large"},
-    Cloud.AZURE: {Role.BOOTSTRAP: "Standard_B2ms", Role.MASTER: "Standard_D2s_v3",
-                  Role.AGENT: "Standard_D4s_v3", Role.PUBLIC_AGENT: "Standard_D2s_v3"},
+    Cloud.AWS: {
+        Role.BOOTSTRAP: "t3.medium",
+        Role.MASTER: "m5.large",
+        Role.AGENT: "m5.xlarge",
+        Role.PUBLIC_AGENT: "m5.large",
+    },
+    Cloud.AZURE: {
+        Role.BOOTSTRAP: "Standard_B2ms",
+        Role.MASTER: "Standard_D2s_v3",
+        Role.AGENT: "Standard_D4s_v3",
+        Role.PUBLIC_AGENT: "Standard_D2s_v3",
+    },
     # memory limits of LXC containers: 2 + 3 x 4 + 2 = 16 GB fits the 24 GB reference host (DESIGN 5)
     Cloud.LOCAL: {Role.BOOTSTRAP: "2G", Role.MASTER: "2G", Role.AGENT: "4G", Role.PUBLIC_AGENT: "2G"},
 }
 _DCOS_SIZES: dict[Cloud, dict[Role, str]] = {
     Cloud.AWS: {Role.MASTER: "m5.2xlarge", Role.AGENT: "m5.xlarge", Role.PUBLIC_AGENT: "m5.xlarge"},
-    Cloud.AZURE: {Role.MASTER: "Standard_D8s_v3", Role.AGENT: "Standard_D4s_v3",
-                  Role.PUBLIC_AGENT: "Standard_D4s_v3"},
+    Cloud.AZURE: {
+        Role.MASTER: "Standard_D8s_v3",
+        Role.AGENT: "Standard_D4s_v3",
+        Role.PUBLIC_AGENT: "Standard_D4s_v3",
+    },
 }
 _SIZE_RULES: dict[Cloud, tuple[str, str]] = {
     Cloud.AWS: (r"[a-z][a-z0-9-]*\.[a-z0-9]+", "an EC2 instance type such as m5.xlarge"),
@@ -302,8 +331,12 @@ def default_nodes(cloud: Cloud, platform: Platform) -> dict[Role, NodePool]:
     """Counts: one master, three agents (Kafka's three brokers need three), one public agent, and the
     bootstrap node DC/OS needs. Sizes: see _SIZES."""
     sizes = {**_SIZES[cloud], **(_DCOS_SIZES.get(cloud, {}) if platform is Platform.DCOS else {})}
-    counts = {Role.BOOTSTRAP: 1 if platform is Platform.DCOS else 0, Role.MASTER: 1, Role.AGENT: 3,
-              Role.PUBLIC_AGENT: 1}
+    counts = {
+        Role.BOOTSTRAP: 1 if platform is Platform.DCOS else 0,
+        Role.MASTER: 1,
+        Role.AGENT: 3,
+        Role.PUBLIC_AGENT: 1,
+    }
     return {role: NodePool(counts[role], sizes[role]) for role in ROLE_ORDER}
 
 
@@ -385,8 +418,15 @@ def _as_bool(value: Any) -> bool | None:
     return None
 
 
-def _field(c: _Collector, obj: Mapping[str, Any], key: str, name: str, default: T,
-           convert: Callable[[Any], T | None], expected: str) -> T:
+def _field(
+    c: _Collector,
+    obj: Mapping[str, Any],
+    key: str,
+    name: str,
+    default: T,
+    convert: Callable[[Any], T | None],
+    expected: str,
+) -> T:
     """One field of an object-valued key: converted, or the default with a problem recorded."""
     if name not in obj or obj[name] is None:
         return default
@@ -401,8 +441,9 @@ def _str_or_none(value: Any) -> str | None:
     return value if isinstance(value, str) else None
 
 
-def _object(c: _Collector, raw: Mapping[str, Any], key: str, allowed: set[str] | frozenset[str]
-            ) -> dict[str, Any]:
+def _object(
+    c: _Collector, raw: Mapping[str, Any], key: str, allowed: set[str] | frozenset[str]
+) -> dict[str, Any]:
     value = raw.get(key, DEFAULTS.get(key))
     if value is None:
         return {}
@@ -451,17 +492,24 @@ def parse_spec(raw_config: Mapping[str, Any], project: str, stack: str) -> Clust
         raise ConfigError(c.problems)
 
     name = raw.get("clusterName") or f"{project}-{stack}"
-    c.check(isinstance(name, str) and bool(_CLUSTER_NAME.fullmatch(name)), "clusterName",
-            "must be 2-40 characters of lowercase letters, digits and '-', starting with a letter "
-            f"(it names cloud resources and hosts; got {name!r})")
+    c.check(
+        isinstance(name, str) and bool(_CLUSTER_NAME.fullmatch(name)),
+        "clusterName",
+        "must be 2-40 characters of lowercase letters, digits and '-', starting with a letter "
+        f"(it names cloud resources and hosts; got {name!r})",
+    )
 
     region = _parse_region(c, raw, cloud)
     image = _parse_image(c, raw, cloud, platform)
     ssh_user = raw.get("sshUser") or default_ssh_user(cloud, platform)
-    c.check(isinstance(ssh_user, str) and bool(re.fullmatch(r"[a-z_][a-z0-9_-]{0,31}", ssh_user))
-            and not (cloud is Cloud.AZURE and ssh_user in _AZURE_RESERVED_USERS), "sshUser",
-            "must be a Linux user name (lowercase, at most 32 characters)"
-            + (f"; Azure refuses {', '.join(sorted(_AZURE_RESERVED_USERS))}" if cloud is Cloud.AZURE else ""))
+    c.check(
+        isinstance(ssh_user, str)
+        and bool(re.fullmatch(r"[a-z_][a-z0-9_-]{0,31}", ssh_user))
+        and not (cloud is Cloud.AZURE and ssh_user in _AZURE_RESERVED_USERS),
+        "sshUser",
+        "must be a Linux user name (lowercase, at most 32 characters)"
+        + (f"; Azure refuses {', '.join(sorted(_AZURE_RESERVED_USERS))}" if cloud is Cloud.AZURE else ""),
+    )
 
     allow_world = _as_bool(raw.get("allowWorldAdmin", False))
     if allow_world is None:
@@ -473,22 +521,41 @@ def parse_spec(raw_config: Mapping[str, Any], project: str, stack: str) -> Clust
     local = _parse_local(c, raw, cloud, nodes)
 
     # cross-key rules
-    c.check(kafka.brokers <= nodes.agent.count, "kafka.brokers",
-            f"is {kafka.brokers} but fastdata:nodes.agent.count is {nodes.agent.count}: brokers run one per "
-            "agent, so add agents or lower brokers")
+    c.check(
+        kafka.brokers <= nodes.agent.count,
+        "kafka.brokers",
+        f"is {kafka.brokers} but fastdata:nodes.agent.count is {nodes.agent.count}: brokers run one per "
+        "agent, so add agents or lower brokers",
+    )
     if demo.enabled:
-        c.check(nodes.public_agent.count >= 1, "nodes.publicAgent.count",
-                "must be at least 1 while fastdata:demo.enabled is true (the dashboard and InfluxDB "
-                "run on a public agent)")
+        c.check(
+            nodes.public_agent.count >= 1,
+            "nodes.publicAgent.count",
+            "must be at least 1 while fastdata:demo.enabled is true (the dashboard and InfluxDB "
+            "run on a public agent)",
+        )
 
     if c.problems:
         raise ConfigError(c.problems)
     assert image is not None  # a missing image was reported above
     return ClusterSpec(
-        project=project, stack=stack, name=name, cloud=cloud, platform=platform, region=region,
-        image=image, ssh_user=ssh_user, admin_cidrs=admin_cidrs, allow_world_admin=allow_world,
-        nodes=nodes, public_ports=public_ports, versions=versions, kafka=kafka, demo=demo,
-        artifacts=artifacts, local=local,
+        project=project,
+        stack=stack,
+        name=name,
+        cloud=cloud,
+        platform=platform,
+        region=region,
+        image=image,
+        ssh_user=ssh_user,
+        admin_cidrs=admin_cidrs,
+        allow_world_admin=allow_world,
+        nodes=nodes,
+        public_ports=public_ports,
+        versions=versions,
+        kafka=kafka,
+        demo=demo,
+        artifacts=artifacts,
+        local=local,
     )
 
 
@@ -502,13 +569,18 @@ def _parse_region(c: _Collector, raw: Mapping[str, Any], cloud: Cloud) -> str | 
         return None
     if region is None:
         example = "eu-west-1" if cloud is Cloud.AWS else "westeurope"
-        c.add("region", f"is required for cloud={cloud}: the {cloud} region to create the cluster in "
-                        f"(e.g. {example})")
+        c.add(
+            "region",
+            f"is required for cloud={cloud}: the {cloud} region to create the cluster in (e.g. {example})",
+        )
         return None
     pattern = _AWS_REGION if cloud is Cloud.AWS else _AZURE_LOCATION
     expected = "an AWS region like eu-west-1" if cloud is Cloud.AWS else "an Azure location like westeurope"
-    c.check(isinstance(region, str) and bool(pattern.fullmatch(region)), "region",
-            f"must be {expected} (got {region!r})")
+    c.check(
+        isinstance(region, str) and bool(pattern.fullmatch(region)),
+        "region",
+        f"must be {expected} (got {region!r})",
+    )
     return str(region)
 
 
@@ -516,24 +588,34 @@ def _parse_image(c: _Collector, raw: Mapping[str, Any], cloud: Cloud, platform: 
     image = raw.get("image") or default_image(cloud, platform)
     if image is None:
         os_hint = "CentOS 7 (DC/OS 2.2 supports CentOS/RHEL 7)" if platform is Platform.DCOS else "Debian 12"
-        c.add("image", f"is required for cloud=aws: the {os_hint} AMI id of your region, e.g. "
-                       "ami-0123456789abcdef0 (AMI ids differ per region and cannot be looked up offline)")
+        c.add(
+            "image",
+            f"is required for cloud=aws: the {os_hint} AMI id of your region, e.g. "
+            "ami-0123456789abcdef0 (AMI ids differ per region and cannot be looked up offline)",
+        )
         return None
     pattern, expected = _IMAGE_RULES[cloud]
-    c.check(isinstance(image, str) and bool(re.fullmatch(pattern, image)), "image",
-            f"must be {expected} (got {image!r})")
+    c.check(
+        isinstance(image, str) and bool(re.fullmatch(pattern, image)),
+        "image",
+        f"must be {expected} (got {image!r})",
+    )
     return str(image)
 
 
-def _parse_admin_cidrs(c: _Collector, raw: Mapping[str, Any], cloud: Cloud, allow_world: bool
-                       ) -> tuple[str, ...]:
+def _parse_admin_cidrs(
+    c: _Collector, raw: Mapping[str, Any], cloud: Cloud, allow_world: bool
+) -> tuple[str, ...]:
     value = raw.get("adminCidrs", [])
     if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
         c.add("adminCidrs", f"must be a list of IPv4 CIDRs such as [203.0.113.0/24] (got {value!r})")
         return ()
     if cloud is not Cloud.LOCAL and not value:
-        c.add("adminCidrs", f"is required for cloud={cloud}: the IPv4 CIDRs operators connect from "
-                            "(SSH and the UIs are open to these only), e.g. [203.0.113.7/32]")
+        c.add(
+            "adminCidrs",
+            f"is required for cloud={cloud}: the IPv4 CIDRs operators connect from "
+            "(SSH and the UIs are open to these only), e.g. [203.0.113.7/32]",
+        )
     cidrs: list[str] = []
     for i, text in enumerate(value):
         try:
@@ -545,15 +627,22 @@ def _parse_admin_cidrs(c: _Collector, raw: Mapping[str, Any], cloud: Cloud, allo
             c.add(f"adminCidrs[{i}]", "only IPv4 CIDRs are supported (the clusters are IPv4-only)")
             continue
         if net.prefixlen == 0 and not allow_world:
-            c.add(f"adminCidrs[{i}]", f"{net} opens SSH and the admin UIs to the whole internet; use your "
-                                      "own address range, or set fastdata:allowWorldAdmin: true to insist")
+            c.add(
+                f"adminCidrs[{i}]",
+                f"{net} opens SSH and the admin UIs to the whole internet; use your "
+                "own address range, or set fastdata:allowWorldAdmin: true to insist",
+            )
             continue
         cidrs.append(str(net))
     return tuple(cidrs)
 
 
-_ROLE_KEYS = {"bootstrap": Role.BOOTSTRAP, "master": Role.MASTER, "agent": Role.AGENT,
-              "publicAgent": Role.PUBLIC_AGENT}
+_ROLE_KEYS = {
+    "bootstrap": Role.BOOTSTRAP,
+    "master": Role.MASTER,
+    "agent": Role.AGENT,
+    "publicAgent": Role.PUBLIC_AGENT,
+}
 
 
 def _parse_nodes(c: _Collector, raw: Mapping[str, Any], cloud: Cloud, platform: Platform) -> Nodes:
@@ -577,23 +666,38 @@ def _parse_nodes(c: _Collector, raw: Mapping[str, Any], cloud: Cloud, platform: 
         pools[role] = NodePool(count, size)
 
     allowed_masters = _MASTER_COUNTS.get(platform, _DEFAULT_MASTER_COUNTS)
-    c.check(pools[Role.MASTER].count in allowed_masters, "nodes.master.count",
-            f"must be one of {', '.join(map(str, allowed_masters))} for platform={platform} (an odd quorum; "
-            f"got {pools[Role.MASTER].count}). The master count cannot change after install.")
+    c.check(
+        pools[Role.MASTER].count in allowed_masters,
+        "nodes.master.count",
+        f"must be one of {', '.join(map(str, allowed_masters))} for platform={platform} (an odd quorum; "
+        f"got {pools[Role.MASTER].count}). The master count cannot change after install.",
+    )
     wanted_bootstrap = 1 if platform is Platform.DCOS else 0
-    c.check(pools[Role.BOOTSTRAP].count == wanted_bootstrap, "nodes.bootstrap.count",
-            f"must be {wanted_bootstrap} for platform={platform} (only DC/OS has a bootstrap node; "
-            f"got {pools[Role.BOOTSTRAP].count})")
-    c.check(pools[Role.AGENT].count != 0, "nodes.agent.count",
-            "must be at least 1 (Kafka and Spark run on agents)")
+    c.check(
+        pools[Role.BOOTSTRAP].count == wanted_bootstrap,
+        "nodes.bootstrap.count",
+        f"must be {wanted_bootstrap} for platform={platform} (only DC/OS has a bootstrap node; "
+        f"got {pools[Role.BOOTSTRAP].count})",
+    )
+    c.check(
+        pools[Role.AGENT].count != 0,
+        "nodes.agent.count",
+        "must be at least 1 (Kafka and Spark run on agents)",
+    )
     return Nodes(pools[Role.BOOTSTRAP], pools[Role.MASTER], pools[Role.AGENT], pools[Role.PUBLIC_AGENT])
 
 
-def _parse_independent(c: _Collector, raw: Mapping[str, Any], platform: Platform | None = None
-                       ) -> tuple[tuple[int, ...], Versions, KafkaSettings, DemoSettings, Artifacts]:
+def _parse_independent(
+    c: _Collector, raw: Mapping[str, Any], platform: Platform | None = None
+) -> tuple[tuple[int, ...], Versions, KafkaSettings, DemoSettings, Artifacts]:
     """The keys whose validation does not depend on cloud (so they are checked even when cloud is bad)."""
-    return (_parse_public_ports(c, raw, platform), _parse_versions(c, raw), _parse_kafka(c, raw),
-            _parse_demo(c, raw), _parse_artifacts(c, raw))
+    return (
+        _parse_public_ports(c, raw, platform),
+        _parse_versions(c, raw),
+        _parse_kafka(c, raw),
+        _parse_demo(c, raw),
+        _parse_artifacts(c, raw),
+    )
 
 
 def _parse_public_ports(c: _Collector, raw: Mapping[str, Any], platform: Platform | None) -> tuple[int, ...]:
@@ -637,11 +741,17 @@ def _parse_kafka(c: _Collector, raw: Mapping[str, Any]) -> KafkaSettings:
     isr = _field(c, given, "kafka", "minInsyncReplicas", d["minInsyncReplicas"], _as_int, "an integer")
     partitions = _field(c, given, "kafka", "partitions", d["partitions"], _as_int, "an integer")
     c.check(brokers >= 1, "kafka.brokers", f"must be at least 1 (got {brokers})")
-    c.check(1 <= rf <= max(brokers, 1), "kafka.replicationFactor",
-            f"must be between 1 and fastdata:kafka.brokers ({brokers}) (got {rf})")
-    c.check(1 <= isr <= max(rf, 1), "kafka.minInsyncReplicas",
-            f"must be between 1 and fastdata:kafka.replicationFactor ({rf}) (got {isr}); "
-            "equal to it means one broker down stops all writes")
+    c.check(
+        1 <= rf <= max(brokers, 1),
+        "kafka.replicationFactor",
+        f"must be between 1 and fastdata:kafka.brokers ({brokers}) (got {rf})",
+    )
+    c.check(
+        1 <= isr <= max(rf, 1),
+        "kafka.minInsyncReplicas",
+        f"must be between 1 and fastdata:kafka.replicationFactor ({rf}) (got {isr}); "
+        "equal to it means one broker down stops all writes",
+    )
     c.check(partitions >= 1, "kafka.partitions", f"must be at least 1 (got {partitions})")
     return KafkaSettings(brokers, rf, isr, partitions)
 
@@ -671,25 +781,46 @@ def _parse_artifacts(c: _Collector, raw: Mapping[str, Any]) -> Artifacts:
         fields[name] = value
     url, sha = fields["dcosInstallerUrl"], fields["dcosInstallerSha256"]
     if url is not None:
-        c.check(bool(_ARTIFACT_URL.fullmatch(url)), "artifacts.dcosInstallerUrl",
-                f"must be an http(s):// or file:// URL of dcos_generate_config.sh (got {url!r})")
-        c.check(sha is not None, "artifacts.dcosInstallerSha256",
-                "is required with fastdata:artifacts.dcosInstallerUrl: the installer is verified before use")
+        c.check(
+            bool(_ARTIFACT_URL.fullmatch(url)),
+            "artifacts.dcosInstallerUrl",
+            f"must be an http(s):// or file:// URL of dcos_generate_config.sh (got {url!r})",
+        )
+        c.check(
+            sha is not None,
+            "artifacts.dcosInstallerSha256",
+            "is required with fastdata:artifacts.dcosInstallerUrl: the installer is verified before use",
+        )
     for name in ("dcosInstallerSha256", "mesosPackageSha256", "marathonPackageSha256"):
         if fields[name] is not None:
-            c.check(bool(re.fullmatch(r"[0-9a-f]{64}", fields[name] or "")), f"artifacts.{name}",
-                    "must be 64 lowercase hex characters (a SHA-256)")
+            c.check(
+                bool(re.fullmatch(r"[0-9a-f]{64}", fields[name] or "")),
+                f"artifacts.{name}",
+                "must be 64 lowercase hex characters (a SHA-256)",
+            )
     for package in ("mesos", "marathon"):
         source = fields[f"{package}PackageSource"]
         if source is not None:
-            c.check(bool(_ARTIFACT_URL.fullmatch(source)) or source.startswith("/"),
-                    f"artifacts.{package}PackageSource",
-                    f"must be an http(s):// or file:// URL or an absolute path (got {source!r})")
-            c.check(fields[f"{package}PackageSha256"] is not None, f"artifacts.{package}PackageSha256",
-                    f"is required with fastdata:artifacts.{package}PackageSource: the package is verified "
-                    "before use")
-    return Artifacts(url, sha, fields["mesosPackageSource"], fields["mesosPackageSha256"],
-                     fields["marathonPackageSource"], fields["marathonPackageSha256"], fields["cacheDir"])
+            c.check(
+                bool(_ARTIFACT_URL.fullmatch(source)) or source.startswith("/"),
+                f"artifacts.{package}PackageSource",
+                f"must be an http(s):// or file:// URL or an absolute path (got {source!r})",
+            )
+            c.check(
+                fields[f"{package}PackageSha256"] is not None,
+                f"artifacts.{package}PackageSha256",
+                f"is required with fastdata:artifacts.{package}PackageSource: the package is verified "
+                "before use",
+            )
+    return Artifacts(
+        url,
+        sha,
+        fields["mesosPackageSource"],
+        fields["mesosPackageSha256"],
+        fields["marathonPackageSource"],
+        fields["marathonPackageSha256"],
+        fields["cacheDir"],
+    )
 
 
 def _parse_local(c: _Collector, raw: Mapping[str, Any], cloud: Cloud, nodes: Nodes) -> LocalSpec:
@@ -698,9 +829,11 @@ def _parse_local(c: _Collector, raw: Mapping[str, Any], cloud: Cloud, nodes: Nod
         c.add("local", f"is only for cloud=local; remove it from a {cloud} stack")
     bridge = _field(c, given, "local", "bridge", LOCAL_DEFAULTS["bridge"], _str_or_none, "a string")
     subnet = _field(c, given, "local", "subnet", LOCAL_DEFAULTS["subnet"], _str_or_none, "a string")
-    c.check(bool(_BRIDGE.fullmatch(bridge)), "local.bridge",
-            "must be a Linux interface name (at most 15 characters: letters, digits, '-', '_'; "
-            f"got {bridge!r})")
+    c.check(
+        bool(_BRIDGE.fullmatch(bridge)),
+        "local.bridge",
+        f"must be a Linux interface name (at most 15 characters: letters, digits, '-', '_'; got {bridge!r})",
+    )
     try:
         net = ipaddress.ip_network(subnet, strict=True)
     except ValueError as err:
@@ -713,8 +846,10 @@ def _parse_local(c: _Collector, raw: Mapping[str, Any], cloud: Cloud, nodes: Nod
         c.add("local.subnet", f"{net} overlaps Docker's default bridge 172.17.0.0/16; pick another range")
     elif cloud is Cloud.LOCAL and net.num_addresses - 3 < len(nodes.instances()):
         # network, broadcast and the bridge's own address are not for nodes
-        c.add("local.subnet", f"{net} has room for {net.num_addresses - 3} nodes, the stack asks for "
-                              f"{len(nodes.instances())}")
+        c.add(
+            "local.subnet",
+            f"{net} has room for {net.num_addresses - 3} nodes, the stack asks for {len(nodes.instances())}",
+        )
     return LocalSpec(bridge, str(net))
 
 
@@ -727,7 +862,7 @@ def _present_keys() -> set[str]:
 
     names = set(runtime_config.CONFIG.get()) | set(runtime_config.get_config_env())
     prefix = f"{NAMESPACE}:"
-    return {n[len(prefix):] for n in names if n.startswith(prefix)}
+    return {n[len(prefix) :] for n in names if n.startswith(prefix)}
 
 
 def load_spec() -> ClusterSpec:

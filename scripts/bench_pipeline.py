@@ -35,7 +35,7 @@ from roles.connection import connect, load_private_key  # noqa: E402
 
 
 def total_counted(influx: str) -> int:
-    q = f"SELECT sum(\"count\") FROM crime_counts WHERE \"type\" != '{PROBE_SLUG}'"
+    q = f'SELECT sum("count") FROM crime_counts WHERE "type" != \'{PROBE_SLUG}\''
     resp = requests.get(f"{influx}/query", params={"db": "crimes", "q": q}, timeout=10)
     resp.raise_for_status()
     series = resp.json()["results"][0].get("series") or []
@@ -50,8 +50,15 @@ def sample_events(n: int) -> list[tuple[bytes, bytes]]:
 
 
 def producer(bootstrap: str) -> Producer:
-    return Producer({"bootstrap.servers": bootstrap, "enable.idempotence": True, "acks": "all",
-                     "linger.ms": 5, "queue.buffering.max.messages": 1_000_000})
+    return Producer(
+        {
+            "bootstrap.servers": bootstrap,
+            "enable.idempotence": True,
+            "acks": "all",
+            "linger.ms": 5,
+            "queue.buffering.max.messages": 1_000_000,
+        }
+    )
 
 
 def produce_all(p: Producer, topic: str, msgs: list[tuple[bytes, bytes]]) -> None:
@@ -76,8 +83,14 @@ def raw_kafka(bootstrap: str, partitions: int, rf: int, n: int) -> dict[str, flo
     created[topic].result(60)
     try:
         msgs = sample_events(n)
-        consumer = Consumer({"bootstrap.servers": bootstrap, "group.id": topic,
-                             "auto.offset.reset": "earliest", "enable.auto.commit": False})
+        consumer = Consumer(
+            {
+                "bootstrap.servers": bootstrap,
+                "group.id": topic,
+                "auto.offset.reset": "earliest",
+                "enable.auto.commit": False,
+            }
+        )
         consumer.subscribe([topic])
         consumer.poll(1)  # join the group before the clock starts
         got = 0
@@ -98,8 +111,12 @@ def raw_kafka(bootstrap: str, partitions: int, rf: int, n: int) -> dict[str, flo
         done.set()
         elapsed = time.monotonic() - start
         consumer.close()
-        return {"events": n, "consumed": got, "produce_eps": n / produced_s,
-                "produce_consume_eps": got / elapsed}
+        return {
+            "events": n,
+            "consumed": got,
+            "produce_eps": n / produced_s,
+            "produce_consume_eps": got / elapsed,
+        }
     finally:
         admin.delete_topics([topic])
 
@@ -153,10 +170,16 @@ def pipeline(bootstrap: str, influx: str, n: int, probes: int) -> dict[str, Any]
     prober.join(180)
     latencies.sort()
     p95 = latencies[max(0, round(0.95 * len(latencies)) - 1)] if latencies else float("nan")
-    return {"events": n, "counted": counted, "send_s": sent_s, "end_to_end_s": elapsed,
-            "pipeline_eps": counted / elapsed, "latency_samples": len(latencies),
-            "latency_p50_s": statistics.median(latencies) if latencies else float("nan"),
-            "latency_p95_s": p95}
+    return {
+        "events": n,
+        "counted": counted,
+        "send_s": sent_s,
+        "end_to_end_s": elapsed,
+        "pipeline_eps": counted / elapsed,
+        "latency_samples": len(latencies),
+        "latency_p50_s": statistics.median(latencies) if latencies else float("nan"),
+        "latency_p95_s": p95,
+    }
 
 
 def main() -> int:
@@ -184,14 +207,23 @@ def main() -> int:
         remote.run("systemctl start fastdata-producer", check=False)
         remote.close()
     ratio = pipe["pipeline_eps"] / raw["produce_consume_eps"] if raw["produce_consume_eps"] else float("nan")
-    report = {"command": " ".join(sys.argv), "stack": args.stack, "raw_kafka": raw, "pipeline": pipe,
-              "ratio_pipeline_over_raw": ratio}
+    report = {
+        "command": " ".join(sys.argv),
+        "stack": args.stack,
+        "raw_kafka": raw,
+        "pipeline": pipe,
+        "ratio_pipeline_over_raw": ratio,
+    }
     print(json.dumps(report, indent=2, default=float))
     print(f"\nraw Kafka produce->consume: {raw['produce_consume_eps']:.0f} events/s")
-    print(f"pipeline (producer -> InfluxDB counts): {pipe['pipeline_eps']:.0f} events/s "
-          f"({pipe['counted']}/{pipe['events']} counted)")
-    print(f"latency sent -> counted: p50 {pipe['latency_p50_s']:.1f}s, p95 {pipe['latency_p95_s']:.1f}s "
-          f"({pipe['latency_samples']} samples)")
+    print(
+        f"pipeline (producer -> InfluxDB counts): {pipe['pipeline_eps']:.0f} events/s "
+        f"({pipe['counted']}/{pipe['events']} counted)"
+    )
+    print(
+        f"latency sent -> counted: p50 {pipe['latency_p50_s']:.1f}s, p95 {pipe['latency_p95_s']:.1f}s "
+        f"({pipe['latency_samples']} samples)"
+    )
     print(f"ratio pipeline/raw: {ratio:.2f} (target >= 0.5)")
     return 0
 

@@ -55,7 +55,7 @@ class Ingress:
     """One inbound allow rule, normalised across AWS and Azure."""
 
     label: str
-    protocol: str                   # tcp | udp | icmp | all
+    protocol: str  # tcp | udp | icmp | all
     ranges: tuple[tuple[int, int], ...]
     sources: tuple[str, ...]
 
@@ -105,7 +105,8 @@ def _aws_ranges(protocol: str, first: Any, last: Any) -> tuple[tuple[int, int], 
 
 def _aws_protocol(protocol: str) -> str:
     return {"-1": "all", "6": "tcp", "17": "udp", "1": "icmp", "58": "icmp", "icmpv6": "icmp"}.get(
-        protocol, protocol)
+        protocol, protocol
+    )
 
 
 def _aws_ingress(label: str, rule: Mapping[str, Any], protocol_key: str, sources: Sequence[str]) -> Ingress:
@@ -148,14 +149,29 @@ def ingress_rules(resource_type: str, props: Mapping[str, Any]) -> list[Ingress]
     found: list[Ingress] = []
     if resource_type == "aws:ec2/securityGroup:SecurityGroup":
         for i, rule in enumerate(props.get("ingress") or []):
-            found.append(_aws_ingress(f"ingress[{i}] {rule.get('description', '')}".strip(), rule, "protocol",
-                                      [*(rule.get("cidrBlocks") or []), *(rule.get("ipv6CidrBlocks") or [])]))
+            found.append(
+                _aws_ingress(
+                    f"ingress[{i}] {rule.get('description', '')}".strip(),
+                    rule,
+                    "protocol",
+                    [*(rule.get("cidrBlocks") or []), *(rule.get("ipv6CidrBlocks") or [])],
+                )
+            )
     elif resource_type == "aws:ec2/securityGroupRule:SecurityGroupRule" and props.get("type") == "ingress":
-        found.append(_aws_ingress("rule", props, "protocol",
-                                  [*(props.get("cidrBlocks") or []), *(props.get("ipv6CidrBlocks") or [])]))
+        found.append(
+            _aws_ingress(
+                "rule",
+                props,
+                "protocol",
+                [*(props.get("cidrBlocks") or []), *(props.get("ipv6CidrBlocks") or [])],
+            )
+        )
     elif resource_type == "aws:vpc/securityGroupIngressRule:SecurityGroupIngressRule":
-        found.append(_aws_ingress("rule", props, "ipProtocol",
-                                  [s for s in (props.get("cidrIpv4"), props.get("cidrIpv6")) if s]))
+        found.append(
+            _aws_ingress(
+                "rule", props, "ipProtocol", [s for s in (props.get("cidrIpv4"), props.get("cidrIpv6")) if s]
+            )
+        )
     elif resource_type == "azure-native:network:NetworkSecurityGroup":
         for rule in props.get("securityRules") or []:
             ingress = _azure_ingress(rule, str(rule.get("name", "rule")))
@@ -197,8 +213,9 @@ def _admin_ports_for(role: str | None) -> set[int]:
     """Admin TCP ports of a role on any platform (the pack does not know the platform); every admin port
     when the resource does not say its role."""
     roles = [role] if role in ports.ALL_ROLES else sorted(ports.ALL_ROLES)
-    return {rng.first for r in roles for platform in ports.ALL_PLATFORMS
-            for rng in ports.admin_ports(r, platform)} | {22}
+    return {
+        rng.first for r in roles for platform in ports.ALL_PLATFORMS for rng in ports.admin_ports(r, platform)
+    } | {22}
 
 
 # --- the policies ---------------------------------------------------------------------------------------
@@ -214,17 +231,29 @@ def check_world_ingress(args: ResourceValidationArgs, report: ReportViolation) -
         if not any(_is_world(s) for s in rule.sources):
             continue
         if rule.protocol != "tcp":
-            report(f"{rule.label}: opens {rule.protocol.upper()} to the world; only TCP "
-                   f"{list(settings.public_ports)} may be public", None)
+            report(
+                f"{rule.label}: opens {rule.protocol.upper()} to the world; only TCP "
+                f"{list(settings.public_ports)} may be public",
+                None,
+            )
             continue
-        outside = [f"{a}-{b}" if a != b else str(a) for a, b in rule.ranges
-                   if not all(p in settings.public_ports for p in range(a, b + 1))]
+        outside = [
+            f"{a}-{b}" if a != b else str(a)
+            for a, b in rule.ranges
+            if not all(p in settings.public_ports for p in range(a, b + 1))
+        ]
         if outside:
-            report(f"{rule.label}: opens TCP {', '.join(outside)} to the world; only fastdata:publicPorts "
-                   f"{list(settings.public_ports)} may be", None)
+            report(
+                f"{rule.label}: opens TCP {', '.join(outside)} to the world; only fastdata:publicPorts "
+                f"{list(settings.public_ports)} may be",
+                None,
+            )
         if role != "publicAgent":
-            report(f"{rule.label}: opens ports to the world on a {role or 'untagged'} resource; only "
-                   "public agents (role=publicAgent) may be reachable from the world", None)
+            report(
+                f"{rule.label}: opens ports to the world on a {role or 'untagged'} resource; only "
+                "public agents (role=publicAgent) may be reachable from the world",
+                None,
+            )
 
 
 def check_admin_sources(args: ResourceValidationArgs, report: ReportViolation) -> None:
@@ -238,29 +267,35 @@ def check_admin_sources(args: ResourceValidationArgs, report: ReportViolation) -
         if not covered:
             continue
         if settings.admin_cidrs is None:
-            report(f"{rule.label}: opens admin port(s) {covered} but the pack knows no adminCidrs to check "
-                   "them against: run it with the stack's configuration or set adminCidrs in its config",
-                   None)
+            report(
+                f"{rule.label}: opens admin port(s) {covered} but the pack knows no adminCidrs to check "
+                "them against: run it with the stack's configuration or set adminCidrs in its config",
+                None,
+            )
             continue
         allowed = (*settings.admin_cidrs, *settings.cluster_networks)
-        bad = [s for s in rule.sources
-               if s.strip().lower() not in INTERNAL_TAGS and not _within(s, allowed)]
+        bad = [s for s in rule.sources if s.strip().lower() not in INTERNAL_TAGS and not _within(s, allowed)]
         if bad:
-            report(f"{rule.label}: admin port(s) {covered} open to {bad}; only fastdata:adminCidrs "
-                   f"{list(settings.admin_cidrs)} and the cluster network may reach them", None)
+            report(
+                f"{rule.label}: admin port(s) {covered} open to {bad}; only fastdata:adminCidrs "
+                f"{list(settings.admin_cidrs)} and the cluster network may reach them",
+                None,
+            )
 
 
 # Resource types that have no tags property (checked against the SDKs by tests/unit/test_policy_*).
-UNTAGGABLE = frozenset({
-    "aws:ec2/routeTableAssociation:RouteTableAssociation",
-    "aws:ec2/mainRouteTableAssociation:MainRouteTableAssociation",
-    "aws:ec2/route:Route",
-    "aws:ec2/securityGroupRule:SecurityGroupRule",
-    "aws:ec2/volumeAttachment:VolumeAttachment",
-    "aws:lb/targetGroupAttachment:TargetGroupAttachment",
-    "azure-native:network:Subnet",
-    "azure-native:network:SecurityRule",
-})
+UNTAGGABLE = frozenset(
+    {
+        "aws:ec2/routeTableAssociation:RouteTableAssociation",
+        "aws:ec2/mainRouteTableAssociation:MainRouteTableAssociation",
+        "aws:ec2/route:Route",
+        "aws:ec2/securityGroupRule:SecurityGroupRule",
+        "aws:ec2/volumeAttachment:VolumeAttachment",
+        "aws:lb/targetGroupAttachment:TargetGroupAttachment",
+        "azure-native:network:Subnet",
+        "azure-native:network:SecurityRule",
+    }
+)
 TAGGED_PREFIXES = ("aws:", "azure-native:")
 
 
@@ -270,8 +305,11 @@ def check_tags(args: ResourceValidationArgs, report: ReportViolation) -> None:
     tags = args.props.get("tags") or {}
     missing = [t for t in REQUIRED_TAGS if not (isinstance(tags, Mapping) and tags.get(t))]
     if missing:
-        report(f"{args.resource_type} is missing tag(s) {missing}: every taggable resource carries "
-               f"{list(REQUIRED_TAGS)} (spec.tags())", None)
+        report(
+            f"{args.resource_type} is missing tag(s) {missing}: every taggable resource carries "
+            f"{list(REQUIRED_TAGS)} (spec.tags())",
+            None,
+        )
 
 
 def check_encryption(args: ResourceValidationArgs, report: ReportViolation) -> None:
@@ -292,15 +330,18 @@ def check_encryption(args: ResourceValidationArgs, report: ReportViolation) -> N
             report("VM does not use encryption at host: set security_profile.encryption_at_host=True", None)
         os_disk = (props.get("storageProfile") or {}).get("osDisk") or {}
         if os_disk.get("vhd") or not os_disk.get("managedDisk"):
-            report("VM OS disk is not a managed disk (unmanaged VHDs are not encrypted by the platform)",
-                   None)
+            report(
+                "VM OS disk is not a managed disk (unmanaged VHDs are not encrypted by the platform)", None
+            )
 
 
-_NETWORK_CONFIG = PolicyConfigSchema(properties={
-    "adminCidrs": {"type": "array", "items": {"type": "string"}},
-    "publicPorts": {"type": "array", "items": {"type": "integer"}},
-    "clusterNetworks": {"type": "array", "items": {"type": "string"}},
-})
+_NETWORK_CONFIG = PolicyConfigSchema(
+    properties={
+        "adminCidrs": {"type": "array", "items": {"type": "string"}},
+        "publicPorts": {"type": "array", "items": {"type": "integer"}},
+        "clusterNetworks": {"type": "array", "items": {"type": "string"}},
+    }
+)
 
 
 def make_policies() -> list[Policy]:
@@ -308,44 +349,64 @@ def make_policies() -> list[Policy]:
         ResourceValidationPolicy(
             name="fastdata-world-ingress",
             description="Only fastdata:publicPorts (TCP) are open to the world, and only on public agents.",
-            validate=check_world_ingress, enforcement_level=EnforcementLevel.MANDATORY,
-            config_schema=_NETWORK_CONFIG),
+            validate=check_world_ingress,
+            enforcement_level=EnforcementLevel.MANDATORY,
+            config_schema=_NETWORK_CONFIG,
+        ),
         ResourceValidationPolicy(
             name="fastdata-admin-sources",
             description="SSH and the admin UIs admit only fastdata:adminCidrs and the cluster network.",
-            validate=check_admin_sources, enforcement_level=EnforcementLevel.MANDATORY,
-            config_schema=_NETWORK_CONFIG),
+            validate=check_admin_sources,
+            enforcement_level=EnforcementLevel.MANDATORY,
+            config_schema=_NETWORK_CONFIG,
+        ),
         ResourceValidationPolicy(
             name="fastdata-required-tags",
             description=f"Every taggable resource carries the tags {', '.join(REQUIRED_TAGS)}.",
-            validate=check_tags, enforcement_level=EnforcementLevel.MANDATORY),
+            validate=check_tags,
+            enforcement_level=EnforcementLevel.MANDATORY,
+        ),
         ResourceValidationPolicy(
             name="fastdata-encrypted-disks",
             description="Instance volumes are encrypted; Azure VMs use encryption at host on managed disks.",
-            validate=check_encryption, enforcement_level=EnforcementLevel.MANDATORY),
+            validate=check_encryption,
+            enforcement_level=EnforcementLevel.MANDATORY,
+        ),
     ]
 
 
 _NO_OPTIONS = PolicyResourceOptions(
-    protect=False, ignore_changes=[], delete_before_replace=None, aliases=[],
-    custom_timeouts=PolicyCustomTimeouts(0, 0, 0), additional_secret_outputs=[])
+    protect=False,
+    ignore_changes=[],
+    delete_before_replace=None,
+    aliases=[],
+    custom_timeouts=PolicyCustomTimeouts(0, 0, 0),
+    additional_secret_outputs=[],
+)
 
 
-def validate_resources(resources: Sequence[tuple[str, str, Mapping[str, Any]]],
-                       config: Mapping[str, Any] | None = None) -> list[str]:
+def validate_resources(
+    resources: Sequence[tuple[str, str, Mapping[str, Any]]], config: Mapping[str, Any] | None = None
+) -> list[str]:
     """Run every policy over (type, name, props) triples; return the violations as text. This is how the
     tests run the pack without the CLI; the CLI calls the same validate functions."""
     violations: list[str] = []
     for policy in make_policies():
         assert isinstance(policy, ResourceValidationPolicy)  # all of fastdata's policies are per resource
         for resource_type, name, props in resources:
-            args = ResourceValidationArgs(resource_type=resource_type, props=props,
-                                          urn=f"urn:pulumi:test::fastdata::{resource_type}::{name}",
-                                          name=name, opts=_NO_OPTIONS, provider=None,
-                                          config=dict(config or {}))
+            args = ResourceValidationArgs(
+                resource_type=resource_type,
+                props=props,
+                urn=f"urn:pulumi:test::fastdata::{resource_type}::{name}",
+                name=name,
+                opts=_NO_OPTIONS,
+                provider=None,
+                config=dict(config or {}),
+            )
 
-            def report(message: str, _urn: str | None = None, *, _p: str = policy.name, _n: str = name
-                       ) -> None:
+            def report(
+                message: str, _urn: str | None = None, *, _p: str = policy.name, _n: str = name
+            ) -> None:
                 violations.append(f"{_p}: {_n}: {message}")
 
             policy.validate(args, report)
