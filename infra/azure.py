@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import base64
 from collections.abc import Sequence
-from typing import cast
+from typing import Any, cast
 
 import pulumi
 from pulumi_azure_native import compute, network, resources
@@ -36,10 +36,10 @@ def security_rules(rules: Sequence[ResolvedRule]) -> list[network.SecurityRuleAr
     for i, rule in enumerate(rules):
         world = rule.source is Source.WORLD
         if rule.protocol in (Protocol.ALL, Protocol.ICMP) or not rule.ports:
-            port_args: dict[str, object] = {"destination_port_range": "*"}
+            port_args: dict[str, Any] = {"destination_port_range": "*"}
         else:
             port_args = {"destination_port_ranges": [str(r) for r in rule.ports]}
-        source_args: dict[str, object] = (
+        source_args: dict[str, Any] = (
             {"source_address_prefix": "Internet"} if world else {"source_address_prefixes": list(rule.cidrs)}
         )
         entries.append(
@@ -55,7 +55,7 @@ def security_rules(rules: Sequence[ResolvedRule]) -> list[network.SecurityRuleAr
                 **source_args,
                 **port_args,
             )
-        )  # type: ignore[arg-type]  # keyword groups built above
+        )
     return entries
 
 

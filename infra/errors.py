@@ -6,37 +6,19 @@ that runs over SSH.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from dataclasses import dataclass
+from contract.problems import ContractError, Problem
+
+__all__ = ["ConfigError", "InfraError", "MissingComponent", "Problem"]
 
 
 class InfraError(Exception):
     """Base of every error the Pulumi program raises on purpose."""
 
 
-@dataclass(frozen=True)
-class Problem:
-    """One invalid stack-config value: the fully qualified key and what is allowed instead."""
-
-    key: str
-    message: str
-
-    def __str__(self) -> str:
-        return f"{self.key}: {self.message}"
-
-
-class ConfigError(InfraError, ValueError):
+class ConfigError(InfraError, ContractError):
     """The stack configuration is invalid. Carries every problem found, not just the first."""
 
-    def __init__(self, problems: Sequence[Problem]) -> None:
-        self.problems = tuple(problems)
-        lines = "\n".join(f"  - {p}" for p in self.problems)
-        noun = "problem" if len(self.problems) == 1 else "problems"
-        super().__init__(f"invalid stack configuration ({len(self.problems)} {noun}):\n{lines}")
-
-    @property
-    def keys(self) -> tuple[str, ...]:
-        return tuple(p.key for p in self.problems)
+    what = "invalid stack configuration"
 
 
 class MissingComponent(InfraError):

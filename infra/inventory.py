@@ -11,9 +11,8 @@ from typing import Any
 
 import pulumi
 
+from contract.cluster import SSH_PORT, Cluster, Endpoints, Node, Ssh, known_hosts_lines
 from infra.spec import ROLE_ORDER, ClusterSpec, Role
-
-SSH_PORT = 22
 
 
 @dataclass(frozen=True)
@@ -26,14 +25,6 @@ class NodeRecord:
     private_ip: pulumi.Input[str]
     public_ip: pulumi.Input[str | None]  # None when the node has no public address (local containers)
     host_key: pulumi.Input[str]  # the node's SSH host public key: "ssh-ed25519 AAAA... [comment]"
-
-
-def known_hosts_lines(addresses: Sequence[str | None], host_key: str) -> list[str]:
-    """known_hosts lines "<ip> <keytype> <base64>", one per address the node is reached on."""
-    fields = host_key.split()
-    if len(fields) < 2:
-        raise ValueError(f"not an SSH public key: {host_key!r}")
-    return [f"{addr} {fields[0]} {fields[1]}" for addr in addresses if addr]
 
 
 def _sort_key(node: NodeRecord) -> tuple[int, int]:
@@ -77,27 +68,21 @@ def cluster_output(
 
     def build(args: list[Any]) -> dict[str, Any]:
         node_values, masters_v, public_v, bootstrap_v, key = args
-        node_list: list[dict[str, Any]] = []
+        nodes: list[Node] = []
         known_hosts: list[str] = []
         for n, (private_ip, public_ip, host_key) in zip(ordered, node_values, strict=True):
-            node_list.append(
-                {"name": n.name, "role": n.role.value, "privateIp": private_ip, "publicIp": public_ip}
-            )
+            nodes.append(Node(n.name, n.role, private_ip, public_ip, n.index))
             known_hosts.extend(known_hosts_lines([public_ip, private_ip], host_key))
-        return {
-            "name": spec.name,
-            "cloud": spec.cloud.value,
-            "platform": spec.platform.value,
-            "ssh": {
-                "user": spec.ssh_user,
-                "port": SSH_PORT,
-                "privateKey": key,
-                "knownHosts": "".join(f"{line}\n" for line in known_hosts),
-            },
-            "nodes": node_list,
-            "endpoints": {"masters": masters_v, "publicAgents": public_v, "bootstrap": bootstrap_v},
-            "settings": spec.to_settings(),
-        }
+        cluster = Cluster(
+            name=spec.name,
+            cloud=spec.cloud,
+            platform=spec.platform,
+            ssh=Ssh(spec.ssh_user, SSH_PORT, "".join(f"{line}\n" for line in known_hosts), key),
+            nodes=tuple(nodes),
+            endpoints=Endpoints(tuple(masters_v), tuple(public_v), bootstrap_v),
+            settings=spec.settings,
+        )
+        return cluster.to_json()
 
     return pulumi.Output.all(
         resolved_nodes,

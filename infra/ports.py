@@ -21,8 +21,10 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from enum import StrEnum
 
-ALL_ROLES = frozenset({"bootstrap", "master", "agent", "publicAgent"})
-ALL_PLATFORMS = frozenset({"standalone", "mesos", "dcos"})
+from contract.schema import Platform, Role
+
+ALL_ROLES: frozenset[str] = frozenset(Role)
+ALL_PLATFORMS: frozenset[str] = frozenset(Platform)
 
 # The network every cloud cluster lives in (AWS VPC, Azure VNet). Kept clear of 172.17.0.0/16, Docker's
 # default bridge, which DC/OS nodes run (anchors.md 1.1: "not to use 172.17/16, because Docker uses it").
@@ -94,63 +96,63 @@ MATRIX: tuple[Rule, ...] = (
         Source.ADMIN,
         Protocol.TCP,
         _p(80, 443),
-        frozenset({"master"}),
+        frozenset({Role.MASTER}),
         "DC/OS Admin Router UI/API (dcos-mesos.md 2.1 masters)",
-        frozenset({"dcos"}),
+        frozenset({Platform.DCOS}),
     ),
     Rule(
         "dcos-exhibitor",
         Source.ADMIN,
         Protocol.TCP,
         _p(8181),
-        frozenset({"master"}),
+        frozenset({Role.MASTER}),
         "Exhibitor UI (dcos-mesos.md 2.1, 2.4)",
-        frozenset({"dcos"}),
+        frozenset({Platform.DCOS}),
     ),
     Rule(
         "mesos-master-ui",
         Source.ADMIN,
         Protocol.TCP,
         _p(5050),
-        frozenset({"master"}),
+        frozenset({Role.MASTER}),
         "Mesos master UI/API (dcos-mesos.md 2.5)",
-        frozenset({"mesos"}),
+        frozenset({Platform.MESOS}),
     ),
     Rule(
         "marathon-ui",
         Source.ADMIN,
         Protocol.TCP,
         _p(8080),
-        frozenset({"master"}),
+        frozenset({Role.MASTER}),
         "Marathon UI/API --http_port (dcos-mesos.md 2.5)",
-        frozenset({"mesos"}),
+        frozenset({Platform.MESOS}),
     ),
     Rule(
         "mesos-agent-sandbox",
         Source.ADMIN,
         Protocol.TCP,
         _p(5051),
-        frozenset({"agent", "publicAgent"}),
+        frozenset({Role.AGENT, Role.PUBLIC_AGENT}),
         "Mesos agent API: the master UI reads task sandboxes from agents (dcos-mesos.md 2.5)",
-        frozenset({"mesos"}),
+        frozenset({Platform.MESOS}),
     ),
     Rule(
         "spark-master-ui",
         Source.ADMIN,
         Protocol.TCP,
         _p(8080),
-        frozenset({"master"}),
+        frozenset({Role.MASTER}),
         "Spark standalone master UI",
-        frozenset({"standalone"}),
+        frozenset({Platform.STANDALONE}),
     ),
     Rule(
         "spark-worker-ui",
         Source.ADMIN,
         Protocol.TCP,
         _p(8081),
-        frozenset({"agent"}),
+        frozenset({Role.AGENT}),
         "Spark standalone worker UI (linked from the master UI)",
-        frozenset({"standalone"}),
+        frozenset({Platform.STANDALONE}),
     ),
     # --- cluster: everything between nodes (dcos-mesos.md 1.5, 2.3 "internal", 2.4) --------------------
     Rule(
@@ -167,7 +169,7 @@ MATRIX: tuple[Rule, ...] = (
         Source.WORLD,
         Protocol.TCP,
         _PUBLIC_PLACEHOLDER,
-        frozenset({"publicAgent"}),
+        frozenset({Role.PUBLIC_AGENT}),
         "fastdata:publicPorts on public agents (dashboard, Marathon-LB)",
     ),
 )
@@ -186,11 +188,11 @@ class Service:
     reference: str
 
 
-_MASTERS = frozenset({"master"})
-_AGENTS = frozenset({"agent", "publicAgent"})
-_NODES = frozenset({"master", "agent", "publicAgent"})
-_DCOS = frozenset({"dcos"})
-_MESOS = frozenset({"mesos", "dcos"})
+_MASTERS = frozenset({Role.MASTER})
+_AGENTS = frozenset({Role.AGENT, Role.PUBLIC_AGENT})
+_NODES = frozenset({Role.MASTER, Role.AGENT, Role.PUBLIC_AGENT})
+_DCOS = frozenset({Platform.DCOS})
+_MESOS = frozenset({Platform.MESOS, Platform.DCOS})
 
 CLUSTER_SERVICES: tuple[Service, ...] = (
     # ZooKeeper: Mesos, Marathon, Kafka <= 3.9 and the Spark dispatcher use it (dcos-mesos.md 2.1, 2.5)
@@ -223,14 +225,14 @@ CLUSTER_SERVICES: tuple[Service, ...] = (
         Protocol.TCP,
         (PortRange(31000, 32000),),
         _AGENTS,
-        frozenset({"mesos"}),
+        frozenset({Platform.MESOS}),
         "dcos-mesos.md 2.5 (mesos-agent DEFAULT_PORTS)",
     ),
     Service(
         "kafka",
         Protocol.TCP,
         _p(9092, 9093),
-        frozenset({"agent"}),
+        frozenset({Role.AGENT}),
         ALL_PLATFORMS,
         "dcos-mesos.md 2.5; 9093 is the KRaft controller listener (standalone)",
     ),
@@ -239,7 +241,7 @@ CLUSTER_SERVICES: tuple[Service, ...] = (
         Protocol.TCP,
         _p(7077),
         _MASTERS,
-        frozenset({"standalone"}),
+        frozenset({Platform.STANDALONE}),
         "Spark standalone master; executors and drivers use random ports between nodes",
     ),
     Service(
@@ -247,14 +249,14 @@ CLUSTER_SERVICES: tuple[Service, ...] = (
         Protocol.TCP,
         _p(7077, 8081),
         _AGENTS,
-        frozenset({"mesos"}),
+        frozenset({Platform.MESOS}),
         "dcos-mesos.md 2.5 MesosClusterDispatcher",
     ),
     Service(
         "artifact-server",
         Protocol.TCP,
         _p(8099),
-        frozenset({"bootstrap", "master"}),
+        frozenset({Role.BOOTSTRAP, Role.MASTER}),
         ALL_PLATFORMS,
         "roles/common.py: the bootstrap node (else the first master) serves the artifacts to the others",
     ),
@@ -262,7 +264,7 @@ CLUSTER_SERVICES: tuple[Service, ...] = (
         "influxdb",
         Protocol.TCP,
         _p(8086),
-        frozenset({"publicAgent"}),
+        frozenset({Role.PUBLIC_AGENT}),
         ALL_PLATFORMS,
         "InfluxDB 1.x HTTP API: read by the dashboard, never published (no auth in the demo)",
     ),
@@ -327,12 +329,14 @@ def unpublishable_ports(platform: str | None = None) -> dict[int, str]:
     """
     found: dict[int, str] = {}
     for rule in MATRIX:
-        on_public_agents = "publicAgent" in rule.roles and (platform is None or platform in rule.platforms)
+        on_public_agents = Role.PUBLIC_AGENT in rule.roles and (
+            platform is None or platform in rule.platforms
+        )
         if rule.source is Source.ADMIN and rule.protocol is Protocol.TCP and on_public_agents:
             for rng in rule.ports:
                 found.setdefault(rng.first, f"admin port ({rule.name})")
     for svc in CLUSTER_SERVICES:
-        if "publicAgent" not in svc.roles or (platform is not None and platform not in svc.platforms):
+        if Role.PUBLIC_AGENT not in svc.roles or (platform is not None and platform not in svc.platforms):
             continue
         for rng in svc.ports:
             if rng.first == rng.last:

@@ -12,44 +12,40 @@ from __future__ import annotations
 import ipaddress
 import json
 import re
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass
-from enum import StrEnum
-from typing import Any, TypeVar
+from typing import Any
 
+from contract.cluster import CLUSTER_NAME
+from contract.problems import Collector, as_bool, as_int, as_str, obj
+from contract.problems import field as _field
+from contract.schema import (
+    ARTIFACT_DEFAULTS,
+    BOOTSTRAP_COUNTS,
+    DCOS_DEFAULTS,
+    DEFAULT_VERSIONS,
+    DEMO_DEFAULTS,
+    KAFKA_DEFAULTS,
+    MASTER_COUNTS,
+    PUBLIC_PORTS_DEFAULT,
+    ROLE_ORDER,
+    SPARK_DEFAULTS,
+    Cloud,
+    Platform,
+    Role,
+)
+from contract.settings import (
+    ArtifactSettings,
+    DemoSettings,
+    KafkaSettings,
+    Settings,
+    Versions,
+    parse_settings,
+)
 from infra import ports
-from infra.errors import ConfigError, Problem
+from infra.errors import ConfigError
 
 NAMESPACE = "fastdata"
-
-
-class Cloud(StrEnum):
-    LOCAL = "local"
-    AWS = "aws"
-    AZURE = "azure"
-
-
-class Platform(StrEnum):
-    STANDALONE = "standalone"
-    MESOS = "mesos"
-    DCOS = "dcos"
-
-
-class Role(StrEnum):
-    """Node roles, spelled exactly as in the inventory (docs/contracts.md)."""
-
-    BOOTSTRAP = "bootstrap"
-    MASTER = "master"
-    AGENT = "agent"
-    PUBLIC_AGENT = "publicAgent"
-
-    @property
-    def node_prefix(self) -> str:
-        """Node names: bootstrap-0, master-N, agent-N, public-agent-N."""
-        return "public-agent" if self is Role.PUBLIC_AGENT else self.value
-
-
-ROLE_ORDER: tuple[Role, ...] = (Role.BOOTSTRAP, Role.MASTER, Role.AGENT, Role.PUBLIC_AGENT)
 
 
 # --- the typed tree -----------------------------------------------------------------------------------
@@ -97,44 +93,6 @@ class Nodes:
 
 
 @dataclass(frozen=True)
-class Versions:
-    kafka: str
-    spark: str
-    dcos: str
-    mesos: str
-    marathon: str
-    zookeeper: str
-    influxdb: str
-
-
-@dataclass(frozen=True)
-class KafkaSettings:
-    brokers: int
-    replication_factor: int
-    min_insync_replicas: int
-    partitions: int
-
-
-@dataclass(frozen=True)
-class DemoSettings:
-    enabled: bool
-    dataset: str
-    speedup: float
-    max_events_per_second: int
-
-
-@dataclass(frozen=True)
-class Artifacts:
-    dcos_installer_url: str | None
-    dcos_installer_sha256: str | None
-    mesos_package_source: str | None
-    mesos_package_sha256: str | None
-    marathon_package_source: str | None
-    marathon_package_sha256: str | None
-    cache_dir: str | None  # None: the control machine's default, $FASTDATA_CACHE/artifacts
-
-
-@dataclass(frozen=True)
 class LocalSpec:
     bridge: str
     subnet: str
@@ -153,11 +111,7 @@ class ClusterSpec:
     admin_cidrs: tuple[str, ...]
     allow_world_admin: bool
     nodes: Nodes
-    public_ports: tuple[int, ...]
-    versions: Versions
-    kafka: KafkaSettings
-    demo: DemoSettings
-    artifacts: Artifacts
+    settings: Settings  # the part the roles read, shipped in the inventory (contract/settings.py)
     local: LocalSpec  # defaults are filled on every cloud; only the local cloud uses them
 
     def tags(self, role: Role | None = None) -> dict[str, str]:
@@ -174,41 +128,25 @@ class ClusterSpec:
             return {Role.BOOTSTRAP: 60, Role.MASTER: 120}.get(role, 100)
         return 100 if role is Role.AGENT else 40
 
-    def to_settings(self) -> dict[str, Any]:
-        """The `settings` part of the inventory: the spec slices the roles need, camelCase."""
-        return {
-            "versions": {
-                "kafka": self.versions.kafka,
-                "spark": self.versions.spark,
-                "dcos": self.versions.dcos,
-                "mesos": self.versions.mesos,
-                "marathon": self.versions.marathon,
-                "zookeeper": self.versions.zookeeper,
-                "influxdb": self.versions.influxdb,
-            },
-            "kafka": {
-                "brokers": self.kafka.brokers,
-                "replicationFactor": self.kafka.replication_factor,
-                "minInsyncReplicas": self.kafka.min_insync_replicas,
-                "partitions": self.kafka.partitions,
-            },
-            "demo": {
-                "enabled": self.demo.enabled,
-                "dataset": self.demo.dataset,
-                "speedup": self.demo.speedup,
-                "maxEventsPerSecond": self.demo.max_events_per_second,
-            },
-            "artifacts": {
-                "dcosInstallerUrl": self.artifacts.dcos_installer_url,
-                "dcosInstallerSha256": self.artifacts.dcos_installer_sha256,
-                "mesosPackageSource": self.artifacts.mesos_package_source,
-                "mesosPackageSha256": self.artifacts.mesos_package_sha256,
-                "marathonPackageSource": self.artifacts.marathon_package_source,
-                "marathonPackageSha256": self.artifacts.marathon_package_sha256,
-                "cacheDir": self.artifacts.cache_dir,
-            },
-            "publicPorts": list(self.public_ports),
-        }
+    @property
+    def public_ports(self) -> tuple[int, ...]:
+        return self.settings.public_ports
+
+    @property
+    def versions(self) -> Versions:
+        return self.settings.versions
+
+    @property
+    def kafka(self) -> KafkaSettings:
+        return self.settings.kafka
+
+    @property
+    def demo(self) -> DemoSettings:
+        return self.settings.demo
+
+    @property
+    def artifacts(self) -> ArtifactSettings:
+        return self.settings.artifacts
 
 
 # --- declared keys and their defaults (Pulumi.yaml's `config:` block declares the same; a test checks) --
@@ -222,54 +160,22 @@ DEFAULTS: dict[str, Any] = {
     "adminCidrs": [],
     "allowWorldAdmin": False,
     "nodes": {},  # per role; missing roles and fields come from default_nodes()
-    "publicPorts": [80, 443],
-    "versions": {
-        "kafka": "3.9.1",
-        "spark": "3.5.7",
-        "dcos": "2.2.1",
-        "mesos": "1.11.0",
-        "marathon": "1.11.24",
-        "zookeeper": "3.8.4",
-        "influxdb": "1.6.7",
-    },
-    "kafka": {"brokers": 3, "replicationFactor": 3, "minInsyncReplicas": 2, "partitions": 6},
-    "demo": {
-        "enabled": True,
-        "dataset": "data/chicago-crimes-2015-10-17_18.csv",
-        "speedup": 60.0,
-        "maxEventsPerSecond": 500,
-    },
-    "artifacts": {
-        "dcosInstallerUrl": None,
-        "dcosInstallerSha256": None,
-        "mesosPackageSource": None,
-        "mesosPackageSha256": None,
-        "marathonPackageSource": None,
-        "marathonPackageSha256": None,
-        "cacheDir": None,  # None: $FASTDATA_CACHE/artifacts
-    },
+    "publicPorts": list(PUBLIC_PORTS_DEFAULT),
+    "versions": dict(DEFAULT_VERSIONS),
+    # brokers, replicationFactor and minInsyncReplicas adapt to the agent count (contract/schema.py)
+    "kafka": dict(KAFKA_DEFAULTS),
+    "spark": dict(SPARK_DEFAULTS),
+    "demo": dict(DEMO_DEFAULTS),
+    "dcos": dict(DCOS_DEFAULTS),
+    "artifacts": dict(ARTIFACT_DEFAULTS),
     "local": {},  # only for cloud=local; fields default to LOCAL_DEFAULTS
 }
 REQUIRED_KEYS = ("cloud",)
 KEYS: tuple[str, ...] = (*REQUIRED_KEYS, *DEFAULTS)
-OBJECT_KEYS = frozenset({"nodes", "versions", "kafka", "demo", "artifacts", "local"})
+OBJECT_KEYS = frozenset({"nodes", "versions", "kafka", "spark", "demo", "dcos", "artifacts", "local"})
 LIST_KEYS = frozenset({"adminCidrs", "publicPorts"})
 
 LOCAL_DEFAULTS = {"bridge": "fdbr0", "subnet": "10.98.0.0/24"}
-
-# Version lines the project supports (DESIGN 3.1; reference dcos-mesos.md 0).
-VERSION_RULES: dict[str, tuple[str, str]] = {
-    "kafka": (r"3\.9\.\d+", "3.9.x (the last Kafka line with both ZooKeeper and KRaft modes)"),
-    "spark": (r"3\.5\.\d+", "3.5.x (the last Spark line with Mesos support)"),
-    "dcos": (r"2\.2\.\d+", "2.2.x (the last open-source DC/OS line)"),
-    "mesos": (r"1\.11\.\d+", "1.11.x (the last Apache Mesos release line)"),
-    "marathon": (r"1\.11\.\d+", "1.11.x (the line DC/OS 2.2 ships)"),
-    "zookeeper": (r"3\.[5-9]\.\d+", "3.5.x to 3.9.x"),
-    "influxdb": (r"1\.\d+\.\d+", "an InfluxDB 1.x version (the demo writes with the 1.x API)"),
-}
-
-_MASTER_COUNTS = {Platform.DCOS: (1, 3, 5, 7, 9)}
-_DEFAULT_MASTER_COUNTS = (1, 3, 5)
 
 # Node sizes when the stack does not set one. DC/OS minimums: masters 4 cores / 32 GB, agents 2 cores /
 # 16 GB (dcos-mesos.md 1.5); dcos-terraform's defaults are m4.xlarge / Standard_D4s_v3 (anchors.md 1.1).
@@ -319,8 +225,6 @@ _IMAGE_RULES: dict[Cloud, tuple[str, str]] = {
     Cloud.LOCAL: (r"debian-12", "debian-12 (the only base the local cloud builds)"),
 }
 
-_ARTIFACT_URL = re.compile(r"(https?|file)://\S+")
-_CLUSTER_NAME = re.compile(r"[a-z][a-z0-9-]{0,38}[a-z0-9]")
 _AWS_REGION = re.compile(r"[a-z]{2}(-gov|-iso[a-z]?)?-[a-z]+-\d")
 _AZURE_LOCATION = re.compile(r"[a-z][a-z0-9]+")
 _BRIDGE = re.compile(r"[a-z][a-z0-9_-]{0,14}")  # Linux interface names: at most 15 characters
@@ -332,7 +236,7 @@ def default_nodes(cloud: Cloud, platform: Platform) -> dict[Role, NodePool]:
     bootstrap node DC/OS needs. Sizes: see _SIZES."""
     sizes = {**_SIZES[cloud], **(_DCOS_SIZES.get(cloud, {}) if platform is Platform.DCOS else {})}
     counts = {
-        Role.BOOTSTRAP: 1 if platform is Platform.DCOS else 0,
+        Role.BOOTSTRAP: BOOTSTRAP_COUNTS[platform],
         Role.MASTER: 1,
         Role.AGENT: 3,
         Role.PUBLIC_AGENT: 1,
@@ -361,22 +265,12 @@ def default_ssh_user(cloud: Cloud, platform: Platform) -> str:
 
 # --- parsing -------------------------------------------------------------------------------------------
 
-T = TypeVar("T")
 
-
-class _Collector:
-    """Collects problems so that one run reports all of them."""
+class _Collector(Collector):
+    """Stack-config problems name the key with its namespace: fastdata:kafka.brokers."""
 
     def __init__(self) -> None:
-        self.problems: list[Problem] = []
-
-    def add(self, key: str, message: str) -> None:
-        self.problems.append(Problem(f"{NAMESPACE}:{key}", message))
-
-    def check(self, ok: bool, key: str, message: str) -> bool:
-        if not ok:
-            self.add(key, message)
-        return ok
+        super().__init__(f"{NAMESPACE}:")
 
 
 def _decode(raw: Any, key: str) -> Any:
@@ -387,72 +281,10 @@ def _decode(raw: Any, key: str) -> Any:
     return raw
 
 
-def _as_int(value: Any) -> int | None:
-    if isinstance(value, bool):
-        return None
-    if isinstance(value, int):
-        return value
-    if isinstance(value, str) and re.fullmatch(r"-?\d+", value.strip()):
-        return int(value)
-    return None
-
-
-def _as_float(value: Any) -> float | None:
-    if isinstance(value, bool):
-        return None
-    if isinstance(value, int | float):
-        return float(value)
-    if isinstance(value, str):
-        try:
-            return float(value)
-        except ValueError:
-            return None
-    return None
-
-
-def _as_bool(value: Any) -> bool | None:
-    if isinstance(value, bool):
-        return value
-    if isinstance(value, str) and value.lower() in ("true", "false"):
-        return value.lower() == "true"
-    return None
-
-
-def _field(
-    c: _Collector,
-    obj: Mapping[str, Any],
-    key: str,
-    name: str,
-    default: T,
-    convert: Callable[[Any], T | None],
-    expected: str,
-) -> T:
-    """One field of an object-valued key: converted, or the default with a problem recorded."""
-    if name not in obj or obj[name] is None:
-        return default
-    value = convert(obj[name])
-    if value is None:
-        c.add(f"{key}.{name}", f"must be {expected} (got {obj[name]!r})")
-        return default
-    return value
-
-
-def _str_or_none(value: Any) -> str | None:
-    return value if isinstance(value, str) else None
-
-
 def _object(
     c: _Collector, raw: Mapping[str, Any], key: str, allowed: set[str] | frozenset[str]
 ) -> dict[str, Any]:
-    value = raw.get(key, DEFAULTS.get(key))
-    if value is None:
-        return {}
-    if not isinstance(value, Mapping):
-        c.add(key, f"must be an object with keys {sorted(allowed)} (got {value!r})")
-        return {}
-    for unknown in sorted(set(value) - set(allowed)):
-        c.add(f"{key}.{unknown}", f"unknown key; allowed: {', '.join(sorted(allowed))}")
-    return dict(value)
+    return obj(c, raw.get(key, DEFAULTS.get(key)), key, allowed)
 
 
 def parse_spec(raw_config: Mapping[str, Any], project: str, stack: str) -> ClusterSpec:
@@ -488,12 +320,12 @@ def parse_spec(raw_config: Mapping[str, Any], project: str, stack: str) -> Clust
         platform = Platform(platform_raw)
     if cloud is None or platform is None:
         # without them, node, image and user defaults are unknown; report what we can check anyway
-        _parse_independent(c, raw)
+        _parse_settings(c, raw, platform, _agent_count_hint(raw))
         raise ConfigError(c.problems)
 
     name = raw.get("clusterName") or f"{project}-{stack}"
     c.check(
-        isinstance(name, str) and bool(_CLUSTER_NAME.fullmatch(name)),
+        isinstance(name, str) and bool(CLUSTER_NAME.fullmatch(name)),
         "clusterName",
         "must be 2-40 characters of lowercase letters, digits and '-', starting with a letter "
         f"(it names cloud resources and hosts; got {name!r})",
@@ -511,23 +343,17 @@ def parse_spec(raw_config: Mapping[str, Any], project: str, stack: str) -> Clust
         + (f"; Azure refuses {', '.join(sorted(_AZURE_RESERVED_USERS))}" if cloud is Cloud.AZURE else ""),
     )
 
-    allow_world = _as_bool(raw.get("allowWorldAdmin", False))
+    allow_world = as_bool(raw.get("allowWorldAdmin", False))
     if allow_world is None:
         c.add("allowWorldAdmin", "must be true or false")
         allow_world = False
     admin_cidrs = _parse_admin_cidrs(c, raw, cloud, allow_world)
     nodes = _parse_nodes(c, raw, cloud, platform)
-    public_ports, versions, kafka, demo, artifacts = _parse_independent(c, raw, platform)
+    settings = _parse_settings(c, raw, platform, nodes.agent.count)
     local = _parse_local(c, raw, cloud, nodes)
 
     # cross-key rules
-    c.check(
-        kafka.brokers <= nodes.agent.count,
-        "kafka.brokers",
-        f"is {kafka.brokers} but fastdata:nodes.agent.count is {nodes.agent.count}: brokers run one per "
-        "agent, so add agents or lower brokers",
-    )
-    if demo.enabled:
+    if settings.demo.enabled:
         c.check(
             nodes.public_agent.count >= 1,
             "nodes.publicAgent.count",
@@ -550,11 +376,7 @@ def parse_spec(raw_config: Mapping[str, Any], project: str, stack: str) -> Clust
         admin_cidrs=admin_cidrs,
         allow_world_admin=allow_world,
         nodes=nodes,
-        public_ports=public_ports,
-        versions=versions,
-        kafka=kafka,
-        demo=demo,
-        artifacts=artifacts,
+        settings=settings,
         local=local,
     )
 
@@ -637,12 +459,7 @@ def _parse_admin_cidrs(
     return tuple(cidrs)
 
 
-_ROLE_KEYS = {
-    "bootstrap": Role.BOOTSTRAP,
-    "master": Role.MASTER,
-    "agent": Role.AGENT,
-    "publicAgent": Role.PUBLIC_AGENT,
-}
+_ROLE_KEYS = {role.value: role for role in ROLE_ORDER}
 
 
 def _parse_nodes(c: _Collector, raw: Mapping[str, Any], cloud: Cloud, platform: Platform) -> Nodes:
@@ -657,22 +474,22 @@ def _parse_nodes(c: _Collector, raw: Mapping[str, Any], cloud: Cloud, platform: 
             entry = {}
         for unknown in sorted(set(entry) - {"count", "size"}):
             c.add(f"nodes.{key}.{unknown}", "unknown key; allowed: count, size")
-        count = _field(c, entry, f"nodes.{key}", "count", defaults[role].count, _as_int, "an integer")
-        size = _field(c, entry, f"nodes.{key}", "size", defaults[role].size, _str_or_none, "a string")
+        count = _field(c, entry, f"nodes.{key}", "count", defaults[role].count, as_int, "an integer")
+        size = _field(c, entry, f"nodes.{key}", "size", defaults[role].size, as_str, "a string")
         if count < 0:
             c.add(f"nodes.{key}.count", f"must not be negative (got {count})")
         if not re.fullmatch(size_pattern, size):
             c.add(f"nodes.{key}.size", f"must be {size_expected} for cloud={cloud} (got {size!r})")
         pools[role] = NodePool(count, size)
 
-    allowed_masters = _MASTER_COUNTS.get(platform, _DEFAULT_MASTER_COUNTS)
+    allowed_masters = MASTER_COUNTS[platform]
     c.check(
         pools[Role.MASTER].count in allowed_masters,
         "nodes.master.count",
         f"must be one of {', '.join(map(str, allowed_masters))} for platform={platform} (an odd quorum; "
         f"got {pools[Role.MASTER].count}). The master count cannot change after install.",
     )
-    wanted_bootstrap = 1 if platform is Platform.DCOS else 0
+    wanted_bootstrap = BOOTSTRAP_COUNTS[platform]
     c.check(
         pools[Role.BOOTSTRAP].count == wanted_bootstrap,
         "nodes.bootstrap.count",
@@ -687,148 +504,30 @@ def _parse_nodes(c: _Collector, raw: Mapping[str, Any], cloud: Cloud, platform: 
     return Nodes(pools[Role.BOOTSTRAP], pools[Role.MASTER], pools[Role.AGENT], pools[Role.PUBLIC_AGENT])
 
 
-def _parse_independent(
-    c: _Collector, raw: Mapping[str, Any], platform: Platform | None = None
-) -> tuple[tuple[int, ...], Versions, KafkaSettings, DemoSettings, Artifacts]:
-    """The keys whose validation does not depend on cloud (so they are checked even when cloud is bad)."""
-    return (
-        _parse_public_ports(c, raw, platform),
-        _parse_versions(c, raw),
-        _parse_kafka(c, raw),
-        _parse_demo(c, raw),
-        _parse_artifacts(c, raw),
-    )
+def _agent_count_hint(raw: Mapping[str, Any]) -> int:
+    """The agent count when the nodes cannot be parsed (cloud or platform invalid): for the settings'
+    checks only."""
+    nodes = raw.get("nodes")
+    agent = nodes.get("agent") if isinstance(nodes, Mapping) else None
+    count = as_int(agent.get("count")) if isinstance(agent, Mapping) else None
+    return count if count is not None and count > 0 else 3
 
 
-def _parse_public_ports(c: _Collector, raw: Mapping[str, Any], platform: Platform | None) -> tuple[int, ...]:
-    value = raw.get("publicPorts", DEFAULTS["publicPorts"])
-    if not isinstance(value, list):
-        c.add("publicPorts", f"must be a list of TCP ports such as [80, 443] (got {value!r})")
-        return ()
+def _parse_settings(
+    c: _Collector, raw: Mapping[str, Any], platform: Platform | None, agents: int
+) -> Settings:
+    """The keys the roles read: contract/settings.py, the parser that also reads them back from the
+    inventory; publicPorts are checked against the port matrix too, which only the infra side has."""
     forbidden = ports.unpublishable_ports(platform.value if platform else None)
-    result: list[int] = []
-    for i, item in enumerate(value):
-        port = _as_int(item)
-        if port is None or not 1 <= port <= 65535:
-            c.add(f"publicPorts[{i}]", f"must be a TCP port 1-65535 (got {item!r})")
-        elif port in forbidden:
-            c.add(f"publicPorts[{i}]", f"{port} must not be open to the world: {forbidden[port]}")
-        elif port in result:
-            c.add(f"publicPorts[{i}]", f"{port} is listed twice")
-        else:
-            result.append(port)
-    return tuple(sorted(result))
-
-
-def _parse_versions(c: _Collector, raw: Mapping[str, Any]) -> Versions:
-    defaults = DEFAULTS["versions"]
-    given = _object(c, raw, "versions", set(defaults))
-    values: dict[str, str] = {}
-    for name, (pattern, expected) in VERSION_RULES.items():
-        value = given.get(name, defaults[name])
-        if not isinstance(value, str) or not re.fullmatch(pattern, value):
-            c.add(f"versions.{name}", f"must be {expected} (got {value!r})")
-            value = defaults[name]
-        values[name] = value
-    return Versions(**values)
-
-
-def _parse_kafka(c: _Collector, raw: Mapping[str, Any]) -> KafkaSettings:
-    d = DEFAULTS["kafka"]
-    given = _object(c, raw, "kafka", set(d))
-    brokers = _field(c, given, "kafka", "brokers", d["brokers"], _as_int, "an integer")
-    rf = _field(c, given, "kafka", "replicationFactor", d["replicationFactor"], _as_int, "an integer")
-    isr = _field(c, given, "kafka", "minInsyncReplicas", d["minInsyncReplicas"], _as_int, "an integer")
-    partitions = _field(c, given, "kafka", "partitions", d["partitions"], _as_int, "an integer")
-    c.check(brokers >= 1, "kafka.brokers", f"must be at least 1 (got {brokers})")
-    c.check(
-        1 <= rf <= max(brokers, 1),
-        "kafka.replicationFactor",
-        f"must be between 1 and fastdata:kafka.brokers ({brokers}) (got {rf})",
-    )
-    c.check(
-        1 <= isr <= max(rf, 1),
-        "kafka.minInsyncReplicas",
-        f"must be between 1 and fastdata:kafka.replicationFactor ({rf}) (got {isr}); "
-        "equal to it means one broker down stops all writes",
-    )
-    c.check(partitions >= 1, "kafka.partitions", f"must be at least 1 (got {partitions})")
-    return KafkaSettings(brokers, rf, isr, partitions)
-
-
-def _parse_demo(c: _Collector, raw: Mapping[str, Any]) -> DemoSettings:
-    d = DEFAULTS["demo"]
-    given = _object(c, raw, "demo", set(d))
-    enabled = _field(c, given, "demo", "enabled", d["enabled"], _as_bool, "true or false")
-    dataset = _field(c, given, "demo", "dataset", d["dataset"], _str_or_none, "a path or URL")
-    speedup = _field(c, given, "demo", "speedup", d["speedup"], _as_float, "a number")
-    rate = _field(c, given, "demo", "maxEventsPerSecond", d["maxEventsPerSecond"], _as_int, "an integer")
-    c.check(bool(dataset.strip()), "demo.dataset", "must not be empty")
-    c.check(speedup > 0, "demo.speedup", f"must be greater than 0 (got {speedup})")
-    c.check(rate >= 1, "demo.maxEventsPerSecond", f"must be at least 1 (got {rate})")
-    return DemoSettings(enabled, dataset, speedup, rate)
-
-
-def _parse_artifacts(c: _Collector, raw: Mapping[str, Any]) -> Artifacts:
-    d = DEFAULTS["artifacts"]
-    given = _object(c, raw, "artifacts", set(d))
-    fields: dict[str, str | None] = {}
-    for name in d:
-        value = given.get(name, d[name])
-        if value is not None and not (isinstance(value, str) and value.strip()):
-            c.add(f"artifacts.{name}", f"must be a non-empty string or absent (got {value!r})")
-            value = d[name]
-        fields[name] = value
-    url, sha = fields["dcosInstallerUrl"], fields["dcosInstallerSha256"]
-    if url is not None:
-        c.check(
-            bool(_ARTIFACT_URL.fullmatch(url)),
-            "artifacts.dcosInstallerUrl",
-            f"must be an http(s):// or file:// URL of dcos_generate_config.sh (got {url!r})",
-        )
-        c.check(
-            sha is not None,
-            "artifacts.dcosInstallerSha256",
-            "is required with fastdata:artifacts.dcosInstallerUrl: the installer is verified before use",
-        )
-    for name in ("dcosInstallerSha256", "mesosPackageSha256", "marathonPackageSha256"):
-        if fields[name] is not None:
-            c.check(
-                bool(re.fullmatch(r"[0-9a-f]{64}", fields[name] or "")),
-                f"artifacts.{name}",
-                "must be 64 lowercase hex characters (a SHA-256)",
-            )
-    for package in ("mesos", "marathon"):
-        source = fields[f"{package}PackageSource"]
-        if source is not None:
-            c.check(
-                bool(_ARTIFACT_URL.fullmatch(source)) or source.startswith("/"),
-                f"artifacts.{package}PackageSource",
-                f"must be an http(s):// or file:// URL or an absolute path (got {source!r})",
-            )
-            c.check(
-                fields[f"{package}PackageSha256"] is not None,
-                f"artifacts.{package}PackageSha256",
-                f"is required with fastdata:artifacts.{package}PackageSource: the package is verified "
-                "before use",
-            )
-    return Artifacts(
-        url,
-        sha,
-        fields["mesosPackageSource"],
-        fields["mesosPackageSha256"],
-        fields["marathonPackageSource"],
-        fields["marathonPackageSha256"],
-        fields["cacheDir"],
-    )
+    return parse_settings(c, raw, agents, "fastdata:nodes.agent.count", forbidden)
 
 
 def _parse_local(c: _Collector, raw: Mapping[str, Any], cloud: Cloud, nodes: Nodes) -> LocalSpec:
     given = _object(c, raw, "local", set(LOCAL_DEFAULTS))
     if given and cloud is not Cloud.LOCAL:
         c.add("local", f"is only for cloud=local; remove it from a {cloud} stack")
-    bridge = _field(c, given, "local", "bridge", LOCAL_DEFAULTS["bridge"], _str_or_none, "a string")
-    subnet = _field(c, given, "local", "subnet", LOCAL_DEFAULTS["subnet"], _str_or_none, "a string")
+    bridge = _field(c, given, "local", "bridge", LOCAL_DEFAULTS["bridge"], as_str, "a string")
+    subnet = _field(c, given, "local", "subnet", LOCAL_DEFAULTS["subnet"], as_str, "a string")
     c.check(
         bool(_BRIDGE.fullmatch(bridge)),
         "local.bridge",

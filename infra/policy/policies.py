@@ -32,6 +32,7 @@ from pulumi_policy import (
     ResourceValidationPolicy,
 )
 
+from contract.schema import Role
 from infra import ports
 from infra.errors import InfraError
 
@@ -248,7 +249,7 @@ def check_world_ingress(args: ResourceValidationArgs, report: ReportViolation) -
                 f"{list(settings.public_ports)} may be",
                 None,
             )
-        if role != "publicAgent":
+        if role != Role.PUBLIC_AGENT:
             report(
                 f"{rule.label}: opens ports to the world on a {role or 'untagged'} resource; only "
                 "public agents (role=publicAgent) may be reachable from the world",

@@ -166,7 +166,7 @@ def check_cluster_output(deployed: tuple[ClusterSpec, ProgramRun]) -> None:
     spec, run = deployed
     cluster = run.exports["cluster"]
     assert (cluster["name"], cluster["cloud"], cluster["platform"]) == (spec.name, spec.cloud, spec.platform)
-    assert cluster["settings"] == spec.to_settings()
+    assert cluster["settings"] == spec.settings.to_json()
     assert cluster["ssh"]["user"] == spec.ssh_user and cluster["ssh"]["port"] == 22
 
     names = [n["name"] for n in cluster["nodes"]]

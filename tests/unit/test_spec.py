@@ -81,13 +81,16 @@ def test_settings_are_camel_case_and_complete() -> None:
         project="fastdata",
         stack="dev-aws",
     )
-    settings = spec.to_settings()
+    settings = spec.settings.to_json()
     assert settings["kafka"] == {
         "brokers": 3,
         "replicationFactor": 3,
         "minInsyncReplicas": 2,
         "partitions": 6,
+        "heap": "768m",
     }
+    assert set(settings) == {"versions", "kafka", "spark", "demo", "dcos", "artifacts", "publicPorts"}
+    assert settings["spark"]["workerCores"] == 2 and settings["demo"]["retention"] == "7d"
     assert settings["versions"]["kafka"].startswith("3.9.")
     assert settings["versions"]["spark"].startswith("3.5.")
     assert settings["demo"]["maxEventsPerSecond"] == 500
