@@ -56,7 +56,7 @@ DEFAULT_VERSIONS: dict[str, str] = {
     "dcos": "2.2.1",
     "mesos": "1.11.0",
     "marathon": "1.11.24",
-    "zookeeper": "3.8.4",
+    "zookeeper": "3.8.0",  # Debian 12 ships 3.8.0 and 1.6.7: apt installs exactly these lines
     "influxdb": "1.6.7",
 }
 
