@@ -36,6 +36,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from contract.settings import redact_url
 from roles.errors import ArtifactMissing
 
 DEFAULT_KAFKA = "3.9.1"
@@ -246,17 +247,59 @@ def supplied(
     except (OSError, ValueError) as exc:
         partial.unlink(missing_ok=True)
         raise ArtifactMissing(
-            f"cannot read {source} (settings.{source_key}): {exc}; fix the path or URL"
+            f"cannot read {redact_url(source)} (settings.{source_key}): {exc}; fix the path or URL"
         ) from exc
     actual = sha256_file(partial)
     if actual != sha256:
         partial.unlink()
         raise ArtifactMissing(
-            f"{source} (settings.{source_key}) has sha256 {actual}, but settings.{sha_key} says {sha256}: "
+            f"{redact_url(source)} (settings.{source_key}) has sha256 {actual}, but settings.{sha_key} says "
+            f"{sha256}: "
             "the file is not the one configured; fix either setting"
         )
+    if suffix.startswith(".t"):
+        # checked here, on the control machine, before anything is sent to a node
+        sanitize_tar(partial, f"settings.{source_key}", redact_url(source))
     partial.replace(target)
     return cache.record(name, target, source)
+
+
+def _filtered(member: tarfile.TarInfo) -> tarfile.TarInfo:
+    """The member as `tarfile.data_filter` allows it (raises FilterError), setuid/setgid/sticky bits off."""
+    tarfile.data_filter(member, "/unpack")
+    return member.replace(mode=member.mode & 0o1777 & ~0o1000, deep=False)
+
+
+def sanitize_tar(path: Path, key: str, shown: str) -> None:
+    """Refuse a user-supplied tar whose members could escape the directory it is unpacked into (`..`,
+    absolute paths, links pointing out, device files), naming the member; strip setuid/setgid bits by
+    rewriting the file in place. The rules are Python's `tarfile.data_filter` (PEP 706)."""
+    try:
+        with tarfile.open(path) as tar:
+            members = tar.getmembers()
+            for m in members:
+                if m.name.startswith("/") or (m.islnk() and m.linkname.startswith("/")):
+                    # data_filter would strip the slash; a package that means an absolute path is wrong
+                    raise tarfile.AbsolutePathError(m)
+            cleaned = [_filtered(m) for m in members]
+            if all(c.mode == m.mode for c, m in zip(cleaned, members, strict=True)):
+                return
+            out = path.with_name(path.name + ".sanitized")
+            gz = path.name.endswith((".gz", ".tgz"))
+            with tarfile.open(out, "w:gz") if gz else tarfile.open(out, "w") as dest:
+                for member in cleaned:
+                    data = tar.extractfile(member) if member.isfile() else None
+                    dest.addfile(member, data)
+    except tarfile.FilterError as exc:
+        path.unlink(missing_ok=True)
+        raise ArtifactMissing(
+            f"{shown} ({key}) is refused before any node is contacted: {exc}; a package must unpack "
+            "inside its own directory (no '..', no absolute paths, no links out of the tree, no device files)"
+        ) from exc
+    except (OSError, tarfile.TarError) as exc:
+        path.unlink(missing_ok=True)
+        raise ArtifactMissing(f"{shown} ({key}) is not a readable tar: {exc}") from exc
+    out.replace(path)
 
 
 # --- fetching (control machine only) ---------------------------------------------------------------------
