@@ -69,6 +69,13 @@ def positive_float(raw: str) -> float:
     return value
 
 
+def positive_int(raw: str) -> int:
+    value = int(raw)
+    if value <= 0:
+        raise ValueError(f"must be > 0, got {raw}")
+    return value
+
+
 def non_negative_int(raw: str) -> int:
     value = int(raw)
     if value < 0:

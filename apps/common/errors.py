@@ -21,3 +21,7 @@ class ArtifactMissing(AppError):
 
 class InfluxError(AppError):
     """InfluxDB answered with an error or could not be reached."""
+
+
+class InfluxAnswerError(InfluxError):
+    """InfluxDB (or whatever listens on its port) answered, but not with what a 1.x /query returns."""
