@@ -67,8 +67,12 @@ def count_query() -> str:
     return f'SELECT sum("count") FROM "crime_counts" WHERE "type" = \'{PROBE_SLUG}\' AND time > now() - 1h'
 
 
-def probe_count(client: InfluxClient, db: str) -> int:
-    """Probe events counted in InfluxDB over the last hour (0 when none yet)."""
+def probe_count(influx: InfluxClient | str, db: str) -> int:
+    """Probe events counted in InfluxDB over the last hour (0 when none yet).
+
+    ``influx`` is a client, or the server's URL (scripts/bench_pipeline.py passes one).
+    """
+    client = InfluxClient(influx, timeout_s=5.0, retries=2) if isinstance(influx, str) else influx
     results = client.query(count_query(), db=db)
     series = results[0].get("series") if results else None
     if not series:

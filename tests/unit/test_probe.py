@@ -38,7 +38,8 @@ def test_probe_count_goes_through_the_apps_influx_client(influx: FakeInflux) -> 
         ]
     )
     assert probe.probe_count(client, "crimes") == 3
-    assert influx.queries == [probe.count_query()] and "'fastdata_probe'" in influx.queries[0]
+    assert probe.probe_count(influx.url, "crimes") == 3  # how scripts/bench_pipeline.py calls it
+    assert influx.queries == [probe.count_query()] * 2 and "'fastdata_probe'" in influx.queries[0]
     influx.answers["crime_counts"] = Answer.results([{"statement_id": 0}])
     assert probe.probe_count(client, "crimes") == 0
     influx.answers["crime_counts"] = Answer(200, b"<html>proxy error</html>", "text/html")
