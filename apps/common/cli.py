@@ -69,6 +69,13 @@ def positive_float(raw: str) -> float:
     return value
 
 
+def positive_int(raw: str) -> int:
+    value = int(raw)
+    if value <= 0:
+        raise ValueError(f"must be > 0, got {raw}")
+    return value
+
+
 def non_negative_int(raw: str) -> int:
     value = int(raw)
     if value < 0:
@@ -76,8 +83,18 @@ def non_negative_int(raw: str) -> int:
     return value
 
 
+# Exit statuses run_main itself gives (the AppError classes carry theirs: 2, 3, 4).
+EXIT_INTERRUPTED = 130  # Ctrl-C before the app installed its own signal handling (shell convention)
+EXIT_INTERNAL = 70  # an exception no app raises on purpose: a bug (sysexits' EX_SOFTWARE)
+
+
 def run_main(main: Callable[[Sequence[str] | None], int], argv: Sequence[str] | None = None) -> None:
-    """Run an app's ``main``: configure logging once, turn AppError into a one-line message and exit 2."""
+    """Run an app's ``main``: configure logging once, turn errors into one line on stderr and an exit status.
+
+    An AppError exits with its class's ``exit_code``. Anything else is a bug: one line too (the
+    traceback is logged at DEBUG, ``LOG_LEVEL=DEBUG`` shows it), and status 70, so that it is never
+    mistaken for an app's own status 1.
+    """
     logging.basicConfig(
         level=os.environ.get("LOG_LEVEL", "INFO").upper(),
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
@@ -85,6 +102,22 @@ def run_main(main: Callable[[Sequence[str] | None], int], argv: Sequence[str] | 
     try:
         code = main(argv)
     except AppError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        code = 2
+        print(f"error: {one_line(str(exc))}", file=sys.stderr)
+        code = exc.exit_code
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        code = EXIT_INTERRUPTED
+    except Exception as exc:  # noqa: BLE001 - the traceback is logged (DEBUG), the user gets one line
+        logging.getLogger(__name__).debug("internal error", exc_info=True)
+        print(
+            f"error: internal error {type(exc).__name__}: {one_line(str(exc))[:500]} (a bug: run "
+            "with LOG_LEVEL=DEBUG for the traceback)",
+            file=sys.stderr,
+        )
+        code = EXIT_INTERNAL
     sys.exit(code)
+
+
+def one_line(text: str) -> str:
+    """A message on one line (log scrapers and `systemctl status` show only the first)."""
+    return " | ".join(part.strip() for part in text.strip().splitlines() if part.strip())

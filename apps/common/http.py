@@ -1,4 +1,4 @@
-"""Tiny helpers for the stdlib HTTP servers of the producer (metrics) and the dashboard."""
+"""Tiny helpers for the stdlib HTTP server of the producer's metrics (the dashboard uses waitress)."""
 
 from __future__ import annotations
 

@@ -7,6 +7,7 @@ its retention policy; nobody creates them by hand. Re-running it changes nothing
 from __future__ import annotations
 
 import argparse
+import json
 import logging
 import os
 import re
@@ -18,7 +19,7 @@ from typing import Any
 import requests
 
 from apps.common.cli import HelpFormatter, env_flag, run_main
-from apps.common.errors import ConfigError, InfluxError
+from apps.common.errors import ConfigError, InfluxAnswerError, InfluxError
 
 log = logging.getLogger(__name__)
 
@@ -134,14 +135,39 @@ class InfluxClient:
             params["db"] = db
         # InfluxDB 1.x refuses CREATE/ALTER over GET: those must be POSTed.
         method = "POST" if write else "GET"
-        resp = self._request(method, "/query", params=params)
-        body = resp.json()
-        if "error" in body:
-            raise InfluxError(f"InfluxDB query failed: {body['error']} (query: {q})")
-        results: list[dict[str, Any]] = body.get("results", [])
+        try:
+            resp = self._request(method, "/query", params=params)
+        except InfluxError as exc:
+            raise InfluxError(f"{exc} (query: {q})") from exc
+        results = self._results(resp, q)
         for result in results:
             if "error" in result:
                 raise InfluxError(f"InfluxDB query failed: {result['error']} (query: {q})")
+        return results
+
+    def _results(self, resp: requests.Response, q: str) -> list[dict[str, Any]]:
+        """The ``results`` list of a /query answer; InfluxAnswerError when the answer is not one.
+
+        A proxy's HTML error page, another service on the port or a truncated body all end here, named,
+        instead of as a JSONDecodeError or a KeyError further down.
+        """
+        where = f"InfluxDB at {self.url} answered /query"
+        try:
+            body = resp.json()
+        except ValueError as exc:
+            ctype = resp.headers.get("Content-Type", "no Content-Type")
+            raise InfluxAnswerError(
+                f"{where} with something that is not JSON ({ctype}: {resp.text[:80]!r}); is {self.url} "
+                f"an InfluxDB 1.x HTTP API? (query: {q})"
+            ) from exc
+        if isinstance(body, dict) and "error" in body:
+            raise InfluxError(f"InfluxDB query failed: {body['error']} (query: {q})")
+        results = body.get("results", []) if isinstance(body, dict) else None
+        if not isinstance(results, list) or not all(isinstance(r, dict) for r in results):
+            raise InfluxAnswerError(
+                f'{where} with JSON that is not a query result (expected {{"results": [...]}}, got '
+                f"{json.dumps(body)[:80]}) (query: {q})"
+            )
         return results
 
     def write(

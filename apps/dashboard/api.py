@@ -6,10 +6,13 @@ draws; they are tested on canned responses, the queries on a real server.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+import math
+from collections.abc import Callable, Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Any, Protocol
 from zoneinfo import ZoneInfo
+
+from apps.common.errors import InfluxAnswerError
 
 CHICAGO = ZoneInfo("America/Chicago")
 MAX_MINUTES = 24 * 60
@@ -94,8 +97,8 @@ def shape_cells(results: Sequence[Mapping[str, Any]], minutes: int) -> dict[str,
                 {
                     "geohash": geohash,
                     "count": int(rec["count"]),
-                    "lat": float(rec["lat"]),
-                    "lon": float(rec["lon"]),
+                    "lat": _finite(rec["lat"]),
+                    "lon": _finite(rec["lon"]),
                 }
             )
     cells.sort(key=lambda c: (-c["count"], c["geohash"]))
@@ -122,10 +125,36 @@ def shape_clock(results: Sequence[Mapping[str, Any]], now_ms: int) -> dict[str, 
     return {
         "sim_ts": int(sim_ts) if sim_ts is not None else None,
         "sim_clock": sim_clock,
-        "eps": round(float(latest.get("eps") or 0.0), 1),
+        "eps": round(_finite(latest.get("eps") or 0.0), 1),
         "updated_ms": int(latest["time"]),
         "age_s": round(max(0, now_ms - int(latest["time"])) / 1000, 1),
     }
+
+
+def _finite(value: Any) -> float:
+    """A float the browser can get as JSON: NaN and infinities are not JSON, so they are garbage here."""
+    number = float(value)
+    if not math.isfinite(number):
+        raise ValueError(f"{value!r} is not a finite number")
+    return number
+
+
+Shaper = Callable[[Sequence[Mapping[str, Any]], int], dict[str, Any]]
+
+
+def shape_checked(measurement: str, shape: Shaper, results: Sequence[Mapping[str, Any]], arg: int) -> Any:
+    """``shape(results, arg)``, with an answer of the wrong shape turned into InfluxAnswerError.
+
+    The shapers index and convert InfluxDB's JSON directly (a missing column is a KeyError, a string
+    count a ValueError); which of those it was matters to the log, not to the caller.
+    """
+    try:
+        return shape(results, arg)
+    except (KeyError, IndexError, TypeError, ValueError, AttributeError, OverflowError) as exc:
+        raise InfluxAnswerError(
+            f"InfluxDB's answer to the {measurement} query has an unexpected shape "
+            f"({type(exc).__name__}: {exc}); answer starts {str(results)[:120]}"
+        ) from exc
 
 
 class DashboardApi:
@@ -139,12 +168,14 @@ class DashboardApi:
 
     def series(self, minutes: str | None = None) -> dict[str, Any]:
         m = clamp_minutes(minutes, self.series_minutes)
-        return shape_series(self.client.query(series_query(m), db=self.db), m)
+        return shape_checked("crime_counts", shape_series, self.client.query(series_query(m), db=self.db), m)
 
     def cells(self, minutes: str | None = None) -> dict[str, Any]:
         m = clamp_minutes(minutes, self.cells_minutes)
-        return shape_cells(self.client.query(cells_query(m), db=self.db), m)
+        return shape_checked("crime_cells", shape_cells, self.client.query(cells_query(m), db=self.db), m)
 
     def clock(self) -> dict[str, Any]:
         now_ms = int(datetime.now(UTC).timestamp() * 1000)
-        return shape_clock(self.client.query(clock_query(5), db=self.db), now_ms)
+        return shape_checked(
+            "replay_clock", shape_clock, self.client.query(clock_query(5), db=self.db), now_ms
+        )

@@ -4,16 +4,15 @@ from __future__ import annotations
 
 import argparse
 import logging
-import signal
 import threading
 from collections.abc import Callable, Sequence
 from pathlib import Path
-from types import FrameType
 from typing import TYPE_CHECKING, Any
 
 from apps.common.cli import HelpFormatter, env_flag, positive_float
 from apps.common.errors import ArtifactMissing, ConfigError
 from apps.common.influx import DEFAULT_RP, InfluxClient, add_connection_flags
+from apps.common.signals import stop_on_signals
 from apps.processor.aggregate import AggregationConfig, aggregate, parse_events
 from apps.processor.sink import InfluxWriter
 
@@ -280,13 +279,7 @@ def start_queries(
 def supervise(spark: Any, queries: list[StreamingQuery]) -> int:
     """Wait for the queries, logging late-dropped rows; stop all on SIGTERM or when one fails."""
     stop = threading.Event()
-
-    def on_signal(signum: int, _frame: FrameType | None) -> None:
-        log.info("signal %d: stopping the queries", signum)
-        stop.set()
-
-    signal.signal(signal.SIGTERM, on_signal)
-    signal.signal(signal.SIGINT, on_signal)
+    stop_on_signals(stop, "stopping the queries")
     code = 0
     try:
         while not stop.is_set() and any(q.isActive for q in queries):

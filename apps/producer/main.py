@@ -6,18 +6,18 @@ import argparse
 import json
 import logging
 import os
-import signal
 import threading
 from collections.abc import Sequence
 from datetime import datetime
 from http.server import ThreadingHTTPServer
-from types import FrameType
 from typing import Any
 
 from apps.common.cli import HelpFormatter, env_bool_flag, env_flag, non_negative_int, positive_float
 from apps.common.errors import ConfigError, DataError
 from apps.common.http import QuietHandler, send_json, serve_in_thread
-from apps.producer.parse import CHICAGO, CrimeEvent, parse_rows, sort_by_event_time
+from apps.common.signals import stop_on_signals
+from apps.producer import metrics
+from apps.producer.parse import CHICAGO, SKIP_REASON_HELP, CrimeEvent, parse_rows, sort_by_event_time
 from apps.producer.replay import ReplayConfig, ReplayStats, flush, replay
 from apps.producer.source import DEFAULT_DATASET, open_dataset
 
@@ -26,9 +26,9 @@ log = logging.getLogger("apps.producer")
 DESCRIPTION = """\
 Replay the City of Chicago crime CSV (portal export) onto Kafka as JSON events, in event-time order.
 
-Rows are parsed with a real CSV parser; rows without coordinates, outside Chicago, with a malformed date
-or the wrong number of columns are skipped and counted per reason (see /metrics). Events are keyed by
-district, sent with an idempotent producer and acks=all.
+Rows are parsed with a real CSV parser; every row that cannot become an event is skipped and counted
+under a reason (below; /metrics), never altered and replayed. Events are keyed by district, sent with an
+idempotent producer and acks=all.
 """
 
 EPILOG = """\
@@ -38,7 +38,20 @@ examples:
   python -m apps.producer --once --limit 500 --speedup 100000   # finite run: exits 0 when sent == delivered
   DATA_FILE=https://example.org/crimes-2015.csv.gz python -m apps.producer --start 2015-06-01 --end 2015-12-01
 
-exit status: 0 success; 1 some events were not confirmed by Kafka; 2 bad configuration or data set.
+skip reasons (counted, the row is not replayed):
+{reasons}
+
+endpoints on --metrics-port: /metrics (Prometheus text format; JSON when the request sends
+Accept: application/json), /metrics.json (the same counters as JSON), /healthz (200 while healthy).
+
+exit status:
+  0   success (--check: the data set parsed; a finite run: every event sent was confirmed)
+  1   some events were not confirmed by Kafka (the summary line says how many)
+  2   bad configuration: a flag, an environment variable, --producer-config
+  3   the data set is unusable: missing, not a portal CSV, empty, or no row is replayable
+  4   the data set is damaged: a truncated or corrupt .gz, a download cut short (nothing replayed)
+  70  internal error (a bug; LOG_LEVEL=DEBUG shows the traceback)
+  130 interrupted while loading the data set
 """
 
 
@@ -50,7 +63,10 @@ def chicago_time(text: str) -> datetime:
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
-        prog="python -m apps.producer", description=DESCRIPTION, epilog=EPILOG, formatter_class=HelpFormatter
+        prog="python -m apps.producer",
+        description=DESCRIPTION,
+        epilog=EPILOG.format(reasons="\n".join(f"  {r:<22} {h}" for r, h in SKIP_REASON_HELP.items())),
+        formatter_class=HelpFormatter,
     )
     data = parser.add_argument_group("data set")
     # DATA_URL is the name demo-reference 5.7 uses for a remote export; DATA_FILE wins when both are set.
@@ -170,6 +186,15 @@ def load_events(args: argparse.Namespace, stats: ReplayStats) -> list[CrimeEvent
         result = parse_rows(text)
     stats.rows, stats.parsed = result.rows, len(result.events)
     stats.skipped.update(result.skipped)
+    stats.first_skipped.update(result.first_skipped)
+    for reason, count in sorted(result.skipped.items()):
+        log.info(
+            "skipped %d row(s) of %s: %s (first: data row %d)",
+            count,
+            args.data,
+            reason,
+            result.first_skipped[reason],
+        )
     events = result.events
     if args.start or args.end:
         kept = [
@@ -190,9 +215,19 @@ def load_events(args: argparse.Namespace, stats: ReplayStats) -> list[CrimeEvent
 def start_metrics_server(host: str, port: int, stats: ReplayStats) -> ThreadingHTTPServer:
     class Handler(QuietHandler):
         def do_GET(self) -> None:
-            if self.path.split("?")[0] == "/metrics":
+            path = self.path.split("?")[0]
+            wants_json = "application/json" in (self.headers.get("Accept") or "")
+            if path == "/metrics.json" or (path == "/metrics" and wants_json):
                 send_json(self, 200, stats.snapshot())
-            elif self.path.split("?")[0] == "/healthz":
+            elif path == "/metrics":
+                body = metrics.prometheus_text(stats.snapshot()).encode("utf-8")
+                self.send_response(200)
+                self.send_header("Content-Type", metrics.CONTENT_TYPE)
+                self.send_header("Content-Length", str(len(body)))
+                self.send_header("Cache-Control", "no-store")
+                self.end_headers()
+                self.wfile.write(body)
+            elif path == "/healthz":
                 snap = stats.snapshot()
                 healthy = snap["state"] in ("loading", "replaying", "flushing", "done")
                 send_json(
@@ -205,9 +240,15 @@ def start_metrics_server(host: str, port: int, stats: ReplayStats) -> ThreadingH
                     },
                 )
             else:
-                send_json(self, 404, {"error": f"no such path {self.path}: try /metrics or /healthz"})
+                send_json(self, 404, {"error": "no such path: try /metrics, /metrics.json or /healthz"})
 
-    server = ThreadingHTTPServer((host, port), Handler)
+    try:
+        server = ThreadingHTTPServer((host, port), Handler)
+    except OSError as exc:
+        raise ConfigError(
+            f"the metrics endpoint cannot listen on {host}:{port}: {exc.strerror or exc}; pick another "
+            "--metrics-port / METRICS_PORT (0 disables it)"
+        ) from exc
     serve_in_thread(server, "metrics-http")
     log.info("metrics on http://%s:%d/metrics", host, server.server_address[1])
     return server
@@ -249,6 +290,7 @@ def check_summary(events: list[CrimeEvent], stats: ReplayStats) -> dict[str, Any
         "rows_read": snap["rows_read"],
         "events": len(events),
         "skipped": snap["skipped"],
+        "first_skipped_row": snap["first_skipped_row"],
         "outside_slice": snap["outside_slice"],
         "per_type": per_type,
         "first_event_time": events[0].event_time.isoformat(),
@@ -267,15 +309,14 @@ def run_replay(args: argparse.Namespace, events: list[CrimeEvent], stats: Replay
         limit=args.limit,
         slice_length=(args.end - args.start) if args.start and args.end else None,
     )
-    producer = Producer(kafka_config(args.bootstrap, args.producer_config))
+    from confluent_kafka import KafkaException
+
+    try:
+        producer = Producer(kafka_config(args.bootstrap, args.producer_config))
+    except KafkaException as exc:  # an unknown or invalid librdkafka property
+        raise ConfigError(f"the Kafka client refused its settings (--producer-config?): {exc}") from exc
     stop = threading.Event()
-
-    def on_signal(signum: int, _frame: FrameType | None) -> None:
-        log.info("signal %d: stopping after outstanding deliveries", signum)
-        stop.set()
-
-    signal.signal(signal.SIGTERM, on_signal)
-    signal.signal(signal.SIGINT, on_signal)
+    stop_on_signals(stop, "stopping after outstanding deliveries")
     log.info(
         "replaying to %s on %s: speedup %g, max %g events/s, loop %s, limit %s",
         args.topic,

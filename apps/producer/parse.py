@@ -4,12 +4,20 @@ No I/O here: :func:`parse_rows` takes rows from ``csv.reader`` (never split on c
 as ``"SCHOOL, PUBLIC, GROUNDS"`` and the ``Location`` column contain commas) and returns the events plus
 the count of skipped rows per reason. A bad row is skipped and counted, never fatal; only a header
 without the columns we need is (the whole file is then not a portal export).
+
+No row is altered on the way in: a row with bytes that are not UTF-8 (see apps.producer.source) or with
+a NUL character is skipped under its own reason rather than replayed with the bytes replaced or
+stripped, and a Primary Type with nothing tag-safe in it (``???``) is skipped rather than replayed with
+an empty ``type`` tag (InfluxDB refuses empty tag values, and an empty series name on the dashboard
+would say nothing). Skipping, not a placeholder type, because such a row is garbage, not a crime of an
+unknown type: it is treated like an empty Primary Type.
 """
 
 from __future__ import annotations
 
 import csv
 import re
+import unicodedata
 from collections import Counter
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field, replace
@@ -42,18 +50,25 @@ OPTIONAL_COLUMNS = (
 )
 DATE_FORMAT = "%m/%d/%Y %I:%M:%S %p"
 
-# Reasons a row is skipped; the counters are always reported with all of them, zero or not.
-SKIP_REASONS = (
-    "wrong_column_count",  # the row has more or fewer fields than the header
-    "repeated_header",  # a header line in the middle (concatenated exports)
-    "malformed_id",  # ID is not an integer
-    "malformed_date",  # Date is not MM/DD/YYYY hh:mm:ss AM|PM
-    "missing_type",  # Primary Type is empty
-    "missing_coordinates",  # Latitude/Longitude empty: not geocoded yet (~10 % of recent rows)
-    "malformed_coordinates",  # Latitude/Longitude present but not numbers
-    "out_of_area",  # geocoded outside lat 41.6..42.1 / lon -88.0..-87.5
-    "csv_error",  # the csv module could not read the line (e.g. a NUL byte)
-)
+# Reasons a row is skipped, with what each means; the counters are always reported with all of them,
+# zero or not, and --help lists them from here.
+SKIP_REASON_HELP = {
+    "wrong_column_count": "the row has more or fewer fields than the header",
+    "repeated_header": "a header line in the middle (concatenated exports)",
+    "malformed_id": "ID is not an integer",
+    "malformed_date": "Date is not MM/DD/YYYY hh:mm:ss AM|PM",
+    "missing_type": "Primary Type is empty",
+    "unusable_type": "Primary Type has no letter or digit a tag can carry (e.g. '???')",
+    "missing_coordinates": "Latitude/Longitude empty: not geocoded yet (~10 % of recent rows)",
+    "malformed_coordinates": "Latitude/Longitude present but not numbers",
+    "out_of_area": "geocoded outside lat 41.6..42.1 / lon -88.0..-87.5",
+    "csv_error": "the csv module could not read the line (e.g. a field over 128 KiB)",
+    "undecodable_bytes": "bytes that are not UTF-8 (a Latin-1 export, a damaged file)",
+    "nul_byte": "a NUL character (binary junk, a UTF-16 file read as UTF-8)",
+}
+SKIP_REASONS = tuple(SKIP_REASON_HELP)
+# What surrogateescape decoding leaves for each byte that is not UTF-8 (apps.producer.source).
+_UNDECODED = re.compile("[\udc80-\udcff]")
 
 
 @dataclass(frozen=True, slots=True)
@@ -109,6 +124,11 @@ class ParseResult:
     events: list[CrimeEvent] = field(default_factory=list)
     skipped: Counter[str] = field(default_factory=Counter)
     rows: int = 0  # data rows seen (the header excluded)
+    first_skipped: dict[str, int] = field(default_factory=dict)  # reason -> first data row (1-based)
+
+    def skip(self, reason: str) -> None:
+        self.skipped[reason] += 1
+        self.first_skipped.setdefault(reason, self.rows)
 
     def skipped_total(self) -> int:
         return sum(self.skipped.values())
@@ -128,8 +148,14 @@ def normalise_type(primary_type: str) -> str:
 
 
 def type_slug(primary_type: str) -> str:
-    """``MOTOR VEHICLE THEFT`` -> ``motor_vehicle_theft``: a bounded, escape-free InfluxDB tag value."""
-    return re.sub(r"[^a-z0-9]+", "_", primary_type.lower()).strip("_")
+    """``MOTOR VEHICLE THEFT`` -> ``motor_vehicle_theft``: a bounded, escape-free InfluxDB tag value.
+
+    Accents are folded first (``ÉVASION`` -> ``evasion``, not ``vasion``); the result is "" when nothing
+    tag-safe is left, which :func:`parse_row` refuses.
+    """
+    folded = unicodedata.normalize("NFKD", primary_type)
+    ascii_only = folded.encode("ascii", "ignore").decode("ascii")
+    return re.sub(r"[^a-z0-9]+", "_", ascii_only.lower()).strip("_")
 
 
 def parse_date(text: str) -> datetime:
@@ -165,6 +191,11 @@ def column_index(header: list[str]) -> dict[str, int]:
 
 def parse_row(row: list[str], columns: dict[str, int], width: int) -> CrimeEvent:
     """One data row -> event; raises Skip(reason) for any row that cannot become an in-area event."""
+    joined = "".join(row)
+    if _UNDECODED.search(joined):
+        raise Skip("undecodable_bytes")
+    if "\x00" in joined:
+        raise Skip("nul_byte")
     if len(row) != width:
         raise Skip("wrong_column_count")
     if row[columns["ID"]].strip() == "ID":
@@ -182,6 +213,9 @@ def parse_row(row: list[str], columns: dict[str, int], width: int) -> CrimeEvent
     primary_type = normalise_type(get("Primary Type"))
     if not primary_type:
         raise Skip("missing_type")
+    slug = type_slug(primary_type)
+    if not slug:
+        raise Skip("unusable_type")
     lat_text, lon_text = get("Latitude"), get("Longitude")
     if not lat_text or not lon_text:
         raise Skip("missing_coordinates")
@@ -196,7 +230,7 @@ def parse_row(row: list[str], columns: dict[str, int], width: int) -> CrimeEvent
         case_number=get("Case Number"),
         event_time=event_time,
         primary_type=primary_type,
-        type_slug=type_slug(primary_type),
+        type_slug=slug,
         description=get("Description"),
         location_description=get("Location Description"),
         arrest=get("Arrest").lower() == "true",
@@ -221,7 +255,7 @@ def read_rows(lines: Iterable[str], result: ParseResult) -> Iterator[list[str]]:
             return
         except csv.Error:
             result.rows += 1
-            result.skipped["csv_error"] += 1
+            result.skip("csv_error")
 
 
 def parse_rows(lines: Iterable[str]) -> ParseResult:
@@ -240,7 +274,7 @@ def parse_rows(lines: Iterable[str]) -> ParseResult:
         try:
             result.events.append(parse_row(row, columns, width))
         except Skip as skip:
-            result.skipped[skip.reason] += 1
+            result.skip(skip.reason)
     return result
 
 

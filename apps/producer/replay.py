@@ -59,6 +59,7 @@ class ReplayStats:
         self.parsed = 0
         self.outside_slice = 0
         self.skipped: Counter[str] = Counter({reason: 0 for reason in SKIP_REASONS})
+        self.first_skipped: dict[str, int] = {}  # reason -> first data row skipped for it
         self.sent = 0
         self.delivered = 0
         self.delivery_failures = 0
@@ -102,6 +103,7 @@ class ReplayStats:
                 "outside_slice": self.outside_slice,
                 "skipped": dict(sorted(self.skipped.items())),
                 "skipped_total": sum(self.skipped.values()),
+                "first_skipped_row": dict(sorted(self.first_skipped.items())),
                 "sent": self.sent,
                 "delivered": self.delivered,
                 "delivery_failures": self.delivery_failures,

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 import itertools
+import re
 from datetime import timedelta
 from pathlib import Path
 
@@ -172,3 +173,38 @@ def test_event_json_has_the_schema_fields() -> None:
 )  # fmt: skip
 def test_type_slug_is_tag_safe(primary_type: str, slug: str) -> None:
     assert type_slug(primary_type) == slug
+
+
+def test_no_row_is_altered_on_the_way_in(tmp_path: Path) -> None:
+    """Bytes that are not UTF-8, NUL characters and a type with nothing tag-safe: each row is skipped
+    under its reason (with the first row it happened on), not replayed with the bytes replaced."""
+    from apps.producer.source import open_dataset
+
+    lines = [
+        HEADER.encode(),
+        row(ID="1").encode(),
+        row(ID="2", Description="SIMPLE\xe9").encode("latin-1"),  # a Latin-1 export: 0xE9 alone
+        row(ID="3", Block="060XX S\x00VERNON").encode(),
+        row(ID="4", **{"Primary Type": "???"}).encode(),
+        row(ID="5", **{"Primary Type": "ÉVASION"}).encode(),  # valid UTF-8 with an accent: kept
+        row(ID="6", **{"Primary Type": "犯罪"}).encode(),  # letters, but none a tag can carry
+    ]
+    data = tmp_path / "crimes.csv"
+    data.write_bytes(b"\n".join(lines) + b"\n")
+    with open_dataset(str(data)) as text:
+        result = parse_rows(text)
+    assert [e.id for e in result.events] == [1, 5]
+    assert dict(result.skipped) == {"undecodable_bytes": 1, "nul_byte": 1, "unusable_type": 2}
+    assert result.first_skipped == {"undecodable_bytes": 2, "nul_byte": 3, "unusable_type": 4}
+    assert result.events[1].type_slug == "evasion" and result.events[1].primary_type == "ÉVASION"
+    for event in result.events:  # nothing replaced or escaped made it into an event
+        text_fields = [v for v in event.to_json_dict(event.event_time).values() if isinstance(v, str)]
+        assert not any("\ufffd" in v or "\x00" in v or re.search("[\udc80-\udcff]", v) for v in text_fields)
+    assert set(result.skipped) <= set(SKIP_REASONS)
+
+
+@pytest.mark.parametrize("primary_type", ["???", "--", "...", "犯罪"])
+def test_type_without_a_slug_is_never_an_empty_tag(primary_type: str) -> None:
+    assert type_slug(primary_type) == ""
+    result = parse_text(HEADER + "\n" + row(**{"Primary Type": primary_type}) + "\n")
+    assert result.events == [] and dict(result.skipped) == {"unusable_type": 1}

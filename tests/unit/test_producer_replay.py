@@ -8,19 +8,22 @@ from __future__ import annotations
 
 import gzip
 import json
+import re
+import socket
 import threading
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
-from urllib.request import urlopen
+from urllib.request import Request, urlopen
 
 import pytest
 
-from apps.common.errors import ConfigError, DataError
+from apps.common.errors import ConfigError, DataDamaged, DataError
 from apps.producer import main as producer_main
 from apps.producer.parse import CrimeEvent, parse_rows, sort_by_event_time
 from apps.producer.replay import ReplayConfig, ReplayStats, flush, replay, slice_length
 from apps.producer.source import open_dataset
+from tests.unit.test_producer_metrics import parse_exposition
 
 pytestmark = pytest.mark.unit
 
@@ -152,21 +155,42 @@ def test_delivery_failures_are_counted_and_reported() -> None:
     assert "MSG_TIMED_OUT" in snap["last_delivery_error"]
 
 
-def test_metrics_endpoint_serves_counters_and_health() -> None:
+def test_metrics_endpoint_serves_prometheus_text_json_and_health() -> None:
     stats = ReplayStats("crimes.raw")
     stats.skipped["missing_coordinates"] += 102
     stats.record_sent(T0, 0)
     server = producer_main.start_metrics_server("127.0.0.1", 0, stats)
     try:
         base = f"http://127.0.0.1:{server.server_address[1]}"
-        metrics = json.load(urlopen(f"{base}/metrics", timeout=5))
+        with urlopen(f"{base}/metrics", timeout=5) as resp:
+            ctype, text = resp.headers["Content-Type"], resp.read().decode()
+        as_json = json.load(urlopen(f"{base}/metrics.json", timeout=5))
+        negotiated = json.load(urlopen(Request(f"{base}/metrics", headers={"Accept": "application/json"})))
         health = json.load(urlopen(f"{base}/healthz", timeout=5))
     finally:
         server.shutdown()
-    assert metrics["sent"] == 1 and metrics["skipped"]["missing_coordinates"] == 102
-    assert metrics["skipped_total"] == 102 and metrics["sim_ts"] == int(T0.timestamp() * 1000)
-    assert metrics["events_per_second"] > 0
+        server.server_close()
+    assert ctype.startswith("text/plain; version=0.0.4")
+    samples = parse_exposition(text)
+    assert samples['fastdata_producer_skipped_rows_total{reason="missing_coordinates"}'] == 102
+    assert samples["fastdata_producer_sent_total"] == 1
+    assert samples["fastdata_producer_sim_time_seconds"] == T0.timestamp()
+    for metrics in (as_json, negotiated):
+        assert metrics["sent"] == 1 and metrics["skipped"]["missing_coordinates"] == 102
+        assert metrics["skipped_total"] == 102 and metrics["sim_ts"] == int(T0.timestamp() * 1000)
+        assert metrics["events_per_second"] > 0
     assert health["status"] == "ok"
+
+
+def test_metrics_port_in_use_is_a_config_error() -> None:
+    stats = ReplayStats("crimes.raw")
+    server = producer_main.start_metrics_server("127.0.0.1", 0, stats)
+    try:
+        with pytest.raises(ConfigError, match=r"cannot listen on 127\.0\.0\.1:\d+.*METRICS_PORT"):
+            producer_main.start_metrics_server("127.0.0.1", server.server_address[1], stats)
+    finally:
+        server.shutdown()
+        server.server_close()
 
 
 def test_kafka_config_fixes_idempotence_and_acks() -> None:
@@ -203,6 +227,48 @@ def test_gzip_file_and_http_url_are_read(tmp_path: Path) -> None:
         pass
     with pytest.raises(DataError, match="does not exist"), open_dataset(str(tmp_path / "nope.csv")):
         pass
+    with pytest.raises(DataError, match="is not a file"), open_dataset(str(tmp_path)):
+        pass
+
+
+@pytest.mark.parametrize("damage", ["truncated", "corrupt", "cut short before the trailer"])
+def test_damaged_gzip_is_data_damaged_naming_the_file(tmp_path: Path, damage: str) -> None:
+    whole = gzip.compress(SAMPLE.read_bytes())
+    broken = {
+        "truncated": whole[: len(whole) // 2],
+        "corrupt": whole[:200] + bytes(b ^ 0x5A for b in whole[200:400]) + whole[400:],
+        "cut short before the trailer": whole[:-4],  # all the data, no length/CRC trailer
+    }[damage]
+    gz = tmp_path / "crimes.csv.gz"
+    gz.write_bytes(broken)
+    expected = rf"data set {re.escape(str(gz))} is truncated or corrupt.*again"
+    with pytest.raises(DataDamaged, match=expected), open_dataset(str(gz)) as text:
+        parse_rows(text)
+
+
+def test_download_cut_short_is_data_damaged() -> None:
+    """An HTTP server that promises more bytes than it sends, then hangs up."""
+    body = SAMPLE.read_bytes()
+    listener = socket.create_server(("127.0.0.1", 0))
+
+    def serve_once() -> None:
+        conn, _ = listener.accept()
+        with conn:
+            conn.recv(65536)
+            conn.sendall(
+                b"HTTP/1.1 200 OK\r\nContent-Length: %d\r\n\r\n" % len(body) + body[: len(body) // 2]
+            )
+
+    thread = threading.Thread(target=serve_once, daemon=True)
+    thread.start()
+    url = f"http://127.0.0.1:{listener.getsockname()[1]}/crimes.csv"
+    try:
+        expected = rf"data set {re.escape(url)} is truncated"
+        with pytest.raises(DataDamaged, match=expected), open_dataset(url) as text:
+            parse_rows(text)
+    finally:
+        thread.join(5)
+        listener.close()
 
 
 def test_check_mode_prints_counts_without_kafka(capsys: pytest.CaptureFixture[str]) -> None:
