@@ -97,8 +97,13 @@ def bundle_names(settings: Mapping[str, Any]) -> dict[str, str]:
 
 
 REPO = Path(__file__).resolve().parent.parent
-# The demo apps' third-party dependencies, at the versions pinned in pyproject.toml (one source of truth).
-DEMO_PACKAGES = ("confluent-kafka", "requests")
+# The demo apps' third-party dependencies, at the versions pinned in pyproject.toml (one source of truth),
+# locked with their dependencies and hashes for the nodes in requirements/node-demo.lock (scripts/lock.sh).
+DEMO_PACKAGES = ("confluent-kafka", "requests", "waitress")
+# What is pip-downloaded for the nodes, with hashes: the demo wheels, and the pyspark sdist + py4j wheel.
+NODE_DEMO_LOCK = REPO / "requirements" / "node-demo.lock"
+NODE_SPARK_LOCK = REPO / "requirements" / "node-spark.lock"
+RELOCK = "./scripts/lock.sh"
 # The nodes' Python: Debian 12's CPython 3.11 on x86_64 (pip download picks wheels for it, whatever runs pip).
 NODE_PYTHON = (
     "--python-version",
@@ -118,7 +123,50 @@ NODE_PYTHON = (
 )
 
 
-def demo_requirements() -> list[str]:
+def canonical_name(name: str) -> str:
+    """PEP 503 normalised project name: `PyYAML` and `pyyaml`, `confluent_kafka` and `confluent-kafka`."""
+    return re.sub(r"[-_.]+", "-", name).lower()
+
+
+@dataclass(frozen=True)
+class Locked:
+    """One requirement of a lock file written by scripts/lock.sh: `name==version` and its allowed hashes."""
+
+    name: str
+    version: str
+    hashes: tuple[str, ...]
+
+    @property
+    def pin(self) -> str:
+        return f"{self.name}=={self.version}"
+
+    def line(self) -> str:
+        """The requirement as a pip requirements-file line, hashes included (for --require-hashes)."""
+        return " ".join([self.pin, *(f"--hash={h}" for h in self.hashes)])
+
+
+def read_lock(path: Path) -> dict[str, Locked]:
+    """The requirements of a lock file by canonical name (the `name==version \\ --hash=...` format)."""
+    try:
+        text = path.read_text()
+    except OSError as exc:
+        raise ArtifactMissing(f"cannot read the lock file {path}: {exc}; run {RELOCK}") from exc
+    locked: dict[str, Locked] = {}
+    for block in re.split(r"\n(?=[A-Za-z0-9])", "\n" + text):
+        m = re.match(r"([A-Za-z0-9][A-Za-z0-9._-]*)==([^\s\\;]+)", block)
+        if m:
+            hashes = tuple(re.findall(r"--hash=(\S+)", block))
+            locked[canonical_name(m.group(1))] = Locked(m.group(1), m.group(2), hashes)
+    return locked
+
+
+def _shown(path: Path) -> str:
+    """A path in this checkout relative to it (as the commands in messages use it), else as is."""
+    return str(path.relative_to(REPO)) if path.is_relative_to(REPO) else str(path)
+
+
+def demo_pins() -> list[str]:
+    """DEMO_PACKAGES at their pyproject.toml pins (`name==version`): the input of node-demo.lock."""
     text = (REPO / "pyproject.toml").read_text()
     reqs = []
     for pkg in DEMO_PACKAGES:
@@ -127,6 +175,21 @@ def demo_requirements() -> list[str]:
             raise ArtifactMissing(f'pyproject.toml must pin {pkg} ("{pkg}==X.Y.Z"): the demo ships it')
         reqs.append(m.group(1))
     return reqs
+
+
+def demo_requirements() -> list[str]:
+    """Every wheel the demo apps ship with, `name==version` as locked in requirements/node-demo.lock (the
+    pins of DEMO_PACKAGES and their dependencies); a lock that disagrees with pyproject.toml is an error."""
+    locked = read_lock(NODE_DEMO_LOCK)
+    for pin in demo_pins():
+        name, version = pin.split("==", 1)
+        entry = locked.get(canonical_name(name))
+        if entry is None or entry.version != version:
+            has = entry.pin if entry else "nothing"
+            raise ArtifactMissing(
+                f"pyproject.toml pins {pin} but {_shown(NODE_DEMO_LOCK)} has {has}: run {RELOCK}"
+            )
+    return sorted(entry.pin for entry in locked.values())
 
 
 def apps_bundle(root: Path) -> Artifact:
@@ -409,23 +472,27 @@ def fetch(settings: Mapping[str, Any], root: Path, log: Any = print) -> dict[str
         except ArtifactMissing:
             return None
 
-    # pyspark first: the connector bundle drops jars pyspark already ships.
-    for logical, req in (("pyspark", f"pyspark=={sv}"), ("py4j", None)):
+    # pyspark first: the connector bundle drops jars pyspark already ships. Both come hash-checked from
+    # requirements/node-spark.lock: pyspark's sdist (built with the locked setuptools of this venv, no build
+    # isolation, so nothing unlocked is downloaded) and the py4j wheel.
+    for logical in ("pyspark", "py4j"):
         name = names[logical]
         art = cached(name)
         if art is None:
             wheel_dir = root / "wheels"
             wheel_dir.mkdir(exist_ok=True)
-            if req is not None:
-                log(f"artifacts: building the {req} wheel from PyPI (pip wheel; slow the first time)")
-                _pip(["wheel", "--no-deps", "-w", str(wheel_dir), req])
+            if logical == "pyspark":
+                locked = _locked_for_nodes(NODE_SPARK_LOCK, "pyspark", sv)
+                log(f"artifacts: building the {locked.pin} wheel from PyPI (pip wheel; slow the first time)")
+                _pip_locked(["wheel", "--no-deps", "--no-build-isolation", "-w", str(wheel_dir)], [locked])
                 found = sorted(wheel_dir.glob(f"pyspark-{sv}-*.whl"))
             else:
                 spark_wheel = cache.get(names["pyspark"]).path
-                py4j_req = _py4j_requirement(spark_wheel)
-                log(f"artifacts: downloading {py4j_req} from PyPI")
-                _pip(["download", "--no-deps", "--only-binary=:all:", "-d", str(wheel_dir), py4j_req])
-                found = sorted(wheel_dir.glob("py4j-*.whl"))
+                py4j_version = _py4j_requirement(spark_wheel).split("==", 1)[1]
+                locked = _locked_for_nodes(NODE_SPARK_LOCK, "py4j", py4j_version)
+                log(f"artifacts: downloading {locked.pin} from PyPI")
+                _pip_locked(["download", "--no-deps", "--only-binary=:all:", "-d", str(wheel_dir)], [locked])
+                found = sorted(wheel_dir.glob(f"py4j-{py4j_version}-*.whl"))
             if not found:
                 raise ArtifactMissing(f"pip produced no wheel for {logical} in {wheel_dir}")
             target = root / found[-1].name
@@ -455,10 +522,15 @@ def fetch(settings: Mapping[str, Any], root: Path, log: Any = print) -> dict[str
     art = cached(name)
     if art is None:
         reqs = demo_requirements()
-        log(f"artifacts: downloading wheels for the demo apps ({', '.join(reqs)}) from PyPI")
+        lock = _shown(NODE_DEMO_LOCK)
+        log(f"artifacts: downloading the demo apps' {len(reqs)} wheels locked in {lock} from PyPI")
         with tempfile.TemporaryDirectory(prefix="fastdata-wheels-") as tmp:
-            _pip(["download", "--only-binary=:all:", *NODE_PYTHON, "-d", tmp, *reqs])
+            hashed = ["--require-hashes", "--no-deps", "--only-binary=:all:", "-r", str(NODE_DEMO_LOCK)]
+            _pip(["download", *hashed, *NODE_PYTHON, "-d", tmp])
             wheels = sorted(Path(tmp).glob("*.whl"))
+            if len(wheels) != len(reqs):
+                got = ", ".join(w.name for w in wheels)
+                raise ArtifactMissing(f"pip got {len(wheels)} wheels for the {len(reqs)} in {lock}: {got}")
             target = root / f"{name}.tar"
             deterministic_tar(wheels, target)
         art = cache.record(name, target, "pypi:" + ",".join(reqs))
@@ -485,6 +557,25 @@ def _py4j_requirement(pyspark_wheel: Path) -> str:
     if not m:
         raise ArtifactMissing(f"cannot find the py4j requirement in {pyspark_wheel}")
     return m.group(1).replace(" ", "").replace("(", "")
+
+
+def _locked_for_nodes(lock: Path, name: str, version: str) -> Locked:
+    entry = read_lock(lock).get(canonical_name(name))
+    if entry is None or entry.version != version:
+        has = entry.pin if entry else "nothing"
+        raise ArtifactMissing(
+            f"the nodes need {name}=={version} but {_shown(lock)} locks {has}: set the pyspark pin "
+            f"in pyproject.toml to the Spark version you deploy (versions.spark) and run {RELOCK}"
+        )
+    return entry
+
+
+def _pip_locked(args: list[str], entries: list[Locked]) -> None:
+    """pip `args` on exactly these locked requirements, each checked against its hashes."""
+    with tempfile.TemporaryDirectory(prefix="fastdata-req-") as tmp:
+        req = Path(tmp) / "requirements.txt"
+        req.write_text("".join(e.line() + "\n" for e in entries))
+        _pip([*args, "--require-hashes", "-r", str(req)])
 
 
 def _pip(args: list[str]) -> None:

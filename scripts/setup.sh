@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Install everything fastdata needs on this machine, idempotently:
 #   1. the Debian packages in scripts/apt-packages.txt that are missing (apt-get),
-#   2. .venv with the pinned Python dependencies of pyproject.toml (re-installed only when it changes),
+#   2. .venv with exactly the Python packages of requirements/control.lock, hash-checked (re-installed only
+#      when it or pyproject.toml changes), and the project itself (editable),
 #   3. the Pulumi CLI + Python language host at the pinned SDK version (scripts/build-pulumi.sh).
 # Quiet when there is nothing to do; says what it installs otherwise. Safe to re-run at any time.
 set -euo pipefail
@@ -27,17 +28,47 @@ if [ ${#missing[@]} -gt 0 ]; then
 fi
 
 # --- 2. Python virtualenv ----------------------------------------------------------------------------
+# Exactly the set in requirements/control.lock (hash-checked; regenerate it with scripts/lock.sh), then the
+# project itself, editable, without dependencies. No build isolation: sdists (pyspark) and the project are
+# built with the locked setuptools, so nothing unlocked is downloaded.
 py=${FASTDATA_PYTHON:-python3}
+lock=requirements/control.lock
+[ -f "$lock" ] || die "$lock is missing; run ./scripts/lock.sh"
 stamp=".venv/.fastdata-deps"
-want_stamp=$(sha256sum pyproject.toml | cut -d' ' -f1)
+want_stamp=$(cat "$lock" pyproject.toml | sha256sum | cut -d' ' -f1)
 if [ ! -x .venv/bin/python ]; then
     log "creating .venv with $("$py" --version 2>&1)"
     "$py" -m venv .venv || die "could not create .venv with $py (set FASTDATA_PYTHON to a Python 3.11 or 3.12)"
 fi
 if [ "$(cat "$stamp" 2>/dev/null)" != "$want_stamp" ]; then
-    log "installing the pinned Python dependencies into .venv (pyproject.toml changed or first run)"
-    .venv/bin/python -m pip install -q --disable-pip-version-check -e '.[dev]' \
-        || die "pip install failed; see the messages above"
+    log "installing $lock into .venv (it or pyproject.toml changed, or first run)"
+    pyver=$(.venv/bin/python -c 'import sys; print("%d.%d" % sys.version_info[:2])')
+    [ "$pyver" = 3.11 ] || log "note: $lock is resolved for Python 3.11; .venv has $pyver"
+    pip=(.venv/bin/python -m pip install -q --disable-pip-version-check --require-hashes)
+    # setuptools first: the build backend of the sdists below and of the project.
+    "${pip[@]}" --no-deps -r <(awk '/^setuptools==/{p=1} p{print} p && !/\\$/{exit}' "$lock") \
+        || die "pip install of the locked setuptools failed; see the messages above"
+    "${pip[@]}" --no-build-isolation -r "$lock" || die "pip install -r $lock failed; see the messages above"
+    .venv/bin/python -m pip install -q --disable-pip-version-check --no-deps --no-build-isolation -e . \
+        || die "pip install -e . failed; see the messages above"
+    # An existing .venv keeps nothing the lock does not list (a package installed by hand, a dropped pin).
+    mapfile -t extra < <(.venv/bin/python - "$lock" <<'EOF'
+import importlib.metadata as md
+import re
+import sys
+
+def norm(name):
+    return re.sub(r"[-_.]+", "-", name).lower()
+
+locked = {norm(m) for m in re.findall(r"^([A-Za-z0-9][A-Za-z0-9._-]*)==", open(sys.argv[1]).read(), re.M)}
+for name in sorted({norm(d.metadata["Name"]) for d in md.distributions()} - locked - {"pip", "fastdata"}):
+    print(name)
+EOF
+)
+    if [ ${#extra[@]} -gt 0 ]; then
+        log "removing from .venv what $lock does not list: ${extra[*]}"
+        .venv/bin/python -m pip uninstall -q -y "${extra[@]}" || die "pip uninstall failed; see the messages above"
+    fi
     echo "$want_stamp" > "$stamp"
 fi
 
