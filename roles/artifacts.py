@@ -99,7 +99,7 @@ def bundle_names(settings: Mapping[str, Any]) -> dict[str, str]:
 REPO = Path(__file__).resolve().parent.parent
 # The demo apps' third-party dependencies, at the versions pinned in pyproject.toml (one source of truth),
 # locked with their dependencies and hashes for the nodes in requirements/node-demo.lock (scripts/lock.sh).
-DEMO_PACKAGES = ("confluent-kafka", "requests", "waitress")
+DEMO_PACKAGES = ("confluent-kafka", "requests", "urllib3", "waitress")
 # What is pip-downloaded for the nodes, with hashes: the demo wheels, and the pyspark sdist + py4j wheel.
 NODE_DEMO_LOCK = REPO / "requirements" / "node-demo.lock"
 NODE_SPARK_LOCK = REPO / "requirements" / "node-spark.lock"
