@@ -1,4 +1,5 @@
-"""The processor's pure aggregation on small fixed batches (pyspark local mode) and its line protocol."""
+"""The processor's aggregation on small fixed batches (pyspark local mode: a real JVM, so the integration
+tier) and its line protocol (unit)."""
 
 from __future__ import annotations
 
@@ -18,7 +19,6 @@ from apps.producer.parse import parse_rows, sort_by_event_time
 from apps.producer.replay import encode_event
 from tests.helpers import local_spark
 
-pytestmark = pytest.mark.unit
 
 SAMPLE = Path(__file__).resolve().parents[2] / "data" / "chicago-crimes-2015-10-17_18.csv"
 BASE = datetime(2025, 1, 1, tzinfo=UTC)
@@ -75,6 +75,7 @@ def fixed(spark: Any, tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any
             "clock": clock_summary(events).collect()[0]}  # fmt: skip
 
 
+@pytest.mark.integration
 def test_type_counts_per_10s_window(fixed: dict[str, Any]) -> None:
     assert fixed["types"] == rows_of([
         (BASE_MS, "assault", 1), (BASE_MS, "narcotics", 1), (BASE_MS, "theft", 2),
@@ -83,6 +84,7 @@ def test_type_counts_per_10s_window(fixed: dict[str, Any]) -> None:
     ], ("window_start_ms", "type", "count"))  # fmt: skip
 
 
+@pytest.mark.integration
 def test_cell_counts_per_minute_and_geohash(fixed: dict[str, Any]) -> None:
     loop_cell, washington_park = geohash.encode(41.9, -87.7), "dp3twq"
     assert loop_cell == "dp3wk7"
@@ -97,6 +99,7 @@ def rows_of(tuples: list[tuple[Any, ...]], names: tuple[str, ...]) -> list[dict[
     )
 
 
+@pytest.mark.integration
 def test_clock_summary_counts_malformed_records(fixed: dict[str, Any]) -> None:
     summary = fixed["clock"]
     assert (summary["events"], summary["malformed"]) == (8, 2)
@@ -104,6 +107,7 @@ def test_clock_summary_counts_malformed_records(fixed: dict[str, Any]) -> None:
     assert summary["emit_ts_max"] == BASE_MS + 60_000
 
 
+@pytest.mark.integration
 def test_sample_replay_is_fully_counted(spark: Any, tmp_path: Path) -> None:
     """Producer encoding -> processor aggregation: both sums equal the 897 events sent, type by type.
 
@@ -138,6 +142,7 @@ def test_sample_replay_is_fully_counted(spark: Any, tmp_path: Path) -> None:
         )
 
 
+@pytest.mark.unit
 def test_type_count_lines_are_deterministic_and_escaped() -> None:
     rows_in = [
         {"window_start_ms": BASE_MS + 10_000, "type": "theft", "count": 3},
@@ -151,6 +156,7 @@ def test_type_count_lines_are_deterministic_and_escaped() -> None:
     assert lineproto.type_count_lines(list(reversed(rows_in))) == expected
 
 
+@pytest.mark.unit
 def test_cell_count_lines_carry_the_cell_centre() -> None:
     lines = lineproto.cell_count_lines([{"window_start_ms": BASE_MS, "geohash": "dp3twq", "count": 2}])
     lat, lon = geohash.centre("dp3twq")
@@ -160,6 +166,7 @@ def test_cell_count_lines_carry_the_cell_centre() -> None:
     assert lines[0] == f"crime_cells,geohash=dp3twq count=2i,lat=41.783752,lon=-87.610474 {BASE_MS}"
 
 
+@pytest.mark.unit
 def test_clock_line() -> None:
     assert lineproto.clock_line(1445230200000, 12.3456, 40, 1, BASE_MS) == (
         f"replay_clock sim_ts=1445230200000i,eps=12.346,events=40i,malformed=1i {BASE_MS}"
