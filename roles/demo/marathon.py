@@ -12,7 +12,7 @@ from roles.demo import common
 from roles.engine.executor import Gate, Op, Step
 from roles.engine.placement import FIRST_AGENT, FIRST_MASTER, FIRST_PUBLIC_AGENT, first_node
 from roles.engine.spec import DeploySpec, demo_enabled
-from roles.packages.marathon import App, apps_planner, apps_probe, health_check, node_digest, pinned_app
+from roles.packages.marathon import App, apps_gate, apps_planner, health_check, node_digest, pinned_app
 
 PIPELINE = FIRST_AGENT  # where the producer and the processor run (and the data probe)
 
@@ -82,6 +82,6 @@ APPS_STEP = Step("demo", FIRST_MASTER, plan_demo_apps, when=demo_enabled)
 
 def gates(apps_timeout: float) -> tuple[Gate, ...]:
     return (
-        Gate("apps healthy", "demo apps healthy", apps_probe(demo_apps), apps_timeout, after_phase="demo"),
+        apps_gate("apps healthy", "demo", "demo apps healthy", demo_apps, apps_timeout),
         common.data_gate(PIPELINE),
     )

@@ -14,7 +14,7 @@ from __future__ import annotations
 from contract import Cluster, Node
 from roles.demo import common
 from roles.engine.executor import Check, Gate, Handler, Op, RemoteFor, Step
-from roles.engine.ops import file_op, restart_unit, service_op, unit_active
+from roles.engine.ops import file_op, service_op, unit_handler
 from roles.engine.placement import FIRST_BROKER, FIRST_MASTER, FIRST_PUBLIC_AGENT, first_node
 from roles.engine.spec import DeploySpec, demo_enabled
 from roles.engine.templates import render
@@ -25,10 +25,21 @@ UNITS = {
     "dashboard": "fastdata-dashboard.service",
 }
 HANDLERS = {name: f"restart-{name}" for name in UNITS}
+# app -> (unit description, what it starts after)
+DESCRIPTIONS = {
+    "producer": ("fastdata demo producer (Chicago crimes -> Kafka)", "network-online.target"),
+    "processor": (
+        "fastdata demo processor (Spark Structured Streaming -> InfluxDB)",
+        "network-online.target",
+    ),
+    "dashboard": ("fastdata demo dashboard", "network-online.target influxdb.service"),
+}
 
 
-def _unit(name: str, description: str, after: str, command: str, env: dict[str, str]) -> str:
-    return render(
+def app_unit_ops(node: Node, name: str, env: dict[str, str]) -> list[Op]:
+    """The app `name` (`python -m apps.<name>`) as a systemd unit, running; restarted by its handler."""
+    description, after = DESCRIPTIONS[name]
+    text = render(
         "demo.service",
         description=description,
         after=after,
@@ -36,12 +47,9 @@ def _unit(name: str, description: str, after: str, command: str, env: dict[str, 
         apps=common.APPS_DIR,
         state=common.STATE_DIR,
         environment="\n".join(f"Environment={k}={v}" for k, v in sorted(env.items())),
-        command=command,
+        command=f"-m apps.{name}",
         app=name,
     )
-
-
-def _unit_ops(node: Node, name: str, text: str) -> list[Op]:
     unit = UNITS[name]
     return [
         file_op(
@@ -62,16 +70,9 @@ def _unit_ops(node: Node, name: str, text: str) -> list[Op]:
 
 def plan_public(spec: DeploySpec, inventory: Cluster, node: Node) -> list[Op]:
     """InfluxDB and the dashboard on the first public agent."""
-    dashboard = _unit(
-        "dashboard",
-        "fastdata demo dashboard",
-        "network-online.target influxdb.service",
-        "-m apps.dashboard",
-        common.dashboard_env(inventory),
-    )
     return [
         *common.public_ops(spec, node, [HANDLERS["dashboard"]]),
-        *_unit_ops(node, "dashboard", dashboard),
+        *app_unit_ops(node, "dashboard", common.dashboard_env(inventory)),
     ]
 
 
@@ -80,24 +81,10 @@ def plan_public(spec: DeploySpec, inventory: Cluster, node: Node) -> list[Op]:
 
 def plan_master(spec: DeploySpec, inventory: Cluster, node: Node) -> list[Op]:
     """The producer and the processor on the first master."""
-    producer = _unit(
-        "producer",
-        "fastdata demo producer (Chicago crimes -> Kafka)",
-        "network-online.target",
-        "-m apps.producer",
-        common.producer_env(spec, inventory),
-    )
-    processor = _unit(
-        "processor",
-        "fastdata demo processor (Spark Structured Streaming -> InfluxDB)",
-        "network-online.target",
-        "-m apps.processor",
-        common.processor_env(inventory),
-    )
     return [
         *common.pipeline_ops(spec, node, [HANDLERS["producer"], HANDLERS["processor"]]),
-        *_unit_ops(node, "processor", processor),
-        *_unit_ops(node, "producer", producer),
+        *app_unit_ops(node, "processor", common.processor_env(inventory)),
+        *app_unit_ops(node, "producer", common.producer_env(spec, inventory)),
     ]
 
 
@@ -110,9 +97,7 @@ STEPS = (
 
 def handlers() -> dict[str, Handler]:
     return {
-        HANDLERS[name]: Handler(
-            HANDLERS[name], f"demo {name} restarted", restart_unit(unit), unit_active(unit), rolling=False
-        )
+        HANDLERS[name]: unit_handler(HANDLERS[name], f"demo {name} restarted", unit, rolling=False)
         for name, unit in UNITS.items()
     }
 

@@ -109,6 +109,13 @@ class Gate:
     after_phase: str | None = None  # deploy waits for it after this phase (when the phase changed)
 
 
+def gate_group(
+    layer: str, after_phase: str, *gates: tuple[str, Callable[[DeploySpec, Cluster, RemoteFor], Check], float]
+) -> tuple[Gate, ...]:
+    """The gates of one readiness layer that deploy waits for after `after_phase`: (name, probe, timeout)."""
+    return tuple(Gate(layer, name, probe, timeout, after_phase=after_phase) for name, probe, timeout in gates)
+
+
 @dataclass(frozen=True)
 class Platform:
     name: str

@@ -15,7 +15,7 @@ from collections.abc import Callable, Sequence
 from contract import Node
 from roles.artifacts import Artifact
 from roles.engine.connection import Remote, RunResult
-from roles.engine.executor import Check, Op, RenderedFile
+from roles.engine.executor import Check, Handler, Op, RenderedFile
 from roles.engine.spec import ArtifactServer, DeploySpec
 
 q = shlex.quote
@@ -35,6 +35,28 @@ def probed(
         return judge(r.run(probe, check=False))
 
     return Op(key, name, check, apply, probe=probe, judge=judge, **kw)  # type: ignore[arg-type]
+
+
+def state_op(
+    key: str,
+    name: str,
+    probe: str,
+    state: Callable[[RunResult], tuple[str, str]],
+    act: Callable[[Remote, str, str], None],
+    done: str = "installed",
+) -> Op:
+    """An op whose probe classifies the node (`state` -> (state, detail)); it holds in state `done`.
+    Its apply reads the state again and hands it to `act`, which fixes it or refuses with a reason."""
+
+    def judge(res: RunResult) -> Check:
+        current, detail = state(res)
+        return Check(current == done, detail)
+
+    def apply(r: Remote) -> None:
+        current, detail = state(r.run(probe, check=False))
+        act(r, current, detail)
+
+    return probed(key, name, probe, judge, apply)
 
 
 # --- facts (pure parsers) ------------------------------------------------------------------------------
@@ -390,3 +412,15 @@ def source(spec: DeploySpec, node: Node) -> ArtifactServer | None:
     """Where `node` gets artifacts from: None (pushed over SSH) on the artifact server itself."""
     server = spec.artifact_server
     return None if server is None or server.node == node.name else server
+
+
+def unit_handler(
+    key: str,
+    name: str,
+    unit: str,
+    healthy: Callable[[Remote], Check] | None = None,
+    rolling: bool = True,
+    timeout: float = 120.0,
+) -> Handler:
+    """The restart of a systemd unit; healthy: `healthy` on the node, by default the unit active."""
+    return Handler(key, name, restart_unit(unit), healthy or unit_active(unit), rolling, timeout)

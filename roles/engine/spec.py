@@ -89,25 +89,16 @@ class DeploySpec:
     # Resolved platform inputs: binary -> its path on the nodes (the user-supplied Mesos/Marathon trees).
     binaries: Mapping[str, str] = field(default_factory=lambda: MappingProxyType({}))
 
-    @property
-    def versions(self) -> Versions:
-        return self.settings.versions
+    # The settings sections planners read, as attributes of the spec (spec.kafka.heap).
+    versions: Versions = field(init=False, repr=False)
+    kafka: KafkaSettings = field(init=False, repr=False)
+    spark: SparkSettings = field(init=False, repr=False)
+    demo: DemoSettings = field(init=False, repr=False)
+    dcos: DcosSettings = field(init=False, repr=False)
 
-    @property
-    def kafka(self) -> KafkaSettings:
-        return self.settings.kafka
-
-    @property
-    def spark(self) -> SparkSettings:
-        return self.settings.spark
-
-    @property
-    def demo(self) -> DemoSettings:
-        return self.settings.demo
-
-    @property
-    def dcos(self) -> DcosSettings:
-        return self.settings.dcos
+    def __post_init__(self) -> None:
+        for section in ("versions", "kafka", "spark", "demo", "dcos"):
+            object.__setattr__(self, section, getattr(self.settings, section))
 
     def artifact(self, name: str) -> Artifact:
         try:

@@ -12,15 +12,15 @@ from collections.abc import Sequence
 
 from contract import Cluster, Node
 from roles.engine.connection import Remote, RunResult
-from roles.engine.executor import Check, Gate, Handler, Op, RemoteFor
+from roles.engine.executor import Check, Gate, Handler, Op, RemoteFor, gate_group
 from roles.engine.ops import (
     artifact_op,
     directory_op,
     file_op,
     probed,
-    restart_unit,
     service_op,
     source,
+    unit_handler,
     unpack_op,
     user_op,
 )
@@ -327,15 +327,15 @@ def broker_listening(r: Remote) -> Check:
 
 def handler() -> Handler:
     """The broker unit's restart: rolling, one broker at a time, so the quorum and ISR hold."""
-    return Handler(
-        HANDLER, "Kafka broker restarted (rolling)", restart_unit(UNIT), broker_listening, rolling=True
-    )
+    return unit_handler(HANDLER, "Kafka broker restarted (rolling)", UNIT, broker_listening, rolling=True)
 
 
 def gates(layer: str, after_phase: str) -> tuple[Gate, ...]:
     """Kafka's readiness, on whichever platform runs the brokers: quorum, registrations, replication."""
-    return (
-        Gate(layer, "Kafka controller quorum formed", probe_quorum, 180, after_phase=after_phase),
-        Gate(layer, "all Kafka brokers registered", probe_brokers, 120, after_phase=after_phase),
-        Gate(layer, "no under-replicated partitions", probe_under_replicated, 180, after_phase=after_phase),
+    return gate_group(
+        layer,
+        after_phase,
+        ("Kafka controller quorum formed", probe_quorum, 180),
+        ("all Kafka brokers registered", probe_brokers, 120),
+        ("no under-replicated partitions", probe_under_replicated, 180),
     )

@@ -16,7 +16,7 @@ from typing import Any
 from contract import Cluster, Node, Role
 from roles.artifacts import Artifact
 from roles.engine.connection import Remote, RunResult
-from roles.engine.executor import Check, Op, RemoteFor, wait_for
+from roles.engine.executor import Check, Gate, Op, RemoteFor, wait_for
 from roles.engine.ops import directory_op, file_op, probed
 from roles.engine.placement import FIRST_MASTER, first_node
 from roles.engine.spec import DeploySpec
@@ -264,3 +264,8 @@ def apps_probe(apps: Apps) -> Callable[[DeploySpec, Cluster, RemoteFor], Check]:
         return Check(not bad, "; ".join(bad) or f"{len(states)} apps healthy")
 
     return probe
+
+
+def apps_gate(layer: str, after_phase: str, name: str, apps: Apps, timeout: float) -> Gate:
+    """Deploy waits after `after_phase` until every app `apps` defines is healthy in Marathon."""
+    return Gate(layer, name, apps_probe(apps), timeout, after_phase=after_phase)

@@ -8,7 +8,7 @@ from typing import Any
 
 from contract import Cluster, Role
 from roles.engine.connection import Remote
-from roles.engine.executor import Check, RemoteFor
+from roles.engine.executor import Check, Gate, RemoteFor
 from roles.engine.placement import FIRST_MASTER, first_node
 from roles.engine.spec import DeploySpec
 from roles.packages.http import http
@@ -85,3 +85,8 @@ def agents_probe(endpoint: str) -> Callable[[DeploySpec, Cluster, RemoteFor], Ch
         return agents_check(inventory, state)
 
     return probe_agents
+
+
+def agents_gate(name: str, endpoint: str, timeout: float) -> Gate:
+    """Deploy waits after the agents phase until every agent is registered (`agents_probe(endpoint)`)."""
+    return Gate("platform up", name, agents_probe(endpoint), timeout, after_phase="agents")

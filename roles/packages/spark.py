@@ -17,10 +17,9 @@ from roles.engine.ops import (
     directory_op,
     file_op,
     marker_op,
-    restart_unit,
     service_op,
     source,
-    unit_active,
+    unit_handler,
     unpack_op,
     user_op,
 )
@@ -183,12 +182,8 @@ def probe_workers(spec: DeploySpec, inventory: Cluster, remote_for: RemoteFor) -
 def handlers() -> dict[str, Handler]:
     """The standalone daemons' restarts: the master alone, the workers all at once."""
     return {
-        f"restart-spark-{what}": Handler(
-            f"restart-spark-{what}",
-            f"Spark {what} restarted",
-            restart_unit(unit),
-            unit_active(unit),
-            rolling=rolling,
+        f"restart-spark-{what}": unit_handler(
+            f"restart-spark-{what}", f"Spark {what} restarted", unit, rolling=rolling
         )
         for what, unit, rolling in (("master", MASTER_UNIT, True), ("worker", WORKER_UNIT, False))
     }

@@ -9,7 +9,7 @@ from collections.abc import Mapping
 from contract import Cluster, Node
 from roles.engine.connection import Remote
 from roles.engine.executor import Check, Gate, Handler, Op, RemoteFor
-from roles.engine.ops import apt_op, file_op, restart_unit, service_op
+from roles.engine.ops import apt_op, file_op, service_op, unit_handler
 from roles.engine.spec import DeploySpec
 from roles.engine.templates import render
 
@@ -120,10 +120,10 @@ def zookeeper_serving(r: Remote) -> Check:
 
 def handler() -> Handler:
     """Rolling and health-checked: one member at a time keeps the quorum."""
-    return Handler(
+    return unit_handler(
         HANDLER,
         "ZooKeeper restarted (rolling)",
-        restart_unit(UNIT),
+        UNIT,
         zookeeper_serving,
         rolling=True,
         timeout=180,

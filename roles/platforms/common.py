@@ -17,9 +17,8 @@ from roles.engine.ops import (
     artifact_op,
     directory_op,
     file_op,
-    restart_unit,
     service_op,
-    unit_active,
+    unit_handler,
 )
 from roles.engine.placement import ARTIFACT_SERVER, EVERY_NODE
 from roles.engine.spec import AppsBundle, CachedBundle, DeploySpec
@@ -87,9 +86,7 @@ def steps(java_roles: Collection[Role]) -> tuple[Step, ...]:
 
 def handlers() -> dict[str, Handler]:
     return {
-        SERVER_HANDLER: Handler(
-            SERVER_HANDLER, "artifact server restarted", restart_unit(SERVER_UNIT), unit_active(SERVER_UNIT)
-        ),
+        SERVER_HANDLER: unit_handler(SERVER_HANDLER, "artifact server restarted", SERVER_UNIT),
     }
 
 

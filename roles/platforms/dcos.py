@@ -27,7 +27,7 @@ from contract import Platform as PlatformName
 from contract.schema import MASTER_COUNTS
 from roles.demo import marathon as demo
 from roles.engine.connection import Remote, RunResult
-from roles.engine.executor import Check, Gate, Op, Platform, RemoteFor, Step
+from roles.engine.executor import Check, Gate, Op, Platform, RemoteFor, Step, gate_group
 from roles.engine.ops import (
     ARTIFACT_DIR,
     directory_op,
@@ -35,6 +35,7 @@ from roles.engine.ops import (
     probed,
     service_disabled_op,
     service_op,
+    state_op,
     system_packages_op,
 )
 from roles.engine.placement import (
@@ -52,7 +53,7 @@ from roles.errors import ConfigError, OperationError
 from roles.packages import influxdb, spark
 from roles.packages.http import HttpResponse, http, http_command, parse_http
 from roles.packages.marathon import app_health, marathon_url
-from roles.packages.mesos_api import agents_probe
+from roles.packages.mesos_api import agents_gate, agents_probe
 from roles.platforms import common
 
 q = shlex.quote
@@ -357,12 +358,7 @@ def plan_install(spec: DeploySpec, inventory: Cluster, node: Node) -> list[Op]:
     url = f"{bootstrap_url(inventory)}/dcos_install.sh"
     probe = f"cat {VERSION_FILE} 2>/dev/null; echo {VERSION_MARK}; ls {ROLES_DIR} 2>/dev/null; true"
 
-    def judge(res: RunResult) -> Check:
-        state, detail = install_state(res, want, role)
-        return Check(state == "installed", detail)
-
-    def apply(r: Remote) -> None:
-        state, detail = install_state(r.run(probe, check=False), want, role)
+    def act(r: Remote, state: str, detail: str) -> None:
         if state == "upgrade":
             raise OperationError(
                 f"{detail} on {node.name}: upgrading DC/OS is not automated (reference dcos-mesos.md 1.8: "
@@ -381,7 +377,8 @@ def plan_install(spec: DeploySpec, inventory: Cluster, node: Node) -> list[Op]:
             timeout=3600,
         )
 
-    return [probed("dcos-installed", f"DC/OS {want} {role} on {node.name}", probe, judge, apply)]
+    name = f"DC/OS {want} {role} on {node.name}"
+    return [state_op("dcos-installed", name, probe, lambda res: install_state(res, want, role), act)]
 
 
 # --- packages: Kafka and Spark through the package API (Cosmos) -----------------------------------------
@@ -487,12 +484,7 @@ def package_ops(spec: DeploySpec, inventory: Cluster, node: Node, package: str) 
         "POST", cosmos_url(inventory, "list"), "-", LIST_HEADERS
     )
 
-    def judge(res: RunResult) -> Check:
-        state, detail = package_state(res, app_id, digest)
-        return Check(state == "installed", detail)
-
-    def apply(r: Remote) -> None:
-        state, detail = package_state(r.run(probe, check=False), app_id, digest)
+    def act(r: Remote, state: str, detail: str) -> None:
         if state == "changed":
             raise OperationError(
                 f"{detail}: fastdata does not reinstall a running service. Apply {path} on {node.name} with "
@@ -510,7 +502,13 @@ def package_ops(spec: DeploySpec, inventory: Cluster, node: Node, package: str) 
 
     return [
         file_op(f"{package}-install-request", f"{package} install request (options)", path, text),
-        probed(f"package:{package}", f"DC/OS package {package} installed", probe, judge, apply),
+        state_op(
+            f"package:{package}",
+            f"DC/OS package {package} installed",
+            probe,
+            lambda res: package_state(res, app_id, digest),
+            act,
+        ),
     ]
 
 
@@ -617,7 +615,8 @@ def probe_exhibitor(spec: DeploySpec, inventory: Cluster, remote_for: RemoteFor)
 
 
 # The leading master's /master/slaves (the agent list of its state; Admin Router proxies the rest).
-probe_agents = agents_probe("/master/slaves")
+AGENTS_ENDPOINT = "/master/slaves"
+probe_agents = agents_probe(AGENTS_ENDPOINT)
 
 
 def probe_packages(spec: DeploySpec, inventory: Cluster, remote_for: RemoteFor) -> Check:
@@ -665,13 +664,11 @@ PLATFORM = Platform(
         # DC/OS' own start-up after dcos_install.sh (dcos-setup, Exhibitor, Admin Router) takes minutes.
         Gate("platform up", "DC/OS version on every master", probe_versions, 900, after_phase="masters"),
         Gate("platform up", "Exhibitor serving on every master", probe_exhibitor, 600, after_phase="masters"),
-        Gate("platform up", "all agents joined", probe_agents, 600, after_phase="agents"),
-        Gate(
+        agents_gate("all agents joined", AGENTS_ENDPOINT, 600),
+        *gate_group(
             "packages healthy",
-            "Kafka and Spark packages installed and healthy",
-            probe_packages,
-            900,
-            after_phase="packages",
+            "packages",
+            ("Kafka and Spark packages installed and healthy", probe_packages, 900),
         ),
         *demo.gates(apps_timeout=300),
     ),

@@ -23,15 +23,15 @@ from contract import Cluster, Node, Role, Settings
 from contract import Platform as PlatformName
 from roles.demo import common as demo_common
 from roles.demo import marathon as demo
-from roles.engine.executor import Gate, Handler, Op, Platform, Step
+from roles.engine.executor import Handler, Op, Platform, Step, gate_group
 from roles.engine.ops import (
     apt_op,
     artifact_op,
     directory_op,
     file_op,
-    restart_unit,
     service_op,
     source,
+    unit_handler,
     unpack_op,
 )
 from roles.engine.placement import (
@@ -55,8 +55,8 @@ from roles.packages.marathon import (
     APPS_DIR,
     MARATHON_PORT,
     App,
+    apps_gate,
     apps_planner,
-    apps_probe,
     health_check,
     mb,
     node_digest,
@@ -67,6 +67,7 @@ from roles.packages.mesos_api import (
     AGENT_PORT,
     MASTER_PORT,
     PUBLIC_ROLE,
+    agents_gate,
     agents_probe,
     probe_mesos_leader,
     quorum,
@@ -421,12 +422,11 @@ def package_apps(spec: DeploySpec, inventory: Cluster) -> list[App]:
 
 def _handler(daemon: str, name: str, port: int, path: str) -> Handler:
     """Rolling, health-checked: one master / Marathon / agent at a time keeps their quorums."""
-    return Handler(
-        HANDLERS[daemon], name, restart_unit(UNITS[daemon]), http_ok(port, path), rolling=True, timeout=180
-    )
+    return unit_handler(HANDLERS[daemon], name, UNITS[daemon], http_ok(port, path), rolling=True, timeout=180)
 
 
-probe_agents = agents_probe("/master/state")
+AGENTS_ENDPOINT = "/master/state"
+probe_agents = agents_probe(AGENTS_ENDPOINT)
 
 PLATFORM = Platform(
     name=PlatformName.MESOS,
@@ -459,15 +459,15 @@ PLATFORM = Platform(
     },
     gates=(
         *zookeeper.gates("platform up", after_phase="masters"),
-        Gate("platform up", "Mesos leader elected", probe_mesos_leader, 180, after_phase="masters"),
-        Gate("platform up", "Marathon leader elected", probe_marathon_leader, 240, after_phase="masters"),
-        Gate("platform up", "all Mesos agents registered", probe_agents, 180, after_phase="agents"),
-        Gate(
-            "packages healthy",
-            "Kafka and Spark dispatcher apps healthy",
-            apps_probe(package_apps),
-            300,
-            after_phase="packages",
+        *gate_group(
+            "platform up",
+            "masters",
+            ("Mesos leader elected", probe_mesos_leader, 180),
+            ("Marathon leader elected", probe_marathon_leader, 240),
+        ),
+        agents_gate("all Mesos agents registered", AGENTS_ENDPOINT, 180),
+        apps_gate(
+            "packages healthy", "packages", "Kafka and Spark dispatcher apps healthy", package_apps, 300
         ),
         *kafka.gates("packages healthy", after_phase="packages"),
         *demo.gates(apps_timeout=180),
