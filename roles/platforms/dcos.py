@@ -4,11 +4,12 @@
   rendered from the spec, `dcos_generate_config.sh` (user-supplied, sha256-checked) run only when its
   inputs changed, and `genconf/serve/` published under the artifact server (see SERVE_LINK);
 - masters, one at a time: the node prerequisites DC/OS documents, then `dcos_install.sh master` fetched
-  from the bootstrap URL; agents `slave`, public agents `slave_public` (reference dcos-mesos.md 1.5, 1.6).
-  The installed version file decides: install, already installed, or an upgrade (not done: reported);
+  from the bootstrap URL; agents `slave`, public agents `slave_public` (docs/contracts.md, "The dcos
+  platform"). The installed version file decides: install, already installed, or an upgrade (not done:
+  reported);
 - packages: Kafka and Spark through the package API (Cosmos) from the first master, options rendered
   from the spec; installed once, a changed options file is reported as needing an update;
-- demo: the mesos platform's Marathon apps (roles/mesos.py) on DC/OS's Marathon.
+- demo: the Marathon apps of roles/demo/marathon.py (as on the mesos platform) on DC/OS's Marathon.
 
 Everything DC/OS-specific that differs per cloud is in the ip-detect templates (templates/dcos-ip-*.sh).
 """
@@ -64,10 +65,10 @@ EXHIBITOR_PORT = 8181
 DCOS_DIR = "/opt/fastdata/dcos"  # the generator's working directory on the bootstrap node
 GENCONF = f"{DCOS_DIR}/genconf"
 SERVE_DIR = f"{GENCONF}/serve"
-# genconf/serve is published by the artifact server (roles/common.py) as <artifact server>/dcos: one HTTP
-# server, already in the port matrix (8099, cluster-internal), already kept running and diagnosed. DC/OS
-# needs the serve directory up until every node finished dcos-setup and again for upgrades, which is the
-# artifact server's lifetime too; a second unit would only add a port and a unit to keep alive.
+# genconf/serve is published by the artifact server (roles/platforms/common.py) as <artifact server>/dcos:
+# one HTTP server, already in the port matrix (8099, cluster-internal), already kept running and
+# diagnosed. DC/OS needs the serve directory up until every node finished dcos-setup and again for upgrades,
+# which is the artifact server's lifetime too; a second unit would only add a port and a unit to keep alive.
 SERVE_PATH = "dcos"
 SERVE_LINK = f"{ARTIFACT_DIR}/{SERVE_PATH}"
 INPUTS_MARKER = f"{SERVE_DIR}/.fastdata-inputs"  # inside serve/: deleting the output re-runs the generator
@@ -87,10 +88,10 @@ DEFAULT_RESOLVERS = {
 }
 # Reserved by gen (TEST-NET-2 addresses it uses itself, gen/calc.py validate_resolvers).
 RESERVED_RESOLVERS = frozenset({"198.51.100.1", "198.51.100.2", "198.51.100.3"})
-# Keys gen computes itself: setting them is an error ("must be calculated"), reference 1.3, 6.1.
+# Keys gen computes itself: setting them is an error ("must be calculated", dcos/dcos gen/calc.py).
 CALCULATED_KEYS = frozenset({"num_masters", "fault_domain_enabled"})
 
-# Prerequisites from the DC/OS docs and dcos_install.sh's preflight (reference 1.2, 1.5): the commands it
+# Prerequisites from the DC/OS docs and dcos_install.sh's preflight (docs/contracts.md): the commands it
 # checks, Docker, and python3 (the artifact server and the artifact fetch run on it).
 PREREQ_PACKAGES = {
     "apt": ("tar", "xz-utils", "unzip", "curl", "ipset", "iputils-ping", "docker.io", "python3"),
@@ -132,7 +133,7 @@ def bootstrap_url(inventory: Cluster) -> str:
 
 
 def config_values(spec: DeploySpec, inventory: Cluster) -> dict[str, Any]:
-    """genconf/config.yaml as a mapping: the keys of reference 1.4's minimal OSS config, from the spec;
+    """genconf/config.yaml as a mapping: the keys of DC/OS's minimal OSS config, from the spec;
     settings.dcos.config adds or overrides keys (validated like the rest)."""
     extra = spec.dcos
     values: dict[str, Any] = {
@@ -144,7 +145,7 @@ def config_values(spec: DeploySpec, inventory: Cluster) -> dict[str, Any]:
         "resolvers": list(extra.resolvers or DEFAULT_RESOLVERS[inventory.cloud]),
         "ip_detect_filename": "genconf/ip-detect",
         # The OSS login goes through auth0 / auth.dcos.io (external, and gone with DC/OS): off, so the
-        # package API, Marathon and Mesos answer the deploy engine without tokens (reference 0, 1.7).
+        # package API, Marathon and Mesos answer the deploy engine without tokens.
         "oauth_enabled": False,
         "telemetry_enabled": False,
         # IPv6 off needs dcos_l4lb_enable_ipv6 off too (gen validate_dcos_l4lb_enable_ipv6).
@@ -163,7 +164,7 @@ def _ipv4(text: str) -> bool:
 
 
 def config_errors(values: Mapping[str, Any]) -> dict[str, str]:
-    """The checks of gen (dcos/dcos gen/calc.py, reference 1.4, 6.1) on what this planner composes or the
+    """The checks of gen (dcos/dcos gen/calc.py) on what this planner composes or the
     user can override: {key: message}. gen itself runs on the bootstrap node too; this fails earlier."""
     errors: dict[str, str] = {}
     url = str(values.get("bootstrap_url", ""))
@@ -242,7 +243,7 @@ def inputs_digest(config: str, script: str, installer_sha256: str) -> str:
 
 
 def plan_prerequisites(spec: DeploySpec, inventory: Cluster, node: Node) -> list[Op]:
-    """DC/OS' node prerequisites (reference 1.5) that apply to every node, the bootstrap node included."""
+    """DC/OS' node prerequisites that apply to every node, the bootstrap node included."""
 
     def groups_judge(res: RunResult) -> Check:
         missing = [g for g in PREREQ_GROUPS if g not in res.stdout.split()]
@@ -361,7 +362,7 @@ def plan_install(spec: DeploySpec, inventory: Cluster, node: Node) -> list[Op]:
     def act(r: Remote, state: str, detail: str) -> None:
         if state == "upgrade":
             raise OperationError(
-                f"{detail} on {node.name}: upgrading DC/OS is not automated (reference dcos-mesos.md 1.8: "
+                f"{detail} on {node.name}: upgrading DC/OS is not automated (DC/OS's upgrade: "
                 "`dcos_generate_config.sh --generate-node-upgrade-script <installed>`, masters one at a "
                 "time); set settings.versions.dcos to the installed version to manage this cluster as is"
             )
@@ -383,7 +384,8 @@ def plan_install(spec: DeploySpec, inventory: Cluster, node: Node) -> list[Op]:
 
 # --- packages: Kafka and Spark through the package API (Cosmos) -----------------------------------------
 
-PACKAGE_VERSIONS = {"kafka": "2.10.0-2.4.0", "spark": "2.12.0-3.0.1"}  # reference dcos-mesos.md 5.1, 5.2
+# The Universe versions tested against the package API double (docs/contracts.md, "The dcos platform").
+PACKAGE_VERSIONS = {"kafka": "2.10.0-2.4.0", "spark": "2.12.0-3.0.1"}
 MEDIA = "application/vnd.dcos.package.{kind}+json;charset=utf-8;version={version}"
 INSTALL_HEADERS = {
     "Content-Type": MEDIA.format(kind="install-request", version="v1"),
@@ -524,8 +526,8 @@ def plan_packages(spec: DeploySpec, inventory: Cluster, node: Node) -> list[Op]:
 
 
 def demo_runtime_op(node: Node) -> Op:
-    """The demo apps run from a Python 3.11 venv on their node (roles/demo.py, cp311 wheels): a Debian 12
-    node has it; CentOS 7 (Python 3.6) does not, and this says so instead of failing inside pip."""
+    """The demo apps run from a Python 3.11 venv on their node (roles/demo/common.py, cp311 wheels): a
+    Debian 12 node has it; CentOS 7 (Python 3.6) does not, and this says so instead of failing inside pip."""
     check = "python3 -c 'import sys; print(sys.version_info >= (3, 11))' 2>/dev/null; command -v apt-get"
 
     def judge(res: RunResult) -> Check:

@@ -196,7 +196,7 @@ def marathon_flags(spec: DeploySpec, inventory: Cluster, node: Node) -> list[str
         str(MARATHON_PORT),
         # Apps may only accept `*` and their own role (Marathon 1.10+), so public apps need the framework
         # role slave_public; `unreserved` keeps apps without acceptedResourceRoles off public agents (as
-        # on DC/OS, dcos-mesos.md 3.5, 4.4).
+        # on DC/OS; docs/contracts.md, "The mesos platform").
         "--mesos_role",
         PUBLIC_ROLE,
         "--accepted_resource_roles_default_behavior",
@@ -297,9 +297,9 @@ def plan_master(spec: DeploySpec, inventory: Cluster, node: Node) -> list[Op]:
 
 def plan_marathon(spec: DeploySpec, inventory: Cluster, node: Node) -> list[Op]:
     env = {
-        # Marathon is a Mesos framework through libmesos (JNI) from the Mesos package (3.1).
+        # Marathon is a Mesos framework through libmesos (JNI) from the Mesos package.
         "MESOS_NATIVE_JAVA_LIBRARY": spec.binary("libmesos"),
-        # libprocess would otherwise advertise whatever the hostname resolves to, often loopback (3.4).
+        # libprocess would otherwise advertise whatever the hostname resolves to, often loopback.
         "LIBPROCESS_IP": node.private_ip,
         "JAVA_OPTS": f"-Xmx{MARATHON_HEAP}",
     }
@@ -383,7 +383,7 @@ def dispatcher_app(spec: DeploySpec, inventory: Cluster) -> App:
         str(DISPATCHER_UI_PORT),
         "--name",
         f"{inventory.name}-spark",
-        # drivers and executors run Spark from the pyspark venv every agent has (5.3)
+        # drivers and executors run Spark from the pyspark venv every agent has
         "--conf",
         f"spark.mesos.executor.home={SPARK_HOME}",
         "--conf",
