@@ -1,6 +1,8 @@
 """fastdata Fabric tasks: thin wrappers, the logic lives in roles/ (roles/tasks.py).
 
-Every task takes --stack NAME (reads `pulumi stack output cluster`) or --inventory FILE (the same JSON).
+Every task takes --stack NAME (reads `pulumi stack output cluster`) or --inventory FILE (the same JSON);
+with neither, the selected Pulumi stack (`pulumi stack select`). Long options only: Fabric's own `-i` is
+the SSH identity file, so no task option gets a short flag.
 Phases: connect -> prerequisites -> bootstrap -> masters (one at a time) -> agents -> packages -> demo.
 """
 
@@ -13,10 +15,11 @@ from fabric import task
 from invoke.exceptions import Exit
 
 from roles import tasks
+from roles.engine.inventory import selected_stack
 from roles.errors import FastdataError
 
 HELP = {
-    "stack": "Pulumi stack name (e.g. local, prod-aws)",
+    "stack": "Pulumi stack name (e.g. local, prod-aws); default: the selected stack",
     "inventory": "inventory JSON file instead of a stack",
 }
 
@@ -25,28 +28,37 @@ def _fail(exc: FastdataError) -> Exit:
     return Exit(f"error: {exc}", code=1)
 
 
-@task(help=HELP)
+def _stack(stack: str | None, inventory: str | None) -> str | None:
+    """--stack, else (without --inventory) the selected Pulumi stack; InventoryError when none is."""
+    return stack if stack or inventory else selected_stack()
+
+
+@task(help=HELP, auto_shortflags=False)
 def deploy(c, stack=None, inventory=None):
     """Bring the cluster to its desired state (platform -> packages -> demo); idempotent, resumable."""
     try:
-        tasks.deploy(stack, inventory)
+        tasks.deploy(_stack(stack, inventory), inventory)
     except FastdataError as exc:
         raise _fail(exc) from exc
 
 
-@task(help=HELP)
+@task(help=HELP, auto_shortflags=False)
 def plan(c, stack=None, inventory=None):
     """Dry run: run only the checks and print what would change on each node; nothing is touched."""
     try:
-        tasks.deploy(stack, inventory, dry_run=True)
+        tasks.deploy(_stack(stack, inventory), inventory, dry_run=True)
     except FastdataError as exc:
         raise _fail(exc) from exc
 
 
-@task(help={**HELP, "out": "directory to write into (default: render/<cluster>)"})
+@task(
+    help={**HELP, "out": "directory to write into, replaced (default: render/<cluster>)"},
+    auto_shortflags=False,
+)
 def render(c, stack=None, inventory=None, out=None):
     """Write every file each node would get into a directory (out/<node>/<path>); no SSH."""
     try:
+        stack = _stack(stack, inventory)
         target = Path(out) if out else Path("render") / (stack or Path(inventory or "cluster").stem)
         files = tasks.render(stack, inventory, target)
     except FastdataError as exc:
@@ -57,22 +69,22 @@ def render(c, stack=None, inventory=None, out=None):
     )
 
 
-@task(help={**HELP, "timeout": "seconds each readiness gate may take (default 30)"})
+@task(help={**HELP, "timeout": "seconds each readiness gate may take (default 30)"}, auto_shortflags=False)
 def status(c, stack=None, inventory=None, timeout=30):
     """Layered readiness: SSH -> prerequisites -> platform up -> packages -> apps -> end-to-end probe."""
     try:
-        rows = tasks.status(stack, inventory, timeout=float(timeout))
+        rows = tasks.status(_stack(stack, inventory), inventory, timeout=float(timeout))
     except FastdataError as exc:
         raise _fail(exc) from exc
-    if any(not r[2].ok and not r[2].detail.startswith("not applicable") for r in rows):
+    if any(not r[2].ok for r in rows):
         sys.exit(1)
 
 
-@task(help={**HELP, "out": "directory for the archive (default: diagnose/)"})
+@task(help={**HELP, "out": "directory for the archive (default: diagnose/)"}, auto_shortflags=False)
 def diagnose(c, stack=None, inventory=None, out="diagnose"):
     """Collect logs (journals), configs and check results of every node into one .tar.gz."""
     try:
-        tasks.diagnose(stack, inventory, Path(out))
+        tasks.diagnose(_stack(stack, inventory), inventory, Path(out))
     except FastdataError as exc:
         raise _fail(exc) from exc
 

@@ -65,7 +65,7 @@ class Artifact:
 def cache_dir(settings: Mapping[str, Any] | None = None) -> Path:
     """settings.artifacts.cacheDir, else $FASTDATA_CACHE/artifacts, else <repo>/.cache/artifacts."""
     arts = (settings or {}).get("artifacts") or {}
-    configured = arts.get("cacheDir") or arts.get("cache")
+    configured = arts.get("cacheDir")
     if configured:
         return Path(str(configured)).expanduser()
     base = os.environ.get("FASTDATA_CACHE") or str(Path(__file__).resolve().parent.parent / ".cache")
@@ -192,9 +192,12 @@ def demo_requirements() -> list[str]:
     return sorted(entry.pin for entry in locked.values())
 
 
-def apps_bundle(root: Path) -> Artifact:
+def apps_bundle(root: Path, write: bool) -> Artifact:
     """The demo apps as deployed: apps/ sources, the dashboard's built front end and the sample data,
-    in a deterministic tar named by its checksum (so an unchanged checkout is a no-op to push)."""
+    in a deterministic tar named by its checksum (so an unchanged checkout is a no-op to push).
+
+    `write`: build the tar into `root` (deploy's artifact step, which also drops older ones); else only
+    compute its checksum (plan, render: nothing is written)."""
     dist = REPO / "apps" / "dashboard" / "web" / "dist"
     if not (dist / "app.js").is_file():
         raise ArtifactMissing(
@@ -210,6 +213,11 @@ def apps_bundle(root: Path) -> Artifact:
         and (f.suffix == ".py" or f.is_relative_to(dist) or f.name == "index.html")
     ]
     files += sorted((REPO / "data").glob("*.csv"))
+    if not write:
+        sink = _HashSink()
+        write_tar(files, sink, root=REPO)
+        digest = sink.hash.hexdigest()
+        return Artifact("demo-apps", root / f"demo-apps-{digest[:16]}.tar", digest, sink.size)
     root.mkdir(parents=True, exist_ok=True)
     tmp = root / "demo-apps.tar.building"
     deterministic_tar(files, tmp, root=REPO)
@@ -220,6 +228,25 @@ def apps_bundle(root: Path) -> Artifact:
         if old != dest:
             old.unlink()
     return Artifact(name="demo-apps", path=dest, sha256=digest, size=dest.stat().st_size)
+
+
+class _HashSink(io.RawIOBase):
+    """A write-only file that keeps only the sha256 and the size of what is written."""
+
+    def __init__(self) -> None:
+        self.hash = hashlib.sha256()
+        self.size = 0
+
+    def writable(self) -> bool:
+        return True
+
+    def write(self, data: Any) -> int:
+        self.hash.update(data)
+        self.size += len(data)
+        return len(data)
+
+    def tell(self) -> int:
+        return self.size
 
 
 def sha256_file(path: Path) -> str:
@@ -426,11 +453,18 @@ def deterministic_tar(files: list[Path], dest: Path, root: Path | None = None) -
     """Tar with fixed order, mtime and owner, so identical inputs give an identical sha256.
     Members are named by file name, or by their path relative to `root` when given."""
     tmp = dest.with_suffix(".tmp")
+    with tmp.open("wb") as out:
+        write_tar(files, out, root)
+    tmp.replace(dest)
+
+
+def write_tar(files: list[Path], out: Any, root: Path | None = None) -> None:
+    """The deterministic tar of `files` written to the binary file object `out`."""
 
     def arcname(f: Path) -> str:
         return f.relative_to(root).as_posix() if root is not None else f.name
 
-    with tarfile.open(tmp, "w", format=tarfile.PAX_FORMAT) as tar:
+    with tarfile.open(fileobj=out, mode="w", format=tarfile.PAX_FORMAT) as tar:
         for f in sorted(files, key=arcname):
             info = tarfile.TarInfo(arcname(f))
             info.size = f.stat().st_size
@@ -440,7 +474,6 @@ def deterministic_tar(files: list[Path], dest: Path, root: Path | None = None) -
             info.uname = info.gname = "root"
             with f.open("rb") as fh:
                 tar.addfile(info, fh)
-    tmp.replace(dest)
 
 
 _JAR_VERSION = re.compile(r"-\d[\w.\-]*\.jar$")

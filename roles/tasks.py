@@ -3,20 +3,20 @@
 from __future__ import annotations
 
 import shlex
+import shutil
 import tarfile
 import time
 from collections.abc import Iterator, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any, TextIO
+from typing import TextIO
 
-from roles import inventory as inv
-from roles.artifacts import ArtifactCache, cache_dir
-from roles.connection import CommandFailed, Remote, SshRemote, Unreachable, connect, load_private_key
-from roles.engine import (
+from contract import Cluster, Node
+from roles.engine import inventory as inv
+from roles.engine.connection import CommandFailed, Remote, SshRemote, Unreachable, connect, load_private_key
+from roles.engine.executor import (
     MAX_PARALLEL,
-    PHASES,
     Check,
     DeployFailed,
     Executor,
@@ -27,35 +27,37 @@ from roles.engine import (
     plan_phases,
     wait_for,
 )
+from roles.engine.spec import DeploySpec, cache_for, resolve
 from roles.errors import ConfigError, FastdataError, HostKeyRejected
-from roles.inventory import Inventory, Node
 from roles.platforms import PLATFORMS
-from roles.spec import resolve
 
 
-def platform_for(inventory: Inventory) -> Platform:
-    try:
-        return PLATFORMS[inventory.platform]
-    except KeyError:
-        raise ConfigError(
-            f"platform {inventory.platform!r} has no planners yet; available: {', '.join(sorted(PLATFORMS))}"
-        ) from None
-
-
-def load(stack: str | None, inventory_file: str | None) -> tuple[Inventory, dict[str, Any], Platform]:
+def load(
+    stack: str | None, inventory_file: str | None, build: bool = False
+) -> tuple[Cluster, DeploySpec, Platform]:
+    """The inventory, its platform and the deploy spec, checked before any node is touched. `build`: the
+    artifact step of `deploy`, which writes the demo apps bundle; plan, render, status and diagnose only
+    compute its checksum."""
     inventory = inv.load(stack, inventory_file)
-    platform = platform_for(inventory)
-    cache = ArtifactCache(cache_dir(inventory.settings))
-    spec = resolve(inventory.settings, inventory, cache)
-    if platform.prepare is not None:
-        platform.prepare(spec, cache)
+    platform = PLATFORMS[inventory.platform]
+    spec = resolve(inventory, platform.artifacts, cache_for(inventory.settings), build=build)
     if platform.validate is not None:
         platform.validate(spec, inventory)
     return inventory, spec, platform
 
 
+def confined(root: Path, *parts: str) -> Path:
+    """root/parts..., refused when it would resolve outside root (a `..` or absolute part, a symlink):
+    render and diagnose write only below the directory they were given."""
+    base = root.resolve()
+    target = base.joinpath(*(p.lstrip("/") for p in parts)).resolve()
+    if not target.is_relative_to(base) or target == base:
+        raise ConfigError(f"refusing to write {'/'.join(parts)!r}: it resolves to {target}, outside {base}")
+    return target
+
+
 def connect_all(
-    inventory: Inventory, progress: Progress, max_parallel: int = MAX_PARALLEL
+    inventory: Cluster, progress: Progress, max_parallel: int = MAX_PARALLEL
 ) -> tuple[dict[str, SshRemote], list[OpResult]]:
     """The connect phase: every node reached with pinned host keys, in parallel; results per node."""
     pkey = load_private_key(inventory.ssh.private_key)
@@ -86,7 +88,7 @@ def connect_all(
 
 @contextmanager
 def connected(
-    inventory: Inventory, progress: Progress
+    inventory: Cluster, progress: Progress
 ) -> Iterator[tuple[dict[str, SshRemote], list[OpResult]]]:
     remotes, results = connect_all(inventory, progress)
     try:
@@ -105,7 +107,9 @@ def deploy(
 ) -> Report:
     """deploy (or plan, with dry_run): connect -> phases; on failure collect diagnostics and re-raise."""
     progress = Progress(out)
-    inventory, spec, platform = load(stack, inventory_file)
+    if not dry_run:
+        progress.line("== artifacts")
+    inventory, spec, platform = load(stack, inventory_file, build=not dry_run)
     progress.line(
         f"{'plan' if dry_run else 'deploy'}: cluster {inventory.name} ({inventory.cloud}, "
         f"platform {platform.name}, {len(inventory.nodes)} nodes)"
@@ -146,7 +150,7 @@ def deploy(
 
 def _diagnose_on_failure(
     err: FastdataError,
-    inventory: Inventory,
+    inventory: Cluster,
     platform: Platform,
     remotes: Mapping[str, Remote],
     progress: Progress,
@@ -168,7 +172,7 @@ def default_diagnose_root() -> Path:
 
 
 def collect_diagnostics(
-    inventory: Inventory,
+    inventory: Cluster,
     platform: Platform,
     remotes: Mapping[str, Remote],
     root: Path,
@@ -176,14 +180,15 @@ def collect_diagnostics(
     checks: Mapping[str, list[str]] | None = None,
 ) -> Path:
     """Journals + status of the platform's units, their configs, and check output, per node."""
-    dest = root / f"{inventory.name}-{time.strftime('%Y%m%d-%H%M%S')}"
+    root.mkdir(parents=True, exist_ok=True)
+    dest = confined(root, f"{inventory.name}-{time.strftime('%Y%m%d-%H%M%S')}")
     dest.mkdir(parents=True, exist_ok=True)
     units = " ".join(shlex.quote(u) for u in platform.units)
     configs = " ".join(shlex.quote(c) for c in platform.configs)
     unit_args = " ".join("-u " + shlex.quote(u) for u in platform.units)
 
     def one(host: str, r: Remote) -> None:
-        d = dest / host
+        d = confined(dest, host)
         d.mkdir(exist_ok=True)
         cmds = {
             "systemctl-status.txt": f"systemctl status --no-pager --full {units} 2>&1; true",
@@ -212,23 +217,49 @@ def collect_diagnostics(
 
 
 def render(stack: str | None, inventory_file: str | None, out_dir: Path) -> list[Path]:
-    """Every file each node would get, written under out_dir/<node>/<path>; no SSH."""
+    """Every file each node would get, written under out_dir/<node>/<path>, with the ops per node in
+    out_dir/<node>/OPERATIONS.txt; no SSH. The directory's old contents are replaced."""
     inventory, spec, platform = load(stack, inventory_file)
-    written = []
-    for phase, by_host in plan_phases(platform, spec, inventory).items():
+    plan = plan_phases(platform, spec, inventory)
+    files: dict[Path, tuple[bytes, int]] = {}
+    listings: dict[str, list[str]] = {}
+    for phase, by_host in plan.items():
         for host, ops in by_host.items():
             for op in ops:
                 for f in op.files:
-                    target = out_dir / host / f.path.lstrip("/")
-                    target.parent.mkdir(parents=True, exist_ok=True)
-                    target.write_bytes(f.content)
-                    target.chmod(f.mode)
-                    written.append(target)
-            listing = out_dir / host / "OPERATIONS.txt"
-            listing.parent.mkdir(parents=True, exist_ok=True)
-            with listing.open("a") as fh:
-                fh.writelines(f"{phase}\t{op.key}\t{op.name}\n" for op in ops)
+                    files[confined(out_dir, host, f.path)] = (f.content, f.mode)
+            listings.setdefault(host, []).extend(f"{phase}\t{op.key}\t{op.name}\n" for op in ops)
+    clear_render_dir(out_dir)
+    written = []
+    for target, (content, mode) in files.items():
+        target.parent.mkdir(parents=True, exist_ok=True)
+        target.write_bytes(content)
+        target.chmod(mode)
+        written.append(target)
+    for host, lines in listings.items():
+        listing = confined(out_dir, host, "OPERATIONS.txt")
+        listing.parent.mkdir(parents=True, exist_ok=True)
+        listing.write_text("".join(lines))
     return written
+
+
+def clear_render_dir(out_dir: Path) -> None:
+    """Empty `out_dir` (created when missing) so no stale file survives a re-render; refused when it holds
+    anything but earlier renders (a directory per node, each with its OPERATIONS.txt)."""
+    out_dir.mkdir(parents=True, exist_ok=True)
+    entries = list(out_dir.iterdir())
+    foreign = [
+        e.name
+        for e in entries
+        if not (e.is_dir() and not e.is_symlink() and (e / "OPERATIONS.txt").is_file())
+    ]
+    if foreign:
+        raise ConfigError(
+            f"{out_dir} is not a render directory (it holds {', '.join(sorted(foreign)[:5])}); render "
+            "replaces its output directory's contents, so give it a new or empty directory (--out)"
+        )
+    for entry in entries:
+        shutil.rmtree(entry)
 
 
 GATE_LAYERS = (
@@ -251,7 +282,7 @@ def status(
 
     def show(layer: str, name: str, state: Check, seconds: float, limit: float) -> None:
         rows.append((layer, name, state))
-        word = "PASS" if state.ok else ("n/a" if state.detail.startswith("not applicable") else "FAIL")
+        word = "PASS" if state.ok else "FAIL"
         progress.line(f"{layer:<22} {name:<38} {word:<5} {state.detail} ({seconds:.1f}s of {limit:.0f}s)")
 
     t0 = time.monotonic()
@@ -280,20 +311,7 @@ def status(
                 if failed:
                     show(layer, "-", Check(False, "skipped: an earlier layer failed"), 0, 0)
                     continue
-                phases = layer_phases.get(layer)
-                if phases is None:
-                    show(
-                        layer,
-                        "-",
-                        Check(
-                            False,
-                            f"not applicable yet: platform {platform.name} deploys no "
-                            "demo apps in this version",
-                        ),
-                        0,
-                        0,
-                    )
-                    continue
+                phases = layer_phases[layer]
                 if phases:
                     t1 = time.monotonic()
                     report = Report()
@@ -356,7 +374,3 @@ def diagnose(
         tar.add(dest, arcname=dest.name)
     progress.line(f"diagnose: {len(remotes)}/{len(inventory.nodes)} nodes collected into {archive}")
     return archive
-
-
-def phases_doc() -> str:
-    return " -> ".join(PHASES)

@@ -30,8 +30,8 @@ sys.path.insert(0, str(ROOT))
 from apps.probe import PROBE_SLUG, probe_count, probe_event  # noqa: E402
 from apps.producer.parse import parse_rows, sort_by_event_time  # noqa: E402
 from apps.producer.replay import encode_event  # noqa: E402
-from roles import inventory as inv_mod  # noqa: E402
-from roles.connection import connect, load_private_key  # noqa: E402
+from roles.engine import inventory as inv_mod  # noqa: E402
+from roles.engine.connection import connect, load_private_key  # noqa: E402
 
 
 def total_counted(influx: str) -> int:

@@ -9,11 +9,10 @@ from pathlib import Path
 from types import ModuleType
 from typing import Any
 
-from roles import dcos
-from roles.artifacts import ArtifactCache
-from roles.inventory import Inventory, parse_inventory
-from roles.spec import resolve
-from tests.mesos_cluster import DOUBLES, fake_bundles, mesos_inventory
+from contract import Cluster
+from roles.engine.spec import DeploySpec
+from roles.platforms import dcos
+from tests.mesos_cluster import DOUBLES, HOST_KEY, mesos_inventory, supplied_spec
 
 
 def doubles() -> tuple[ModuleType, ModuleType]:
@@ -32,7 +31,7 @@ def installer_settings(root: Path) -> dict[str, Any]:
     installer = root / "dcos_generate_config.sh"
     installer.write_bytes((DOUBLES / "dcos_installer_double.py").read_bytes())
     return {
-        "dcosInstallerUrl": str(installer),
+        "dcosInstallerUrl": installer.as_uri(),
         "dcosInstallerSha256": hashlib.sha256(installer.read_bytes()).hexdigest(),
         "cacheDir": str(root / "cache"),
     }
@@ -51,7 +50,7 @@ def dcos_inventory(
     data = mesos_inventory(masters, agents, net, demo, artifacts)
     bootstrap = {"name": "bootstrap-0", "role": "bootstrap", "privateIp": f"{net}.5", "publicIp": None}
     data.update(name="fastdata-dcos", platform="dcos", cloud=cloud, nodes=[bootstrap, *data["nodes"]])
-    data["ssh"]["knownHosts"] = "\n".join(f"{n['privateIp']} ssh-ed25519 AAAAC3Nza" for n in data["nodes"])
+    data["ssh"]["knownHosts"] = "\n".join(f"{n['privateIp']} ssh-ed25519 {HOST_KEY}" for n in data["nodes"])
     data["settings"]["versions"]["dcos"] = "2.2.1"
     if dcos_settings is not None:
         data["settings"]["dcos"] = dcos_settings
@@ -65,12 +64,9 @@ def dcos_spec(
     net: str = "10.98.0",
     demo: bool = False,
     cloud: str = "local",
-) -> tuple[dict[str, Any], Inventory]:
+) -> tuple[DeploySpec, Cluster]:
     """A resolved spec as `fab deploy` builds it: defaults, the cached bundles, the supplied installer."""
-    settings = installer_settings(root)
-    inv = parse_inventory(dcos_inventory(masters, agents, net, demo, settings, cloud))
-    spec = resolve(inv.settings, inv, None)
-    spec["artifactFiles"] = fake_bundles(demo)
-    dcos.prepare(spec, ArtifactCache(Path(settings["cacheDir"])))
+    data = dcos_inventory(masters, agents, net, demo, installer_settings(root), cloud)
+    spec, inv = supplied_spec(dcos.PLATFORM, data, demo)
     dcos.validate(spec, inv)
     return spec, inv

@@ -3,6 +3,7 @@ doubles, a resolved spec, and a Remote that runs commands on this machine (for t
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import io
 import json
@@ -14,12 +15,14 @@ from pathlib import Path
 from types import ModuleType
 from typing import Any
 
-from roles import mesos
+from contract import Cluster, Node
 from roles.artifacts import Artifact, ArtifactCache, bundle_names
-from roles.connection import RunResult
-from roles.inventory import Inventory, Node, parse_inventory
-from roles.spec import resolve
-from tests.unit.test_engine import inventory_dict
+from roles.engine.connection import RunResult
+from roles.engine.executor import Platform
+from roles.engine.inventory import parse_inventory
+from roles.engine.spec import DeploySpec, Supplied, resolve, with_artifacts
+from roles.platforms import mesos
+from tests.unit.test_engine import HOST_KEY, inventory_dict
 
 DOUBLES = Path(__file__).resolve().parent / "doubles"
 
@@ -53,7 +56,7 @@ def mesos_inventory(
     nodes += [{"name": "public-agent-0", "role": "publicAgent", "privateIp": f"{net}.81", "publicIp": None}]
     data = inventory_dict()  # the standalone tests' inventory, with mesos nodes and settings
     data.update(name="fastdata-mesos", platform="mesos", nodes=nodes)
-    data["ssh"]["knownHosts"] = "\n".join(f"{n['privateIp']} ssh-ed25519 AAAAC3Nza" for n in nodes)
+    data["ssh"]["knownHosts"] = "\n".join(f"{n['privateIp']} ssh-ed25519 {HOST_KEY}" for n in nodes)
     data["endpoints"] = {"masters": [n["privateIp"] for n in nodes if n["role"] == "master"]}
     data["settings"] = {
         "versions": {"kafka": "3.9.1", "spark": "3.5.7", "mesos": "1.11.0", "marathon": "1.11.24"},
@@ -126,7 +129,7 @@ def inventory_file(root: Path, data: dict[str, Any]) -> Path:
     in its settings.artifacts.cacheDir, so `fab render/plan/deploy` can load it."""
     cache = ArtifactCache(Path(data["settings"]["artifacts"]["cacheDir"]))
     cache.root.mkdir(parents=True, exist_ok=True)
-    for logical, name in bundle_names(resolve(data["settings"], parse_inventory(data), None)).items():
+    for logical, name in bundle_names(parse_inventory(data).settings.to_json()).items():
         (cache.root / f"{name}.bin").write_bytes(logical.encode())
         cache.record(name, cache.root / f"{name}.bin", "test stand-in")
     path = root / "cluster.json"
@@ -134,16 +137,28 @@ def inventory_file(root: Path, data: dict[str, Any]) -> Path:
     return path
 
 
+def supplied_spec(platform: Platform, data: dict[str, Any], demo: bool) -> tuple[DeploySpec, Cluster]:
+    """The spec `fab deploy` builds for the inventory `data`: the platform's user-supplied files resolved
+    through the real cache (settings.artifacts.cacheDir), stand-ins for the cached bundles."""
+    inv = parse_inventory(data)
+    cache = ArtifactCache(Path(inv.settings.artifacts.cache_dir or ""))
+    spec = resolve(inv, [n for n in platform.artifacts if isinstance(n, Supplied)], cache)
+    declared = {n.name for n in platform.artifacts}
+    return with_artifacts(spec, {k: v for k, v in fake_bundles(demo).items() if k in declared}), inv
+
+
+def with_kafka(spec: DeploySpec, **changes: Any) -> DeploySpec:
+    """The spec with settings.kafka changed (e.g. partitions=12)."""
+    kafka = dataclasses.replace(spec.kafka, **changes)
+    return dataclasses.replace(spec, settings=dataclasses.replace(spec.settings, kafka=kafka))
+
+
 def mesos_spec(
     root: Path, masters: int = 3, agents: int = 3, net: str = "10.98.0", demo: bool = False
-) -> tuple[dict[str, Any], Inventory]:
+) -> tuple[DeploySpec, Cluster]:
     """A resolved spec as `fab deploy` builds it: defaults, the cached bundles, the supplied packages."""
-    settings = package_settings(root)
-    inv = parse_inventory(mesos_inventory(masters, agents, net, demo, settings))
-    spec = resolve(inv.settings, inv, None)
-    spec["artifactFiles"] = fake_bundles(demo)
-    mesos.prepare(spec, ArtifactCache(Path(settings["cacheDir"])))
-    return spec, inv
+    data = mesos_inventory(masters, agents, net, demo, package_settings(root))
+    return supplied_spec(mesos.PLATFORM, data, demo)
 
 
 def flags_of(text: str) -> list[str]:

@@ -16,8 +16,8 @@ from typing import Any
 import pytest
 import requests
 
-from roles import inventory as inv_mod
-from roles.connection import connect, load_private_key
+from roles.engine import inventory as inv_mod
+from roles.engine.connection import connect, load_private_key
 from tests.cluster import inventory, throwaway_stack
 from tests.helpers import ROOT, report, run
 

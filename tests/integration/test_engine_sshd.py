@@ -20,11 +20,15 @@ from pathlib import Path
 
 import pytest
 
-from roles.connection import Remote
-from roles.engine import Check, Executor, Handler, Op, Platform, Progress, Settings, Step
+from contract import Cluster as Inventory
+from contract import Node, Role
+from roles.engine.connection import Remote
+from roles.engine.executor import Check, Executor, Handler, Op, Platform, Progress, Step
+from roles.engine.inventory import parse_inventory
+from roles.engine.ops import directory_op, file_op
+from roles.engine.placement import EVERY_AGENT, every
+from roles.engine.spec import DeploySpec as Settings
 from roles.errors import HostKeyRejected
-from roles.inventory import Inventory, Node, parse_inventory
-from roles.ops import directory_op, file_op
 from roles.tasks import connect_all
 
 pytestmark = pytest.mark.integration
@@ -147,7 +151,7 @@ class Cluster:
                     {"name": n, "role": r, "privateIp": ip, "publicIp": None} for n, r, ip in (nodes or NODES)
                 ],
                 "endpoints": {"masters": [], "publicAgents": [], "bootstrap": None},
-                "settings": {},
+                "settings": {"demo": {"enabled": False}},
             }
         )
 
@@ -194,7 +198,10 @@ def _test_platform(state: Path, slow_host: str | None = None, pause: Path | None
 
     return Platform(
         name="test",
-        steps=(Step("prerequisites", ("master", "agent"), base), Step("agents", ("agent",), agents)),
+        steps=(
+            Step("prerequisites", every(Role.MASTER, Role.AGENT), base),
+            Step("agents", EVERY_AGENT, agents),
+        ),
         handlers={
             "restart-app": Handler(
                 "restart-app", "app restarted", restart, lambda r: Check(True, "up"), rolling=True
@@ -276,7 +283,7 @@ def test_unknown_key_type_is_refused(cluster: Cluster) -> None:
     keytype, b64 = Path(f"{other}.pub").read_text().split()[:2]
     lines[0] = f"127.0.0.21 {keytype} {b64}"
     with pytest.raises(HostKeyRejected, match=r"^master-0 .*(UNKNOWN|CHANGED).*pulumi refresh"):
-        from roles.connection import connect, load_private_key
+        from roles.engine.connection import connect, load_private_key
 
         inv = cluster.inventory("\n".join(lines))
         connect(inv, inv.node("master-0"), load_private_key(inv.ssh.private_key))
@@ -292,7 +299,7 @@ def test_unreachable_node_is_named(cluster: Cluster) -> None:
 
 def test_node_lost_mid_deploy_then_resume(cluster: Cluster) -> None:
     """agent-1 dies during an op: the error names host + op, others finish; re-run redoes nothing done."""
-    from roles.engine import DeployFailed
+    from roles.engine.executor import DeployFailed
 
     gate = cluster.root / "gate"
     platform = _test_platform(cluster.data, slow_host="agent-1", pause=gate)

@@ -13,8 +13,10 @@ from pathlib import Path
 
 import pytest
 
-from roles import inventory as inv_mod
-from roles import kafka, tasks
+from contract import Cluster
+from roles import tasks
+from roles.engine import inventory as inv_mod
+from roles.packages import kafka
 from tests.cluster import inventory as stack_inventory
 from tests.cluster import throwaway_stack
 from tests.helpers import report, run
@@ -25,7 +27,7 @@ ROOT = Path(__file__).resolve().parents[2]
 
 
 @pytest.fixture(scope="module")
-def cluster() -> Iterator[inv_mod.Inventory]:
+def cluster() -> Iterator[Cluster]:
     """Nodes up (not yet deployed): the first test deploys them. The artifact cache is filled first
     (idempotent; on a fresh machine this downloads Kafka, the connector and pyspark)."""
     run([str(ROOT / "scripts" / "fetch-artifacts.sh")], timeout=1800)
@@ -56,11 +58,11 @@ def _link(container: str, state: str) -> None:
     subprocess.run(["ip", "link", "set", veth, state], check=True)
 
 
-def test_node_lost_mid_deploy_then_resume(cluster: inv_mod.Inventory, tmp_path: Path) -> None:
+def test_node_lost_mid_deploy_then_resume(cluster: Cluster, tmp_path: Path) -> None:
     """agent-2 drops off the network as the agents phase starts on fresh nodes: deploy fails naming
     agent-2 and the op it was on, keeps the other hosts' results, and collects diagnostics; once the node
     is back, a re-run converges and redoes none of the work finished before (on any host)."""
-    from roles.engine import DeployFailed
+    from roles.engine.executor import DeployFailed
 
     victim = f"fastdata-{STACK}-agent-2"
     watch = _Watch("== agents")
@@ -106,7 +108,7 @@ def test_node_lost_mid_deploy_then_resume(cluster: inv_mod.Inventory, tmp_path: 
     assert any(r.host == "agent-2" and r.status == "changed" for r in resumed.results)
 
 
-def test_deploy_converges_then_noop(cluster: inv_mod.Inventory) -> None:
+def test_deploy_converges_then_noop(cluster: Cluster) -> None:
     """Deploy converges; a second run changes nothing (wall time printed); plan plans 0 changes."""
     first = tasks.deploy(STACK, None)
     assert not first.failures
@@ -120,7 +122,7 @@ def test_deploy_converges_then_noop(cluster: inv_mod.Inventory) -> None:
     assert tasks.deploy(STACK, None, dry_run=True).changes == 0
 
 
-def test_topic_produce_consume_and_spark_job(cluster: inv_mod.Inventory) -> None:
+def test_topic_produce_consume_and_spark_job(cluster: Cluster) -> None:
     """RF-3 topic, a real producer + consumer (confluent-kafka), and a job on the standalone master."""
     from confluent_kafka import Consumer, Producer
     from confluent_kafka.admin import AdminClient, NewTopic
@@ -153,7 +155,7 @@ def test_topic_produce_consume_and_spark_job(cluster: inv_mod.Inventory) -> None
     assert "COUNT 499500" in out.stdout, out.stderr[-2000:]
 
 
-def test_status_prints_every_gate(cluster: inv_mod.Inventory, capsys: pytest.CaptureFixture[str]) -> None:
+def test_status_prints_every_gate(cluster: Cluster, capsys: pytest.CaptureFixture[str]) -> None:
     rows = tasks.status(STACK, None)
     layers = [r[0] for r in rows]
     for layer in tasks.GATE_LAYERS:
@@ -161,7 +163,7 @@ def test_status_prints_every_gate(cluster: inv_mod.Inventory, capsys: pytest.Cap
     assert all(r[2].ok for r in rows if r[0] in ("SSH reachable", "prerequisites", "platform up"))
 
 
-def test_a_node_whose_host_key_changed_is_refused(cluster: inv_mod.Inventory, tmp_path: Path) -> None:
+def test_a_node_whose_host_key_changed_is_refused(cluster: Cluster, tmp_path: Path) -> None:
     """The inventory pins another key for agent-1 (as after a re-creation nobody refreshed): deploy refuses
     that node with a message naming it and the command that re-reads keys, and touches nothing."""
     import json

@@ -19,12 +19,13 @@ from pathlib import Path
 
 import pytest
 
-from roles import common, ops
+from contract import Node, Role
 from roles.artifacts import Artifact
-from roles.connection import CommandFailed, RunResult
-from roles.engine import plan_phases
-from roles.inventory import Node
-from roles.standalone import PLATFORM
+from roles.engine import ops
+from roles.engine.connection import CommandFailed, RunResult
+from roles.engine.executor import plan_phases
+from roles.engine.spec import artifact_server
+from roles.platforms.standalone import PLATFORM
 from tests.unit.test_engine import spec_for
 
 pytestmark = pytest.mark.unit
@@ -34,7 +35,7 @@ class LocalHost:
     """A `Remote` that runs commands with bash on this machine (uploads are file copies)."""
 
     def __init__(self, name: str = "agent-0") -> None:
-        self.node = Node(name, "agent", "127.0.0.1", None, 0)
+        self.node = Node(name, Role.AGENT, "127.0.0.1", None, 0)
         self.commands: list[str] = []
         self.uploads = 0
 
@@ -186,11 +187,11 @@ def test_unreachable_server_names_the_service_to_check(tmp_path: Path, node_dir:
 
 def test_plan_seeds_the_first_master_and_agents_fetch_from_it() -> None:
     spec, inv = spec_for()
-    assert spec["artifactServer"] == ops.ArtifactServer("master-0", "10.98.0.10")
+    assert spec.artifact_server == ops.ArtifactServer("master-0", "10.98.0.10")
     phases = plan_phases(PLATFORM, spec, inv)  # type: ignore[arg-type]
     seed = [o.key for o in phases["bootstrap"]["master-0"]]
     assert seed == [
-        *(f"seed-{n}" for n in sorted(spec["artifactFiles"])),
+        *(f"seed-{n}" for n in sorted(spec.artifacts)),
         "artifact-server-unit",
         "artifact-server-running",
     ]
@@ -217,9 +218,9 @@ def test_java_only_where_a_jvm_runs() -> None:
 
 def test_no_server_without_a_master_or_bootstrap_node() -> None:
     _, inv = spec_for()
-    agents_only = dataclasses.replace(inv, nodes=tuple(n for n in inv.nodes if n.role != "master"))  # type: ignore[type-var]
-    assert common.artifact_server(agents_only) is None
+    agents_only = dataclasses.replace(inv, nodes=tuple(n for n in inv.nodes if n.role != Role.MASTER))  # type: ignore[type-var]
+    assert artifact_server(agents_only) is None
     with_bootstrap = dataclasses.replace(
-        inv, nodes=(Node("bootstrap-0", "bootstrap", "10.98.0.5", None, 0), *inv.nodes)
+        inv, nodes=(Node("bootstrap-0", Role.BOOTSTRAP, "10.98.0.5", None, 0), *inv.nodes)
     )  # type: ignore[type-var]
-    assert common.artifact_server(with_bootstrap) == ops.ArtifactServer("bootstrap-0", "10.98.0.5")
+    assert artifact_server(with_bootstrap) == ops.ArtifactServer("bootstrap-0", "10.98.0.5")

@@ -9,11 +9,12 @@ from pathlib import Path
 
 import pytest
 
-from roles import dcos, tasks
-from roles.connection import RunResult
-from roles.engine import Op, plan_phases
+from roles import tasks
+from roles.engine.connection import RunResult
+from roles.engine.executor import Op, plan_phases
+from roles.engine.inventory import parse_inventory
 from roles.errors import ArtifactMissing, ConfigError
-from roles.inventory import parse_inventory
+from roles.platforms import dcos
 from tests.dcos_cluster import dcos_inventory, dcos_spec, doubles, installer_settings
 from tests.mesos_cluster import inventory_file
 
@@ -80,7 +81,7 @@ def test_three_master_plan_exact_ops_and_files(tmp_path: Path) -> None:
 
     boot = files_of(phases["bootstrap"]["bootstrap-0"])
     assert boot["/opt/fastdata/dcos/genconf/config.yaml"] == (
-        "# Rendered by fastdata (roles/dcos.py): the DC/OS installer's configuration.\n"
+        "# Rendered by fastdata (roles/platforms/dcos.py): the DC/OS installer's configuration.\n"
         'bootstrap_url: "http://10.98.0.5:8099/dcos"\n'
         'cluster_name: "fastdata-dcos"\n'
         'exhibitor_storage_backend: "static"\n'
@@ -155,7 +156,7 @@ def test_rendered_genconf_is_accepted_by_the_generator_double(
         boot["/opt/fastdata/dcos/genconf/config.yaml"],
         boot["/opt/fastdata/dcos/genconf/ip-detect"],
     )
-    out = run_generator(cwd, spec["artifactFiles"]["dcos-installer"].path)
+    out = run_generator(cwd, spec.artifact("dcos-installer").path)
     assert out.returncode == 0, out.stderr
     served = (cwd / "genconf/serve/dcos_install.sh").read_text()
     assert "'bootstrap_url': 'http://10.98.0.5:8099/dcos'" in served
@@ -202,7 +203,7 @@ def test_broken_config_is_rejected_by_the_generator_double_naming_the_key(
     broken = change(config)  # type: ignore[operator]
     assert broken != config
     cwd = genconf_dir(tmp_path / "run", broken, boot["/opt/fastdata/dcos/genconf/ip-detect"])
-    out = run_generator(cwd, spec["artifactFiles"]["dcos-installer"].path)
+    out = run_generator(cwd, spec.artifact("dcos-installer").path)
     assert out.returncode == 1 and error in out.stderr, out.stderr
     assert not (cwd / "genconf/serve").exists()
 
@@ -212,13 +213,13 @@ def test_generator_double_needs_an_executable_ip_detect(tmp_path: Path) -> None:
     boot = files_of(plan_phases(dcos.PLATFORM, spec, inv)["bootstrap"]["bootstrap-0"])
     cwd = genconf_dir(tmp_path / "run", boot["/opt/fastdata/dcos/genconf/config.yaml"], "")
     (cwd / "genconf/ip-detect").unlink()
-    out = run_generator(cwd, spec["artifactFiles"]["dcos-installer"].path)
+    out = run_generator(cwd, spec.artifact("dcos-installer").path)
     assert (
         out.returncode == 1
         and "ip_detect_filename: ip-detect script `genconf/ip-detect` must exist" in out.stderr
     )
     (cwd / "genconf/ip-detect").write_text("echo 10.0.0.1\n")
-    out = run_generator(cwd, spec["artifactFiles"]["dcos-installer"].path)
+    out = run_generator(cwd, spec.artifact("dcos-installer").path)
     assert out.returncode == 1 and "must be executable and start with #!" in out.stderr
 
 

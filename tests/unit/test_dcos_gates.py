@@ -20,12 +20,15 @@ from typing import Any
 
 import pytest
 
-from roles import dcos, mesos
-from roles.engine import Check, Op, plan_phases, wait_for
+from contract import Node
+from roles.demo import marathon as demo_marathon
+from roles.engine.executor import Check, Op, plan_phases, wait_for
 from roles.errors import OperationError
-from roles.inventory import Node
+from roles.packages import marathon
+from roles.packages.http import http as http_request
+from roles.platforms import dcos
 from tests.dcos_cluster import dcos_spec, doubles
-from tests.mesos_cluster import LocalRemote
+from tests.mesos_cluster import LocalRemote, with_kafka
 
 pytestmark = [pytest.mark.unit, pytest.mark.double]
 _, CLUSTER_DOUBLE = doubles()
@@ -38,7 +41,7 @@ class Cluster:
         self.spec, self.inv = dcos_spec(root / "spec", masters=3, agents=3, net=NET, demo=True)
         self.artifacts = root / "artifacts"
         self.artifacts.mkdir()
-        installer = self.spec["artifactFiles"]["dcos-installer"]
+        installer = self.spec.artifact("dcos-installer")
         shutil.copy(installer.path, self.artifacts / installer.filename)
         handler = functools.partial(http.server.SimpleHTTPRequestHandler, directory=str(self.artifacts))
         handler.log_message = lambda *a: None  # type: ignore[assignment]
@@ -71,7 +74,7 @@ class Cluster:
         monkeypatch.setattr(dcos, "SERVE_LINK", f"{self.artifacts}/dcos")
         monkeypatch.setattr(dcos, "INSTALL_DIR", str(self.root / "install"))
         monkeypatch.setattr(dcos, "PACKAGES_DIR", str(self.root / "packages"))
-        monkeypatch.setattr(mesos, "APPS_DIR", str(self.root / "apps"))
+        monkeypatch.setattr(marathon, "APPS_DIR", str(self.root / "apps"))
 
     def node_root(self, node: Node, monkeypatch: pytest.MonkeyPatch) -> None:
         root = self.root / "nodes" / node.private_ip
@@ -215,7 +218,7 @@ def test_packages_install_once_and_changed_options_are_reported(
     assert probe(cluster, dcos.probe_packages) == Check(
         True, "/kafka: 1/1 running, 1 healthy; /spark: 1/1 running, 1 healthy"
     )
-    changed = {**cluster.spec, "kafka": {**cluster.spec["kafka"], "partitions": 12}}
+    changed = with_kafka(cluster.spec, partitions=12)
     file_op, package_op = package_ops(cluster, changed)[1:3]
     file_op.apply(remote)
     state = package_op.check(remote)
@@ -266,7 +269,7 @@ def test_the_package_api_double_refuses_what_cosmos_refuses(
     body = tmp_path / "request.json"
     body.write_text(json.dumps(request_body))
     remote = cluster.remote_for(cluster.inv.masters[0])
-    resp = mesos.http(remote, "POST", dcos.cosmos_url(cluster.inv, "install"), str(body), headers)
+    resp = http_request(remote, "POST", dcos.cosmos_url(cluster.inv, "install"), str(body), headers)
     assert error in dcos.cosmos_errors(resp)
 
 
@@ -277,7 +280,7 @@ def test_demo_apps_run_on_dcos_marathon(cluster: Cluster, monkeypatch: pytest.Mo
     master = cluster.inv.masters[0]
     ops = [o for o in plan_phases(dcos.PLATFORM, cluster.spec, cluster.inv)["demo"][master.name]]
     assert len(converge(cluster.remote_for(master), ops)) == 7
-    assert probe(cluster, mesos.apps_probe(mesos.demo_apps)) == Check(True, "3 apps healthy")
+    assert probe(cluster, marathon.apps_probe(demo_marathon.demo_apps)) == Check(True, "3 apps healthy")
     remote = cluster.remote_for(master)
-    app = mesos.http(remote, "GET", f"{mesos.marathon_url(cluster.inv)}/v2/apps/fastdata/demo/dashboard")
+    app = http_request(remote, "GET", f"{marathon.marathon_url(cluster.inv)}/v2/apps/fastdata/demo/dashboard")
     assert [t["host"] for t in app.json()["app"]["tasks"]] == [f"{NET}.81"]

@@ -10,10 +10,10 @@ from pathlib import Path
 
 import pytest
 
-from roles import kafka, spark
+from contract import Cluster, Node, Role
 from roles.artifacts import Artifact
-from roles.connection import RunResult
-from roles.engine import (
+from roles.engine.connection import RunResult
+from roles.engine.executor import (
     Check,
     DeployFailed,
     Executor,
@@ -27,13 +27,18 @@ from roles.engine import (
     parse_batch_probe,
     plan_phases,
 )
-from roles.inventory import Node, parse_inventory
-from roles.ops import apt_op, file_op, parse_dpkg, service_op
-from roles.spec import resolve
-from roles.standalone import PLATFORM
+from roles.engine.inventory import parse_inventory
+from roles.engine.ops import apt_op, file_op, parse_dpkg, service_op
+from roles.engine.placement import EVERY_AGENT
+from roles.engine.spec import DeploySpec, artifact_server
+from roles.errors import InventoryError
+from roles.packages import kafka, spark
+from roles.platforms.standalone import PLATFORM
 
 pytestmark = pytest.mark.unit
 
+# An ed25519 public key blob (32 zero bytes): the inventory checks that host keys decode.
+HOST_KEY = "AAAAC3NzaC1lZDI1NTE5AAAAIAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA"
 KEY = "-----BEGIN OPENSSH PRIVATE KEY-----\nAAAA\n-----END OPENSSH PRIVATE KEY-----\n"
 
 
@@ -52,11 +57,15 @@ def inventory_dict(agents: int = 3) -> dict:
             "user": "root",
             "port": 22,
             "privateKey": KEY,
-            "knownHosts": "\n".join(f"{n['privateIp']} ssh-ed25519 AAAAC3Nza" for n in nodes),
+            "knownHosts": "\n".join(f"{n['privateIp']} ssh-ed25519 {HOST_KEY}" for n in nodes),
         },
         "nodes": nodes,
         "endpoints": {"masters": ["10.98.0.10"], "publicAgents": ["10.98.0.80"]},
-        "settings": {"versions": {"kafka": "3.9.1", "spark": "3.5.7"}, "kafka": {"replicationFactor": 3}},
+        "settings": {
+            "versions": {"kafka": "3.9.1", "spark": "3.5.7"},
+            "kafka": {"replicationFactor": min(3, agents)},
+            "demo": {"enabled": False},
+        },
     }
 
 
@@ -72,11 +81,14 @@ def fake_artifacts() -> dict[str, Artifact]:
     }
 
 
-def spec_for(agents: int = 3) -> tuple[dict, object]:
-    inv = parse_inventory(inventory_dict(agents))
-    spec = resolve(inv.settings, inv, None)
-    spec["artifactFiles"] = fake_artifacts()
-    return spec, inv
+def spec_from(data: dict, artifacts: dict[str, Artifact]) -> tuple[DeploySpec, Cluster]:
+    """The spec `fab` builds for the inventory `data`, with `artifacts` standing in for the cache."""
+    inv = parse_inventory(data)
+    return DeploySpec(inv.settings, artifact_server(inv), artifacts), inv
+
+
+def spec_for(agents: int = 3) -> tuple[DeploySpec, Cluster]:
+    return spec_from(inventory_dict(agents), fake_artifacts())
 
 
 class FakeHost:
@@ -88,7 +100,7 @@ class FakeHost:
         facts: dict[str, str] | None = None,
         handler: Callable[[str], RunResult | None] | None = None,
     ) -> None:
-        self.node = Node(name, "agent", "10.0.0.1", None, 0)
+        self.node = Node(name, Role.AGENT, "10.0.0.1", None, 0)
         self.facts = facts or {}
         self.handler = handler
         self.commands: list[str] = []
@@ -174,7 +186,7 @@ def _counting_platform(state: dict[str, set[str]], fail_on: tuple[str, str] | No
 
             def apply(r):  # type: ignore[no-untyped-def]
                 if fail_on == (r.node.name, key):
-                    from roles.connection import CommandFailed
+                    from roles.engine.connection import CommandFailed
 
                     raise CommandFailed(r.node.name, f"install {key}", 100, "E: Unable to locate package\n")
                 state.setdefault(r.node.name, set()).add(key)
@@ -186,7 +198,7 @@ def _counting_platform(state: dict[str, set[str]], fail_on: tuple[str, str] | No
     restarts: list[str] = []
     return Platform(
         "t",
-        (Step("agents", ("agent",), planner),),
+        (Step("agents", EVERY_AGENT, planner),),
         {
             "restart": Handler(
                 "restart",
@@ -245,23 +257,28 @@ def test_failure_names_host_op_command_exit_and_keeps_other_results() -> None:
 @pytest.mark.parametrize(
     ("mutate", "message"),
     [
-        (lambda d: d.pop("ssh"), "inventory field ssh is missing"),
-        (lambda d: d["ssh"].pop("knownHosts"), "ssh.knownHosts is missing"),
-        (lambda d: d["nodes"][1].update(role="worker"), "nodes[1].role is 'worker'"),
-        (lambda d: d["nodes"][2].update(privateIp="10.0.0"), "nodes[2].privateIp is not an IP address"),
+        (lambda d: d.pop("ssh"), "ssh: must be an object"),
+        (lambda d: d["ssh"].pop("knownHosts"), "ssh.knownHosts: is missing"),
+        (lambda d: d["nodes"][1].update(role="worker"), "nodes[1].role: is 'worker'"),
+        (lambda d: d["nodes"][2].update(privateIp="10.0.0"), "nodes[2].privateIp: is not an IP address"),
         (lambda d: d["ssh"].update(privateKey="[secret]"), "--show-secrets"),
-        (lambda d: d["ssh"].update(knownHosts="10.98.0.10 ssh-ed25519 AAAA"), "no host key for agent-0"),
-        (lambda d: d.update(platform="k8s"), "platform is 'k8s'"),
+        (
+            lambda d: d["ssh"].update(knownHosts=f"10.98.0.10 ssh-ed25519 {HOST_KEY}"),
+            "no host key for agent-0",
+        ),
+        (lambda d: d.update(platform="k8s"), "platform: is 'k8s'"),
+        (lambda d: d["nodes"][1].update(name="../../x"), "nodes[1].name: must be 1-63 of a-z"),
+        (lambda d: d["nodes"][1].update(name="/etc/x"), "nodes[1].name: must be 1-63 of a-z"),
     ],
 )
 def test_inventory_errors_name_the_field(mutate: Callable[[dict], object], message: str) -> None:
-    from roles.errors import InventoryError
-
+    """Every problem on one line naming its field; node names that could escape a directory included."""
     data = inventory_dict()
     mutate(data)
     with pytest.raises(InventoryError) as info:
         parse_inventory(data)
-    assert message in str(info.value)
+    problems = [line.strip() for line in str(info.value).splitlines() if line.strip().startswith("- ")]
+    assert any(message in line for line in problems), problems
     assert "PRIVATE KEY" not in str(info.value)
 
 
@@ -283,17 +300,13 @@ def test_kafka_config_quorum_and_isr() -> None:
 
 
 def test_single_broker_lowers_isr_and_refuses_replication_above_brokers() -> None:
-    from roles.errors import ConfigError
-
     d = inventory_dict(1)
     d["settings"]["kafka"] = {"replicationFactor": 1}
-    inv = parse_inventory(d)
-    spec = resolve(inv.settings, inv, None)
-    assert spec["kafka"]["minInsyncReplicas"] == 1
+    spec, _ = spec_from(d, fake_artifacts())
+    assert spec.kafka.min_insync_replicas == 1
     d["settings"]["kafka"] = {"replicationFactor": 3}
-    inv = parse_inventory(d)
-    with pytest.raises(ConfigError, match=r"settings\.kafka\.replicationFactor is 3 but the cluster has 1"):
-        resolve(inv.settings, inv, None)
+    with pytest.raises(InventoryError, match=r"settings\.kafka\.replicationFactor: must be between 1 and"):
+        parse_inventory(d)
 
 
 def test_cluster_id_is_stable_kafka_shape() -> None:

@@ -10,19 +10,23 @@ from typing import Any
 
 import pytest
 
-from roles import mesos, tasks
-from roles.artifacts import ArtifactCache
-from roles.engine import Op, plan_phases
+from roles import tasks
+from roles.demo import marathon as demo_marathon
+from roles.engine.executor import Op, plan_phases
+from roles.engine.spec import DeploySpec
 from roles.errors import ArtifactMissing
+from roles.packages import marathon
+from roles.platforms import mesos
 from tests.mesos_cluster import (
     DOUBLES,
     doubles,
-    fake_bundles,
     flags_of,
     inventory_file,
     mesos_inventory,
     mesos_spec,
     package_settings,
+    supplied_spec,
+    with_kafka,
 )
 
 pytestmark = [pytest.mark.unit, pytest.mark.double]
@@ -161,7 +165,7 @@ def test_three_master_plan_exact_ops_and_files(tmp_path: Path) -> None:
         "--default_role=slave_public",
         "--attributes=public_ip:true",
     ]
-    # the broker config is the standalone platform's (roles/kafka.py), not a copy
+    # the broker config is the standalone platform's (roles/packages/kafka.py), not a copy
     assert (
         "controller.quorum.voters=1@10.98.0.21:9093,2@10.98.0.22:9093,3@10.98.0.23:9093\n"
         in agent["/etc/kafka/server.properties"]
@@ -322,8 +326,7 @@ def test_doubles_as_programs_exit_1_on_bad_flags_and_document_themselves() -> No
 def test_every_generated_app_is_valid_for_marathon(tmp_path: Path) -> None:
     """The Kafka, dispatcher and demo apps pass the double's Marathon validation, with Marathon's role."""
     spec, inv = mesos_spec(tmp_path, masters=3, agents=3, demo=True)
-    spec["artifactFiles"] = {**spec["artifactFiles"], **fake_bundles(True)}
-    apps = mesos.package_apps(spec, inv) + mesos.demo_apps(spec, inv)
+    apps = mesos.package_apps(spec, inv) + demo_marathon.demo_apps(spec, inv)
     assert [a["id"] for a in apps] == [
         "/fastdata/kafka/broker-1",
         "/fastdata/kafka/broker-2",
@@ -350,10 +353,10 @@ def test_a_changed_node_config_changes_the_app_definition(tmp_path: Path) -> Non
     """The broker app carries a digest of its node files: a new Kafka heap or config restarts it via PUT."""
     spec, inv = mesos_spec(tmp_path, masters=1, agents=1)
     before = mesos.broker_app(spec, inv, inv.agents[0])
-    spec["kafka"] = {**spec["kafka"], "partitions": 12}
+    spec = with_kafka(spec, partitions=12)
     after = mesos.broker_app(spec, inv, inv.agents[0])
     assert before["args"] == after["args"]
-    assert mesos.app_differences(after, before) == [
+    assert marathon.app_differences(after, before) == [
         f"/labels: {json.dumps(before['labels'])[:80]}, want {json.dumps(after['labels'])[:80]}"
     ]
 
@@ -462,21 +465,22 @@ def test_missing_packages_fail_before_any_node_names_the_keys(tmp_path: Path) ->
 
 def test_package_checksum_and_contents_are_verified(tmp_path: Path) -> None:
     settings = package_settings(tmp_path)
-    spec: dict[str, Any] = {"artifacts": {**settings, "mesosPackageSha256": "0" * 64}, "artifactFiles": {}}
+
+    def prepare(artifacts: dict[str, Any], cache: Path) -> DeploySpec:
+        data = mesos_inventory(1, 1, artifacts={**artifacts, "cacheDir": str(cache)})
+        return supplied_spec(mesos.PLATFORM, data, demo=False)[0]
+
     with pytest.raises(ArtifactMissing, match=r"settings\.artifacts\.mesosPackageSha256 says 0{64}"):
-        mesos.prepare(spec, ArtifactCache(tmp_path / "cache"))
+        prepare({**settings, "mesosPackageSha256": "0" * 64}, tmp_path / "cache")
     incomplete = package_settings(
         tmp_path / "incomplete", {"sbin/mesos-master": b"x", "lib/libmesos.so": b""}
     )
-    spec = {"artifacts": incomplete, "artifactFiles": {}}
     with pytest.raises(ArtifactMissing, match=r"mesosPackageSource\) has no mesos-agent"):
-        mesos.prepare(spec, ArtifactCache(tmp_path / "cache2"))
-    spec = {"artifacts": settings, "artifactFiles": {}}
-    mesos.prepare(spec, ArtifactCache(tmp_path / "cache3"))
-    cached = spec["artifactFiles"]["mesos"]
+        prepare(incomplete, tmp_path / "cache2")
+    cached = prepare(settings, tmp_path / "cache3").artifact("mesos")
     assert cached.path.parent == tmp_path / "cache3" and cached.sha256 == settings["mesosPackageSha256"]
-    mesos.prepare(spec, ArtifactCache(tmp_path / "cache3"))  # second time: from the cache
-    assert spec["artifactFiles"]["mesos"] == cached
+    # second time: from the cache
+    assert prepare(settings, tmp_path / "cache3").artifact("mesos") == cached
 
 
 def test_render_writes_every_file_per_node_without_ssh(tmp_path: Path) -> None:

@@ -18,11 +18,13 @@ from typing import Any
 
 import pytest
 
-from roles import mesos
-from roles.engine import Check, plan_phases, wait_for
+from contract import Node
+from roles.demo import marathon as demo_marathon
+from roles.engine.executor import Check, plan_phases, wait_for
 from roles.errors import OperationError
-from roles.inventory import Node
-from tests.mesos_cluster import DOUBLES, LocalRemote, flags_of, mesos_spec
+from roles.packages import marathon, mesos_api, zookeeper
+from roles.platforms import mesos
+from tests.mesos_cluster import DOUBLES, LocalRemote, flags_of, mesos_spec, with_kafka
 
 pytestmark = [pytest.mark.unit, pytest.mark.double]
 NET = "127.0.0"
@@ -41,7 +43,7 @@ class ZooKeeperSrvr:
                     )
 
         socketserver.ThreadingTCPServer.allow_reuse_address = True
-        self.server = socketserver.ThreadingTCPServer((ip, mesos.ZK_CLIENT_PORT), Handler)
+        self.server = socketserver.ThreadingTCPServer((ip, zookeeper.CLIENT_PORT), Handler)
         threading.Thread(target=self.server.serve_forever, daemon=True).start()
 
     def stop(self) -> None:
@@ -115,31 +117,31 @@ def _flip(state: Check, want: bool) -> Check:
 
 
 def test_platform_gates_pass_on_a_healthy_cluster(cluster: Cluster) -> None:
-    zk = probe(cluster, mesos.probe_zookeeper)
+    zk = probe(cluster, zookeeper.probe_zookeeper)
     assert zk == Check(True, "quorum formed: 127.0.0.11 leader, 127.0.0.12 follower, 127.0.0.13 follower")
-    assert probe(cluster, mesos.probe_mesos_leader) == Check(
+    assert probe(cluster, mesos_api.probe_mesos_leader) == Check(
         True, "leader master@127.0.0.11:5050, 3 master(s)"
     )
     agents = probe(cluster, mesos.probe_agents)
     assert agents.ok and agents.detail == "4 agents registered with master@127.0.0.11:5050"
-    marathon = probe(cluster, mesos.probe_marathon_leader)
-    assert marathon.ok and marathon.detail.startswith("leader 127.0.0.11:8080, framework ")
+    marathon_state = probe(cluster, marathon.probe_marathon_leader)
+    assert marathon_state.ok and marathon_state.detail.startswith("leader 127.0.0.11:8080, framework ")
 
 
 def _client_ops(cluster: Cluster, apps: list[dict[str, Any]]) -> list[Any]:
     master = cluster.inv.masters[0]
-    return [op for app in apps for op in mesos.app_ops(cluster.inv, master, app, update_timeout=10)]
+    return [op for app in apps for op in marathon.app_ops(cluster.inv, master, app, update_timeout=10)]
 
 
 def deployed(cluster: Cluster, apps_dir: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """The package apps in Marathon whatever ran before, so each test also passes alone (a no-op after
     the test that asserts on deploying them)."""
-    monkeypatch.setattr(mesos, "APPS_DIR", str(apps_dir))
+    monkeypatch.setattr(marathon, "APPS_DIR", str(apps_dir))
     remote = cluster.remote_for(cluster.inv.masters[0])
     for op in _client_ops(cluster, mesos.package_apps(cluster.spec, cluster.inv)):
         if not op.check(remote).ok:
             op.apply(remote)
-    assert probe(cluster, mesos.apps_probe(mesos.package_apps)).ok, "the package apps never got healthy"
+    assert probe(cluster, marathon.apps_probe(mesos.package_apps)).ok, "the package apps never got healthy"
 
 
 def test_app_ops_deploy_every_app_idempotently_and_it_gets_healthy(
@@ -147,20 +149,20 @@ def test_app_ops_deploy_every_app_idempotently_and_it_gets_healthy(
 ) -> None:
     """PUT through the product's own ops: not there -> applied -> check holds; a re-run changes nothing;
     the Marathon double places each pinned app on its node and the apps gates pass."""
-    monkeypatch.setattr(mesos, "APPS_DIR", str(tmp_path))
+    monkeypatch.setattr(marathon, "APPS_DIR", str(tmp_path))
     remote = cluster.remote_for(cluster.inv.masters[0])
-    apps = mesos.package_apps(cluster.spec, cluster.inv) + mesos.demo_apps(cluster.spec, cluster.inv)
+    apps = mesos.package_apps(cluster.spec, cluster.inv) + demo_marathon.demo_apps(cluster.spec, cluster.inv)
     for op in _client_ops(cluster, apps):
         before = op.check(remote)
         assert not before.ok and ("missing" in before.detail or "not in Marathon" in before.detail), before
         op.apply(remote)
         assert op.check(remote).ok, op.name
     assert all(op.check(remote).ok for op in _client_ops(cluster, apps)), "a second run changes nothing"
-    assert probe(cluster, mesos.apps_probe(mesos.package_apps)) == Check(True, "4 apps healthy")
-    assert probe(cluster, mesos.apps_probe(mesos.demo_apps)) == Check(True, "3 apps healthy")
+    assert probe(cluster, marathon.apps_probe(mesos.package_apps)) == Check(True, "4 apps healthy")
+    assert probe(cluster, marathon.apps_probe(demo_marathon.demo_apps)) == Check(True, "3 apps healthy")
     hosts = {}
     for app_id in ("/fastdata/kafka/broker-2", "/fastdata/demo/dashboard"):
-        out = remote.run(f"curl -sS {mesos.marathon_url(cluster.inv)}/v2/apps{app_id}").stdout
+        out = remote.run(f"curl -sS {marathon.marathon_url(cluster.inv)}/v2/apps{app_id}").stdout
         hosts[app_id] = [t["host"] for t in json.loads(out)["app"]["tasks"]]
     assert hosts == {"/fastdata/kafka/broker-2": ["127.0.0.22"], "/fastdata/demo/dashboard": ["127.0.0.81"]}
 
@@ -170,8 +172,8 @@ def test_a_changed_app_is_updated_and_waited_for(
 ) -> None:
     deployed(cluster, tmp_path, monkeypatch)
     remote = cluster.remote_for(cluster.inv.masters[0])
-    spec = {**cluster.spec, "kafka": {**cluster.spec["kafka"], "partitions": 12}}
-    file_op, app_op = mesos.app_ops(
+    spec = with_kafka(cluster.spec, partitions=12)
+    file_op, app_op = marathon.app_ops(
         cluster.inv, cluster.inv.masters[0], mesos.broker_app(spec, cluster.inv, cluster.inv.agents[0])
     )
     file_op.apply(remote)
@@ -184,10 +186,10 @@ def test_marathon_refusal_is_reported_with_its_details(
     cluster: Cluster, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """A definition Marathon refuses fails the op with Marathon's 422 details and where the file is."""
-    monkeypatch.setattr(mesos, "APPS_DIR", str(tmp_path))
+    monkeypatch.setattr(marathon, "APPS_DIR", str(tmp_path))
     remote = cluster.remote_for(cluster.inv.masters[0])
     app = {**mesos.dispatcher_app(cluster.spec, cluster.inv), "id": "/fastdata/Spark", "cpus": 0}
-    file_op, app_op = mesos.app_ops(cluster.inv, cluster.inv.masters[0], app)
+    file_op, app_op = marathon.app_ops(cluster.inv, cluster.inv.masters[0], app)
     file_op.apply(remote)
     with pytest.raises(OperationError) as info:
         app_op.apply(remote)
@@ -210,12 +212,12 @@ def test_gates_fail_with_details_when_agents_masters_or_zookeeper_go(
     assert agents.detail.startswith(
         "agent-1 (127.0.0.22) not registered; registered: ['127.0.0.21', '127.0.0.23'"
     )
-    apps = probe(cluster, mesos.apps_probe(mesos.package_apps), want=False)
+    apps = probe(cluster, marathon.apps_probe(mesos.package_apps), want=False)
     assert apps.detail == "/fastdata/kafka/broker-2: 0/1 running, 0 healthy"
 
     cluster.stop("master:master-1")
     cluster.stop("master:master-2")
-    leader = probe(cluster, mesos.probe_mesos_leader, want=False)
+    leader = probe(cluster, mesos_api.probe_mesos_leader, want=False)
     assert leader.detail.startswith(
         "no Mesos leader: master-0 (127.0.0.11): HTTP 503 No leader elected; master-1"
     )
@@ -223,9 +225,9 @@ def test_gates_fail_with_details_when_agents_masters_or_zookeeper_go(
 
     for name in ("master-1", "master-2"):
         cluster.zk.pop(name).stop()
-    zk = probe(cluster, mesos.probe_zookeeper, want=False)
+    zk = probe(cluster, zookeeper.probe_zookeeper, want=False)
     assert zk.detail == (
         "127.0.0.11 leader, 127.0.0.12 not serving, 127.0.0.13 not serving (1 of 3 serving, a quorum needs 2)"
     )
-    marathon = probe(cluster, mesos.probe_marathon_leader, want=False)
-    assert marathon.detail.startswith("Marathon at http://127.0.0.11:8080 has no leader")
+    marathon_state = probe(cluster, marathon.probe_marathon_leader, want=False)
+    assert marathon_state.detail.startswith("Marathon at http://127.0.0.11:8080 has no leader")

@@ -4,11 +4,12 @@
   rendered from the spec, `dcos_generate_config.sh` (user-supplied, sha256-checked) run only when its
   inputs changed, and `genconf/serve/` published under the artifact server (see SERVE_LINK);
 - masters, one at a time: the node prerequisites DC/OS documents, then `dcos_install.sh master` fetched
-  from the bootstrap URL; agents `slave`, public agents `slave_public` (reference dcos-mesos.md 1.5, 1.6).
-  The installed version file decides: install, already installed, or an upgrade (not done: reported);
+  from the bootstrap URL; agents `slave`, public agents `slave_public` (docs/contracts.md, "The dcos
+  platform"). The installed version file decides: install, already installed, or an upgrade (not done:
+  reported);
 - packages: Kafka and Spark through the package API (Cosmos) from the first master, options rendered
   from the spec; installed once, a changed options file is reported as needing an update;
-- demo: the mesos platform's Marathon apps (roles/mesos.py) on DC/OS's Marathon.
+- demo: the Marathon apps of roles/demo/marathon.py (as on the mesos platform) on DC/OS's Marathon.
 
 Everything DC/OS-specific that differs per cloud is in the ip-detect templates (templates/dcos-ip-*.sh).
 """
@@ -19,39 +20,55 @@ import hashlib
 import ipaddress
 import json
 import shlex
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from typing import Any
 
-from roles import common, demo, mesos, spark
-from roles.artifacts import ArtifactCache, supplied
-from roles.connection import Remote, RunResult
-from roles.engine import Check, Gate, Op, Platform, Settings, Step
-from roles.errors import ArtifactMissing, ConfigError, OperationError
-from roles.inventory import Inventory, Node
-from roles.ops import (
+from contract import Cluster, Node, Role
+from contract import Platform as PlatformName
+from contract.schema import MASTER_COUNTS
+from roles.demo import marathon as demo
+from roles.engine.connection import Remote, RunResult
+from roles.engine.executor import Check, Gate, Op, Platform, RemoteFor, Step, gate_group
+from roles.engine.ops import (
     ARTIFACT_DIR,
     directory_op,
     file_op,
     probed,
     service_disabled_op,
     service_op,
+    state_op,
     system_packages_op,
 )
-from roles.templates import render
+from roles.engine.placement import (
+    BOOTSTRAP,
+    EVERY_AGENT_AND_PUBLIC_AGENT,
+    EVERY_MASTER,
+    EVERY_NODE,
+    FIRST_MASTER,
+    FIRST_PUBLIC_AGENT,
+    first_node,
+)
+from roles.engine.spec import DeploySpec, Supplied, artifact_server, demo_enabled
+from roles.engine.templates import render
+from roles.errors import ConfigError, OperationError
+from roles.packages import influxdb, spark
+from roles.packages.http import HttpResponse, http, http_command, parse_http
+from roles.packages.marathon import app_health, marathon_url
+from roles.packages.mesos_api import agents_gate, agents_probe
+from roles.platforms import common
 
 q = shlex.quote
 
-DEFAULT_VERSION = "2.2.1"
 ADMIN_ROUTER_PORT = 80
 EXHIBITOR_PORT = 8181
 
 DCOS_DIR = "/opt/fastdata/dcos"  # the generator's working directory on the bootstrap node
 GENCONF = f"{DCOS_DIR}/genconf"
 SERVE_DIR = f"{GENCONF}/serve"
-# genconf/serve is published by the artifact server (roles/common.py) as <artifact server>/dcos: one HTTP
-# server, already in the port matrix (8099, cluster-internal), already kept running and diagnosed. DC/OS
-# needs the serve directory up until every node finished dcos-setup and again for upgrades, which is the
-# artifact server's lifetime too; a second unit would only add a port and a unit to keep alive.
+# genconf/serve is published by the artifact server (roles/platforms/common.py) as <artifact server>/dcos:
+# one HTTP server, already in the port matrix (8099, cluster-internal), already kept running and
+# diagnosed. DC/OS needs the serve directory up until every node finished dcos-setup and again for upgrades,
+# which is the artifact server's lifetime too; a second unit would only add a port and a unit to keep alive.
 SERVE_PATH = "dcos"
 SERVE_LINK = f"{ARTIFACT_DIR}/{SERVE_PATH}"
 INPUTS_MARKER = f"{SERVE_DIR}/.fastdata-inputs"  # inside serve/: deleting the output re-runs the generator
@@ -61,8 +78,7 @@ VERSION_FILE = "/opt/mesosphere/etc/dcos-version.json"
 ROLES_DIR = "/etc/mesosphere/roles"
 PACKAGES_DIR = "/etc/fastdata/dcos/packages"  # install requests and what was installed, on master-0
 
-INSTALL_ROLES = {"master": "master", "agent": "slave", "publicAgent": "slave_public"}
-MASTER_COUNTS = (1, 3, 5, 7, 9)
+INSTALL_ROLES = {Role.MASTER: "master", Role.AGENT: "slave", Role.PUBLIC_AGENT: "slave_public"}
 # Upstream DNS per cloud: the provider's resolver (AWS: the Amazon DNS server every VPC reaches at
 # 169.254.169.253; Azure: 168.63.129.16); local: gen's own on-prem default. settings.dcos.resolvers wins.
 DEFAULT_RESOLVERS = {
@@ -72,10 +88,10 @@ DEFAULT_RESOLVERS = {
 }
 # Reserved by gen (TEST-NET-2 addresses it uses itself, gen/calc.py validate_resolvers).
 RESERVED_RESOLVERS = frozenset({"198.51.100.1", "198.51.100.2", "198.51.100.3"})
-# Keys gen computes itself: setting them is an error ("must be calculated"), reference 1.3, 6.1.
+# Keys gen computes itself: setting them is an error ("must be calculated", dcos/dcos gen/calc.py).
 CALCULATED_KEYS = frozenset({"num_masters", "fault_domain_enabled"})
 
-# Prerequisites from the DC/OS docs and dcos_install.sh's preflight (reference 1.2, 1.5): the commands it
+# Prerequisites from the DC/OS docs and dcos_install.sh's preflight (docs/contracts.md): the commands it
 # checks, Docker, and python3 (the artifact server and the artifact fetch run on it).
 PREREQ_PACKAGES = {
     "apt": ("tar", "xz-utils", "unzip", "curl", "ipset", "iputils-ping", "docker.io", "python3"),
@@ -87,48 +103,21 @@ DISABLED_UNITS = ("firewalld.service", "dnsmasq.service")  # DC/OS needs port 53
 
 # --- the installer (user-supplied) ---------------------------------------------------------------------
 
-
-def prepare(spec: dict[str, Any], cache: ArtifactCache) -> None:
-    """The installer into the cache (checksum verified) as artifactFiles["dcos-installer"]; raises before
-    any node is touched when it is not configured or not the configured file."""
-    arts = spec.get("artifacts") or {}
-    url, sha = arts.get("dcosInstallerUrl"), arts.get("dcosInstallerSha256")
-    if not url or not sha:
-        raise ArtifactMissing(
-            "platform dcos needs the DC/OS installer dcos_generate_config.sh, which no registry this project "
-            "reaches serves (DC/OS is end-of-life); nothing was changed on any node. Set "
-            "fastdata:artifacts.dcosInstallerUrl (http(s):// or file:// URL, or an absolute path, of a "
-            "DC/OS 2.2 open-source dcos_generate_config.sh you mirrored) and "
-            "fastdata:artifacts.dcosInstallerSha256 (its sha256) with `pulumi config set --path ...` and "
-            "`pulumi up` (they reach the inventory as settings.artifacts.*; edit those when you deploy "
-            "from an --inventory file); see docs/contracts.md."
-        )
-    version = str((spec.get("versions") or {}).get("dcos") or DEFAULT_VERSION)
-    if not version.startswith("2.2."):
-        raise ConfigError(f"settings.versions.dcos is {version}; allowed: 2.2.x (the last open-source line)")
-    spec.setdefault("versions", {})["dcos"] = version
-    files = spec.setdefault("artifactFiles", {})
-    files["dcos-installer"] = supplied(
-        cache,
-        "dcos-installer",
-        str(url),
-        str(sha),
-        "artifacts.dcosInstallerUrl",
-        "artifacts.dcosInstallerSha256",
-    )
-    # Kafka comes from the DC/OS package: its jar bundle is not pushed to the bootstrap node.
-    files.pop("kafka", None)
-
-
-def version(settings: Settings) -> str:
-    return str((settings.get("versions") or {}).get("dcos") or DEFAULT_VERSION)
+INSTALLER = Supplied(
+    "dcos-installer",
+    "dcosInstallerUrl",
+    "dcosInstallerSha256",
+    "an http(s):// or file:// URL of a DC/OS 2.2 open-source dcos_generate_config.sh you mirrored",
+    "the DC/OS installer dcos_generate_config.sh, which no registry this project reaches serves (DC/OS is "
+    "end-of-life)",
+)
 
 
 # --- genconf (pure) --------------------------------------------------------------------------------------
 
 
-def bootstrap_node(inventory: Inventory) -> Node:
-    nodes = inventory.by_role("bootstrap")
+def bootstrap_node(inventory: Cluster) -> Node:
+    nodes = BOOTSTRAP.select(inventory)
     if len(nodes) != 1:
         raise ConfigError(
             f"platform dcos needs exactly one bootstrap node, the inventory has {len(nodes)}; "
@@ -137,43 +126,33 @@ def bootstrap_node(inventory: Inventory) -> Node:
     return nodes[0]
 
 
-def bootstrap_url(inventory: Inventory) -> str:
-    server = common.artifact_server(inventory)
+def bootstrap_url(inventory: Cluster) -> str:
+    server = artifact_server(inventory)
     assert server is not None  # a bootstrap node exists (checked by validate)
     return f"{server.url}/{SERVE_PATH}"
 
 
-def dcos_settings(settings: Settings) -> Mapping[str, Any]:
-    given = settings.get("dcos") or {}
-    if not isinstance(given, Mapping):
-        raise ConfigError(f"settings.dcos must be an object, got {type(given).__name__}")
-    return given
-
-
-def config_values(settings: Settings, inventory: Inventory) -> dict[str, Any]:
-    """genconf/config.yaml as a mapping: the keys of reference 1.4's minimal OSS config, from the spec;
+def config_values(spec: DeploySpec, inventory: Cluster) -> dict[str, Any]:
+    """genconf/config.yaml as a mapping: the keys of DC/OS's minimal OSS config, from the spec;
     settings.dcos.config adds or overrides keys (validated like the rest)."""
-    extra = dcos_settings(settings)
+    extra = spec.dcos
     values: dict[str, Any] = {
         "bootstrap_url": bootstrap_url(inventory),
         "cluster_name": inventory.name,
         "exhibitor_storage_backend": "static",
         "master_discovery": "static",
         "master_list": [m.private_ip for m in inventory.masters],
-        "resolvers": list(extra.get("resolvers") or DEFAULT_RESOLVERS[inventory.cloud]),
+        "resolvers": list(extra.resolvers or DEFAULT_RESOLVERS[inventory.cloud]),
         "ip_detect_filename": "genconf/ip-detect",
         # The OSS login goes through auth0 / auth.dcos.io (external, and gone with DC/OS): off, so the
-        # package API, Marathon and Mesos answer the deploy engine without tokens (reference 0, 1.7).
+        # package API, Marathon and Mesos answer the deploy engine without tokens.
         "oauth_enabled": False,
         "telemetry_enabled": False,
         # IPv6 off needs dcos_l4lb_enable_ipv6 off too (gen validate_dcos_l4lb_enable_ipv6).
         "enable_ipv6": False,
         "dcos_l4lb_enable_ipv6": False,
     }
-    overrides = extra.get("config") or {}
-    if not isinstance(overrides, Mapping):
-        raise ConfigError(f"settings.dcos.config must be an object of config.yaml keys, got {overrides!r}")
-    values.update(overrides)
+    values.update(extra.config)
     return values
 
 
@@ -185,7 +164,7 @@ def _ipv4(text: str) -> bool:
 
 
 def config_errors(values: Mapping[str, Any]) -> dict[str, str]:
-    """The checks of gen (dcos/dcos gen/calc.py, reference 1.4, 6.1) on what this planner composes or the
+    """The checks of gen (dcos/dcos gen/calc.py) on what this planner composes or the
     user can override: {key: message}. gen itself runs on the bootstrap node too; this fails earlier."""
     errors: dict[str, str] = {}
     url = str(values.get("bootstrap_url", ""))
@@ -201,7 +180,7 @@ def config_errors(values: Mapping[str, Any]) -> dict[str, str]:
             errors["master_list"] = f"Must be a list of IPv4 addresses, got {masters!r}"
         elif len(set(masters)) != len(masters):
             errors["master_list"] = f"List cannot contain duplicates: {masters}"
-        elif len(masters) not in MASTER_COUNTS:
+        elif len(masters) not in MASTER_COUNTS[PlatformName.DCOS]:
             errors["master_list"] = f"Must have 1, 3, 5, 7, or 9 masters. Found {len(masters)}"
     resolvers = values.get("resolvers")
     if not isinstance(resolvers, list) or not all(
@@ -227,15 +206,15 @@ def config_errors(values: Mapping[str, Any]) -> dict[str, str]:
     return errors
 
 
-def validate(settings: Settings, inventory: Inventory) -> None:
+def validate(spec: DeploySpec, inventory: Cluster) -> None:
     """Everything checkable before a node is contacted: one bootstrap node, the master count, config.yaml."""
     bootstrap_node(inventory)
-    if len(inventory.masters) not in MASTER_COUNTS:
+    if len(inventory.masters) not in MASTER_COUNTS[PlatformName.DCOS]:
         raise ConfigError(
             f"platform dcos needs 1, 3, 5, 7 or 9 masters, the inventory has {len(inventory.masters)}; "
             "set fastdata:nodes.master.count"
         )
-    errors = config_errors(config_values(settings, inventory))
+    errors = config_errors(config_values(spec, inventory))
     if errors:
         raise ConfigError(
             "genconf/config.yaml would be refused by dcos_generate_config.sh:\n"
@@ -247,11 +226,12 @@ def validate(settings: Settings, inventory: Inventory) -> None:
 def config_yaml(values: Mapping[str, Any]) -> str:
     """One `key: value` line per key, each value in JSON (a subset of YAML), in a fixed order."""
     lines = "".join(f"{key}: {json.dumps(value)}\n" for key, value in values.items())
-    return f"# Rendered by fastdata (roles/dcos.py): the DC/OS installer's configuration.\n{lines}"
+    return f"# Rendered by fastdata (roles/platforms/dcos.py): the DC/OS installer's configuration.\n{lines}"
 
 
-def ip_detect(inventory: Inventory) -> str:
-    return render(f"dcos-ip-detect-{inventory.cloud}.sh", master=inventory.masters[0].private_ip)
+def ip_detect(inventory: Cluster) -> str:
+    master = first_node(inventory, FIRST_MASTER)
+    return render(f"dcos-ip-detect-{inventory.cloud}.sh", master=master.private_ip)
 
 
 def inputs_digest(config: str, script: str, installer_sha256: str) -> str:
@@ -262,8 +242,8 @@ def inputs_digest(config: str, script: str, installer_sha256: str) -> str:
 # --- planners --------------------------------------------------------------------------------------------
 
 
-def plan_prerequisites(settings: Settings, inventory: Inventory, node: Node) -> list[Op]:
-    """DC/OS' node prerequisites (reference 1.5) that apply to every node, the bootstrap node included."""
+def plan_prerequisites(spec: DeploySpec, inventory: Cluster, node: Node) -> list[Op]:
+    """DC/OS' node prerequisites that apply to every node, the bootstrap node included."""
 
     def groups_judge(res: RunResult) -> Check:
         missing = [g for g in PREREQ_GROUPS if g not in res.stdout.split()]
@@ -297,10 +277,10 @@ def plan_prerequisites(settings: Settings, inventory: Inventory, node: Node) -> 
     ]
 
 
-def plan_bootstrap(settings: Settings, inventory: Inventory, node: Node) -> list[Op]:
+def plan_bootstrap(spec: DeploySpec, inventory: Cluster, node: Node) -> list[Op]:
     """genconf/, the generator run when its inputs changed, and genconf/serve published."""
-    installer = settings["artifactFiles"]["dcos-installer"]
-    config = config_yaml(config_values(settings, inventory))
+    installer = spec.artifact(INSTALLER.name)
+    config = config_yaml(config_values(spec, inventory))
     script = ip_detect(inventory)
     want = inputs_digest(config, script, installer.sha256)
 
@@ -326,7 +306,7 @@ def plan_bootstrap(settings: Settings, inventory: Inventory, node: Node) -> list
         ),
         probed(
             "dcos-genconf",
-            f"dcos_generate_config.sh {version(settings)} run for these inputs on {node.name}",
+            f"dcos_generate_config.sh {spec.versions.dcos} run for these inputs on {node.name}",
             f"cat {INPUTS_MARKER} 2>/dev/null || true",
             lambda res: _inputs_check(res.stdout.strip(), want),
             generate,
@@ -372,22 +352,17 @@ def install_state(res: RunResult, want_version: str, role: str) -> tuple[str, st
     return "installed", f"DC/OS {have} installed as {role}"
 
 
-def plan_install(settings: Settings, inventory: Inventory, node: Node) -> list[Op]:
+def plan_install(spec: DeploySpec, inventory: Cluster, node: Node) -> list[Op]:
     """`dcos_install.sh <role>` from the bootstrap URL, once; the version file decides (dcos-ansible)."""
     role = INSTALL_ROLES[node.role]
-    want = version(settings)
+    want = spec.versions.dcos
     url = f"{bootstrap_url(inventory)}/dcos_install.sh"
     probe = f"cat {VERSION_FILE} 2>/dev/null; echo {VERSION_MARK}; ls {ROLES_DIR} 2>/dev/null; true"
 
-    def judge(res: RunResult) -> Check:
-        state, detail = install_state(res, want, role)
-        return Check(state == "installed", detail)
-
-    def apply(r: Remote) -> None:
-        state, detail = install_state(r.run(probe, check=False), want, role)
+    def act(r: Remote, state: str, detail: str) -> None:
         if state == "upgrade":
             raise OperationError(
-                f"{detail} on {node.name}: upgrading DC/OS is not automated (reference dcos-mesos.md 1.8: "
+                f"{detail} on {node.name}: upgrading DC/OS is not automated (DC/OS's upgrade: "
                 "`dcos_generate_config.sh --generate-node-upgrade-script <installed>`, masters one at a "
                 "time); set settings.versions.dcos to the installed version to manage this cluster as is"
             )
@@ -403,12 +378,14 @@ def plan_install(settings: Settings, inventory: Inventory, node: Node) -> list[O
             timeout=3600,
         )
 
-    return [probed("dcos-installed", f"DC/OS {want} {role} on {node.name}", probe, judge, apply)]
+    name = f"DC/OS {want} {role} on {node.name}"
+    return [state_op("dcos-installed", name, probe, lambda res: install_state(res, want, role), act)]
 
 
 # --- packages: Kafka and Spark through the package API (Cosmos) -----------------------------------------
 
-PACKAGE_VERSIONS = {"kafka": "2.10.0-2.4.0", "spark": "2.12.0-3.0.1"}  # reference dcos-mesos.md 5.1, 5.2
+# The Universe versions tested against the package API double (docs/contracts.md, "The dcos platform").
+PACKAGE_VERSIONS = {"kafka": "2.10.0-2.4.0", "spark": "2.12.0-3.0.1"}
 MEDIA = "application/vnd.dcos.package.{kind}+json;charset=utf-8;version={version}"
 INSTALL_HEADERS = {
     "Content-Type": MEDIA.format(kind="install-request", version="v1"),
@@ -421,43 +398,43 @@ LIST_HEADERS = {
 COSMOS_MARK = "@@fastdata-cosmos"
 
 
-def cosmos_url(inventory: Inventory, action: str) -> str:
+def cosmos_url(inventory: Cluster, action: str) -> str:
     """The package API through the first master's Admin Router (open: oauth_enabled is false)."""
-    return f"http://{inventory.masters[0].private_ip}:{ADMIN_ROUTER_PORT}/package/{action}"
+    return f"http://{first_node(inventory, FIRST_MASTER).private_ip}:{ADMIN_ROUTER_PORT}/package/{action}"
 
 
-def package_options(settings: Settings, inventory: Inventory) -> dict[str, dict[str, Any]]:
+def package_options(spec: DeploySpec, inventory: Cluster) -> dict[str, dict[str, Any]]:
     """Options JSON per package (mesosphere/dcos-kafka-service and spark-build universe/config.json).
 
     Kafka: one broker per private agent on port 9092 (so the producer's and probe's bootstrap list, every
     agent's :9092, is the same as on the other platforms); the demo topic is created on first use with the
     spec's partitions, replication and min.insync.replicas as broker defaults."""
-    k = settings["kafka"]
+    k = spec.kafka
     return {
         "kafka": {
             "service": {"name": "kafka"},
-            "brokers": {"count": len(inventory.agents), "port": 9092},
+            "brokers": {"count": k.brokers, "port": 9092},
             "kafka": {
                 "auto_create_topics_enable": True,
-                "num_partitions": k["partitions"],
-                "default_replication_factor": k["replicationFactor"],
-                "min_insync_replicas": k["minInsyncReplicas"],
+                "num_partitions": k.partitions,
+                "default_replication_factor": k.replication_factor,
+                "min_insync_replicas": k.min_insync_replicas,
             },
         },
         "spark": {"service": {"name": "spark"}},
     }
 
 
-def install_request(settings: Settings, inventory: Inventory, package: str) -> dict[str, Any]:
-    versions = {**PACKAGE_VERSIONS, **(dcos_settings(settings).get("packageVersions") or {})}
+def install_request(spec: DeploySpec, inventory: Cluster, package: str) -> dict[str, Any]:
+    versions = {**PACKAGE_VERSIONS, **spec.dcos.package_versions}
     return {
         "packageName": package,
         "packageVersion": versions[package],
-        "options": package_options(settings, inventory)[package],
+        "options": package_options(spec, inventory)[package],
     }
 
 
-def cosmos_errors(resp: mesos.HttpResponse) -> str:
+def cosmos_errors(resp: HttpResponse) -> str:
     """Cosmos' error body ({"type", "message", "data": {"errors": [...]}}) in one line."""
     data = resp.json()
     if not isinstance(data, dict):
@@ -471,7 +448,7 @@ def cosmos_errors(resp: mesos.HttpResponse) -> str:
     )
 
 
-def installed_packages(resp: mesos.HttpResponse) -> dict[str, str] | None:
+def installed_packages(resp: HttpResponse) -> dict[str, str] | None:
     """appId -> "name version" from a /package/list answer; None when the answer is not a list."""
     data = resp.json()
     if resp.status != 200 or not isinstance(data, dict) or not isinstance(data.get("packages"), list):
@@ -486,7 +463,7 @@ def installed_packages(resp: mesos.HttpResponse) -> dict[str, str] | None:
 def package_state(res: RunResult, app_id: str, digest: str) -> tuple[str, str]:
     """(state, detail): installed | absent | changed | error, from the marker file and /package/list."""
     marker, _, listing = res.stdout.partition(f"{COSMOS_MARK}\n")
-    resp = mesos.parse_http(RunResult(res.command, res.exit_code, listing, res.stderr))
+    resp = parse_http(RunResult(res.command, res.exit_code, listing, res.stderr))
     packages = installed_packages(resp)
     if packages is None:
         return "error", f"package API: {resp.describe()}"
@@ -498,23 +475,18 @@ def package_state(res: RunResult, app_id: str, digest: str) -> tuple[str, str]:
     return "installed", f"{packages[app_id]} installed as {app_id} with these options"
 
 
-def package_ops(settings: Settings, inventory: Inventory, node: Node, package: str) -> list[Op]:
-    request = install_request(settings, inventory, package)
+def package_ops(spec: DeploySpec, inventory: Cluster, node: Node, package: str) -> list[Op]:
+    request = install_request(spec, inventory, package)
     app_id = "/" + str(request["options"]["service"]["name"])
     path, marker = f"{PACKAGES_DIR}/{package}.json", f"{PACKAGES_DIR}/{package}.installed"
     text = json.dumps(request, indent=2, sort_keys=True) + "\n"
     digest = hashlib.sha256(text.encode()).hexdigest()
     listing = json.dumps({"packageName": package})
-    probe = f"cat {marker} 2>/dev/null; echo {COSMOS_MARK}; printf %s {q(listing)} | " + mesos.http_command(
+    probe = f"cat {marker} 2>/dev/null; echo {COSMOS_MARK}; printf %s {q(listing)} | " + http_command(
         "POST", cosmos_url(inventory, "list"), "-", LIST_HEADERS
     )
 
-    def judge(res: RunResult) -> Check:
-        state, detail = package_state(res, app_id, digest)
-        return Check(state == "installed", detail)
-
-    def apply(r: Remote) -> None:
-        state, detail = package_state(r.run(probe, check=False), app_id, digest)
+    def act(r: Remote, state: str, detail: str) -> None:
         if state == "changed":
             raise OperationError(
                 f"{detail}: fastdata does not reinstall a running service. Apply {path} on {node.name} with "
@@ -522,7 +494,7 @@ def package_ops(settings: Settings, inventory: Inventory, node: Node, package: s
             )
         if state == "error":
             raise OperationError(f"{detail}; is the cluster up (fab status)?")
-        resp = mesos.http(r, "POST", cosmos_url(inventory, "install"), path, INSTALL_HEADERS)
+        resp = http(r, "POST", cosmos_url(inventory, "install"), path, INSTALL_HEADERS)
         if resp.status != 200:
             raise OperationError(
                 f"the package API refused {package}: {cosmos_errors(resp)}; the request is {path} on "
@@ -532,16 +504,21 @@ def package_ops(settings: Settings, inventory: Inventory, node: Node, package: s
 
     return [
         file_op(f"{package}-install-request", f"{package} install request (options)", path, text),
-        probed(f"package:{package}", f"DC/OS package {package} installed", probe, judge, apply),
+        state_op(
+            f"package:{package}",
+            f"DC/OS package {package} installed",
+            probe,
+            lambda res: package_state(res, app_id, digest),
+            act,
+        ),
     ]
 
 
-def plan_packages(settings: Settings, inventory: Inventory, node: Node) -> list[Op]:
-    if node != inventory.masters[0]:
-        return []
+def plan_packages(spec: DeploySpec, inventory: Cluster, node: Node) -> list[Op]:
+    """Kafka and Spark installed through the package API, from the first master (the step places it)."""
     ops = [directory_op("dcos-packages-dir", PACKAGES_DIR, mode=0o755)]
     for package in PACKAGE_VERSIONS:
-        ops += package_ops(settings, inventory, node, package)
+        ops += package_ops(spec, inventory, node, package)
     return ops
 
 
@@ -549,8 +526,8 @@ def plan_packages(settings: Settings, inventory: Inventory, node: Node) -> list[
 
 
 def demo_runtime_op(node: Node) -> Op:
-    """The demo apps run from a Python 3.11 venv on their node (roles/demo.py, cp311 wheels): a Debian 12
-    node has it; CentOS 7 (Python 3.6) does not, and this says so instead of failing inside pip."""
+    """The demo apps run from a Python 3.11 venv on their node (roles/demo/common.py, cp311 wheels): a
+    Debian 12 node has it; CentOS 7 (Python 3.6) does not, and this says so instead of failing inside pip."""
     check = "python3 -c 'import sys; print(sys.version_info >= (3, 11))' 2>/dev/null; command -v apt-get"
 
     def judge(res: RunResult) -> Check:
@@ -569,33 +546,30 @@ def demo_runtime_op(node: Node) -> Op:
     return probed("demo-runtime", f"{node.name} can run the demo apps", check, judge, apply)
 
 
-def plan_demo_nodes(settings: Settings, inventory: Inventory, node: Node) -> list[Op]:
-    """On agent-0 (producer, processor) and public-agent-0 (dashboard, InfluxDB): the runtime check, then
-    the same node files as on the mesos platform."""
-    if not demo.enabled(settings):
-        return []
-    if node == inventory.agents[0]:
-        return [
-            demo_runtime_op(node),
-            *common.base_ops(node, java=True),
-            *spark.plan_connector(settings, inventory, node),
-            *mesos.plan_demo_pipeline_node(settings, inventory, node),
-        ]
-    if node == inventory.public_agents[0]:
-        return [
-            demo_runtime_op(node),
-            *common.base_ops(node, java=False),
-            *mesos.plan_demo_public_node(settings, inventory, node),
-        ]
-    return []
+def plan_demo_pipeline_node(spec: DeploySpec, inventory: Cluster, node: Node) -> list[Op]:
+    """The runtime check, the base packages (Java for the processor's Spark), the connector jars and the
+    producer's and processor's files, as on the mesos platform (DC/OS nodes get no base step)."""
+    return [
+        demo_runtime_op(node),
+        *common.base_ops(node, java=True),
+        *spark.plan_connector(spec, inventory, node),
+        *demo.plan_pipeline_node(spec, inventory, node),
+    ]
+
+
+def plan_demo_public_node(spec: DeploySpec, inventory: Cluster, node: Node) -> list[Op]:
+    """The runtime check, the base packages, InfluxDB and the dashboard's files."""
+    return [
+        demo_runtime_op(node),
+        *common.base_ops(node, java=False),
+        *demo.plan_public_node(spec, inventory, node),
+    ]
 
 
 # --- readiness (DESIGN 6) ----------------------------------------------------------------------------
 
-RemoteFor = Callable[[Node], Remote]
 
-
-def versions_check(want: str, answers: Mapping[str, mesos.HttpResponse]) -> Check:
+def versions_check(want: str, answers: Mapping[str, HttpResponse]) -> Check:
     """Every master's Admin Router serves dcos-version.json with the wanted version."""
     problems = []
     for name, resp in answers.items():
@@ -609,18 +583,18 @@ def versions_check(want: str, answers: Mapping[str, mesos.HttpResponse]) -> Chec
     return Check(True, f"DC/OS {want} on {len(answers)} master(s)")
 
 
-def probe_versions(settings: Settings, inventory: Inventory, remote_for: RemoteFor) -> Check:
-    remote = remote_for(inventory.masters[0])
+def probe_versions(spec: DeploySpec, inventory: Cluster, remote_for: RemoteFor) -> Check:
+    remote = remote_for(first_node(inventory, FIRST_MASTER))
     answers = {
-        f"{m.name} ({m.private_ip})": mesos.http(
+        f"{m.name} ({m.private_ip})": http(
             remote, "GET", f"http://{m.private_ip}:{ADMIN_ROUTER_PORT}/dcos-metadata/dcos-version.json"
         )
         for m in inventory.masters
     }
-    return versions_check(version(settings), answers)
+    return versions_check(spec.versions.dcos, answers)
 
 
-def exhibitor_check(inventory: Inventory, resp: mesos.HttpResponse) -> Check:
+def exhibitor_check(inventory: Cluster, resp: HttpResponse) -> Check:
     """Exhibitor's cluster status: one entry per master, each `serving` (ZooKeeper quorum on DC/OS)."""
     data = resp.json()
     if resp.status != 200 or not isinstance(data, list):
@@ -636,31 +610,25 @@ def exhibitor_check(inventory: Inventory, resp: mesos.HttpResponse) -> Check:
     return Check(True, f"{len(states)} of {len(inventory.masters)} ZooKeeper members serving")
 
 
-def probe_exhibitor(settings: Settings, inventory: Inventory, remote_for: RemoteFor) -> Check:
-    m = inventory.masters[0]
+def probe_exhibitor(spec: DeploySpec, inventory: Cluster, remote_for: RemoteFor) -> Check:
+    m = first_node(inventory, FIRST_MASTER)
     url = f"http://{m.private_ip}:{EXHIBITOR_PORT}/exhibitor/v1/cluster/status"
-    return exhibitor_check(inventory, mesos.http(remote_for(m), "GET", url))
+    return exhibitor_check(inventory, http(remote_for(m), "GET", url))
 
 
-def probe_agents(settings: Settings, inventory: Inventory, remote_for: RemoteFor) -> Check:
-    """Every agent and public agent in the leading Mesos master's /master/slaves (public ones with
-    public_ip:true and their resources reserved to slave_public), as on the mesos platform."""
-    slaves, problems = mesos.leading_master_state(
-        remote_for(inventory.masters[0]), inventory, "/master/slaves"
-    )
-    if slaves is None:
-        return Check(False, f"no leading Mesos master answered /master/slaves: {'; '.join(problems)}")
-    return mesos.agents_check(inventory, slaves)
+# The leading master's /master/slaves (the agent list of its state; Admin Router proxies the rest).
+AGENTS_ENDPOINT = "/master/slaves"
+probe_agents = agents_probe(AGENTS_ENDPOINT)
 
 
-def probe_packages(settings: Settings, inventory: Inventory, remote_for: RemoteFor) -> Check:
+def probe_packages(spec: DeploySpec, inventory: Cluster, remote_for: RemoteFor) -> Check:
     """Each package listed by the package API and its scheduler app healthy in Marathon."""
-    remote = remote_for(inventory.masters[0])
+    remote = remote_for(first_node(inventory, FIRST_MASTER))
     body = json.dumps({})
-    listing = mesos.parse_http(
+    listing = parse_http(
         remote.run(
             f"printf %s {q(body)} | "
-            + mesos.http_command("POST", cosmos_url(inventory, "list"), "-", LIST_HEADERS),
+            + http_command("POST", cosmos_url(inventory, "list"), "-", LIST_HEADERS),
             check=False,
             timeout=30,
         )
@@ -671,42 +639,40 @@ def probe_packages(settings: Settings, inventory: Inventory, remote_for: RemoteF
     problems: list[str] = []
     healthy: list[str] = []
     for package in PACKAGE_VERSIONS:
-        app_id = "/" + str(package_options(settings, inventory)[package]["service"]["name"])
+        app_id = "/" + str(package_options(spec, inventory)[package]["service"]["name"])
         if app_id not in packages:
             problems.append(f"{package} not installed ({app_id} not in /package/list)")
             continue
-        state = mesos.app_health(remote, f"{mesos.marathon_url(inventory)}/v2/apps{app_id}")
+        state = app_health(remote, f"{marathon_url(inventory)}/v2/apps{app_id}")
         (healthy if state.ok else problems).append(state.detail)
     return Check(not problems, "; ".join(problems) or "; ".join(healthy))
 
 
 PLATFORM = Platform(
-    name="dcos",
+    name=PlatformName.DCOS,
     steps=(
-        Step("prerequisites", ("bootstrap", "master", "agent", "publicAgent"), plan_prerequisites),
-        Step("bootstrap", ("bootstrap",), common.plan_artifact_server),
-        Step("bootstrap", ("bootstrap",), plan_bootstrap),
-        Step("masters", ("master",), plan_install),
-        Step("agents", ("agent", "publicAgent"), plan_install),
-        Step("packages", ("master",), plan_packages),
-        Step("demo", ("agent", "publicAgent"), plan_demo_nodes),
-        Step("demo", ("master",), mesos.plan_demo_apps),
+        Step("prerequisites", EVERY_NODE, plan_prerequisites),
+        common.ARTIFACT_SERVER_STEP,
+        Step("bootstrap", BOOTSTRAP, plan_bootstrap),
+        Step("masters", EVERY_MASTER, plan_install),
+        Step("agents", EVERY_AGENT_AND_PUBLIC_AGENT, plan_install),
+        Step("packages", FIRST_MASTER, plan_packages),
+        Step("demo", demo.PIPELINE, plan_demo_pipeline_node, when=demo_enabled),
+        Step("demo", FIRST_PUBLIC_AGENT, plan_demo_public_node, when=demo_enabled),
+        demo.APPS_STEP,
     ),
     handlers=common.handlers(),
     gates=(
         # DC/OS' own start-up after dcos_install.sh (dcos-setup, Exhibitor, Admin Router) takes minutes.
         Gate("platform up", "DC/OS version on every master", probe_versions, 900, after_phase="masters"),
         Gate("platform up", "Exhibitor serving on every master", probe_exhibitor, 600, after_phase="masters"),
-        Gate("platform up", "all agents joined", probe_agents, 600, after_phase="agents"),
-        Gate(
+        agents_gate("all agents joined", AGENTS_ENDPOINT, 600),
+        *gate_group(
             "packages healthy",
-            "Kafka and Spark packages installed and healthy",
-            probe_packages,
-            900,
-            after_phase="packages",
+            "packages",
+            ("Kafka and Spark packages installed and healthy", probe_packages, 900),
         ),
-        Gate("apps healthy", "demo apps healthy", mesos.apps_probe(mesos.demo_apps), 300, after_phase="demo"),
-        demo.data_gate(lambda inventory: inventory.agents[0]),
+        *demo.gates(apps_timeout=300),
     ),
     units=(
         common.SERVER_UNIT,
@@ -720,9 +686,10 @@ PLATFORM = Platform(
         "dcos-marathon.service",
         "dcos-adminrouter.service",
         "dcos-cosmos.service",
-        "influxdb.service",
+        influxdb.UNIT,
     ),
     configs=(GENCONF + "/config.yaml", GENCONF + "/ip-detect", "/etc/mesosphere", VERSION_FILE, PACKAGES_DIR),
-    prepare=prepare,
+    # Kafka comes from the DC/OS package: its jar bundle is not pushed to the bootstrap node.
+    artifacts=(*common.SPARK_BUNDLES, *common.DEMO_BUNDLES, INSTALLER),
     validate=validate,
 )

@@ -1,10 +1,11 @@
 """Planner / operation / executor (DESIGN 4).
 
-* A planner is pure: `(settings, inventory, node) -> [Op]`; it never touches SSH.
+* A planner is pure: `(spec, cluster, node) -> [Op]`; it never touches SSH and never chooses nodes.
 * An `Op` is a desired state: `check` (read-only) says whether it holds, `apply` makes it hold, `notify`
   names restarts to queue when it changed.
-* A `Platform` is an ordered set of `Step`s (planner x roles x phase), restart `Handler`s and health
-  `Gate`s. Platforms (standalone, mesos, dcos) differ only in these lists; one `Executor` runs them.
+* A `Platform` is an ordered set of `Step`s (phase x placement x planner), restart `Handler`s, health
+  `Gate`s and the artifacts it needs. Platforms (standalone, mesos, dcos) differ only in these tables;
+  one `Executor` runs them. Which nodes a step runs on is its `Placement` (roles/engine/placement.py).
 * The executor runs phases in order; within a phase each op runs on all its hosts at once (bounded
   pool), then the next op (a barrier, as in pyinfra). Serial phases (masters) run host by host.
 """
@@ -18,18 +19,17 @@ import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
-from typing import Any, TextIO
+from typing import TextIO
 
-from roles.artifacts import ArtifactCache
-from roles.connection import CommandFailed, Remote, RunResult, Unreachable, tail
+from contract import Cluster, Node
+from roles.engine.connection import CommandFailed, Remote, RunResult, Unreachable, tail
+from roles.engine.placement import Placement
+from roles.engine.spec import ArtifactNeed, DeploySpec
 from roles.errors import FastdataError, HealthCheckError, OperationError
-from roles.inventory import Inventory, Node
 
 PHASES = ("connect", "prerequisites", "bootstrap", "masters", "agents", "packages", "demo")
 SERIAL_PHASES = frozenset({"masters"})  # masters one at a time (dcos-ansible `serial: 1`)
 MAX_PARALLEL = 16
-
-Settings = Mapping[str, Any]
 
 
 @dataclass(frozen=True)
@@ -62,7 +62,6 @@ class Op:
     check: Callable[[Remote], Check]
     apply: Callable[[Remote], None]
     notify: tuple[str, ...] = ()
-    idempotent: bool = True
     files: tuple[RenderedFile, ...] = ()
     # Restarts made moot when this op changes (it started the unit fresh, with the new config).
     satisfies: tuple[str, ...] = ()
@@ -72,16 +71,19 @@ class Op:
     judge: Callable[[RunResult], Check] | None = None
 
 
-Planner = Callable[[Settings, Inventory, Node], list[Op]]
+Planner = Callable[[DeploySpec, Cluster, Node], list[Op]]
+RemoteFor = Callable[[Node], Remote]
 
 
 @dataclass(frozen=True)
 class Step:
-    """Run `planner` for every node whose role is in `roles`, during `phase`."""
+    """Run `planner` during `phase` on every node `placement` selects, when `when` holds for the spec
+    (e.g. only with the demo enabled)."""
 
     phase: str
-    roles: tuple[str, ...]
+    placement: Placement
     planner: Planner
+    when: Callable[[DeploySpec], bool] | None = None
 
 
 @dataclass(frozen=True)
@@ -102,9 +104,16 @@ class Gate:
 
     layer: str  # "platform up", "packages healthy", ...
     name: str
-    probe: Callable[[Settings, Inventory, Callable[[Node], Remote]], Check]
+    probe: Callable[[DeploySpec, Cluster, RemoteFor], Check]
     timeout: float = 120.0
     after_phase: str | None = None  # deploy waits for it after this phase (when the phase changed)
+
+
+def gate_group(
+    layer: str, after_phase: str, *gates: tuple[str, Callable[[DeploySpec, Cluster, RemoteFor], Check], float]
+) -> tuple[Gate, ...]:
+    """The gates of one readiness layer that deploy waits for after `after_phase`: (name, probe, timeout)."""
+    return tuple(Gate(layer, name, probe, timeout, after_phase=after_phase) for name, probe, timeout in gates)
 
 
 @dataclass(frozen=True)
@@ -116,12 +125,12 @@ class Platform:
     # What `diagnose` collects from every node: systemd units (journal + status) and config paths.
     units: tuple[str, ...] = ()
     configs: tuple[str, ...] = ()
-    # Platform-specific inputs resolved into the spec before any node is touched (e.g. the user-supplied
-    # Mesos and Marathon packages): `prepare(spec, cache)` adds to spec["artifactFiles"] or raises.
-    prepare: Callable[[dict[str, Any], ArtifactCache], None] | None = None
-    # Checks of the resolved spec against the inventory that need no node (e.g. DC/OS's config.yaml):
-    # `validate(spec, inventory)` raises ConfigError before anything connects.
-    validate: Callable[[Settings, Inventory], None] | None = None
+    # What the nodes need from the control machine: cached bundles, user-supplied files, the demo apps
+    # (roles/engine/spec.py resolves them into the DeploySpec before any node is touched).
+    artifacts: tuple[ArtifactNeed, ...] = ()
+    # Checks of the spec against the inventory that need no node (e.g. DC/OS's config.yaml):
+    # `validate(spec, cluster)` raises ConfigError before anything connects.
+    validate: Callable[[DeploySpec, Cluster], None] | None = None
 
 
 @dataclass
@@ -164,19 +173,18 @@ class Report:
         return out
 
 
-def plan_phases(
-    platform: Platform, settings: Settings, inventory: Inventory
-) -> dict[str, dict[str, list[Op]]]:
+def plan_phases(platform: Platform, spec: DeploySpec, cluster: Cluster) -> dict[str, dict[str, list[Op]]]:
     """phase -> node name -> ops, in PHASES order. Pure: no SSH."""
     phases: dict[str, dict[str, list[Op]]] = {p: {} for p in PHASES}
     for step in platform.steps:
         if step.phase not in phases:
             raise ValueError(f"step {step.planner.__name__}: unknown phase {step.phase!r}; one of {PHASES}")
-        for node in inventory.nodes:
-            if node.role in step.roles:
-                ops = step.planner(settings, inventory, node)
-                if ops:
-                    phases[step.phase].setdefault(node.name, []).extend(ops)
+        if step.when is not None and not step.when(spec):
+            continue
+        for node in step.placement.select(cluster):
+            ops = step.planner(spec, cluster, node)
+            if ops:
+                phases[step.phase].setdefault(node.name, []).extend(ops)
     for phase, by_host in phases.items():
         for host, ops in by_host.items():
             keys = [o.key for o in ops]
@@ -263,16 +271,16 @@ class Executor:
     def __init__(
         self,
         platform: Platform,
-        settings: Settings,
-        inventory: Inventory,
+        spec: DeploySpec,
+        cluster: Cluster,
         remotes: Mapping[str, Remote],
         progress: Progress | None = None,
         max_parallel: int = MAX_PARALLEL,
         health_interval: float = 2.0,
     ) -> None:
         self.platform = platform
-        self.settings = settings
-        self.inventory = inventory
+        self.spec = spec
+        self.cluster = cluster
         self.remotes = remotes
         self.progress = progress or Progress()
         self.pool = ThreadPoolExecutor(max_workers=max(1, max_parallel), thread_name_prefix="fastdata")
@@ -318,14 +326,14 @@ class Executor:
         t0 = time.monotonic()
         try:
             state = self.check(host, op)
-            if state.ok and op.idempotent:
+            if state.ok:
                 return OpResult(host, op.key, op.name, "ok", state.detail, time.monotonic() - t0)
             if dry_run:
                 return OpResult(host, op.key, op.name, "would-change", state.detail, time.monotonic() - t0)
             self._prefetched.pop(host, None)  # state changed: later checks must read it live
             op.apply(remote)
             after = op.check(remote)
-            if not after.ok and op.idempotent:
+            if not after.ok:
                 return OpResult(
                     host,
                     op.key,
@@ -459,7 +467,7 @@ class Executor:
                 continue
             t0 = time.monotonic()
             state = wait_for(
-                lambda g=gate: g.probe(self.settings, self.inventory, self.remote),  # type: ignore[misc]
+                lambda g=gate: g.probe(self.spec, self.cluster, self.remote),  # type: ignore[misc]
                 gate.timeout,
                 self.health_interval,
             )
@@ -476,7 +484,7 @@ class Executor:
     def run(
         self, dry_run: bool = False, phases: Mapping[str, Mapping[str, list[Op]]] | None = None
     ) -> Report:
-        plan = phases if phases is not None else plan_phases(self.platform, self.settings, self.inventory)
+        plan = phases if phases is not None else plan_phases(self.platform, self.spec, self.cluster)
         report = Report()
         for phase in PHASES:
             by_host = {h: ops for h, ops in plan.get(phase, {}).items() if ops}

@@ -1,4 +1,6 @@
-"""Kafka in KRaft mode on the agents: one combined broker + controller per agent, static quorum."""
+"""Kafka in KRaft mode: one combined broker + controller on each of the brokers (the first
+settings.kafka.brokers agents), static quorum. Its restart handler and gates are declared here once;
+the standalone platform runs brokers as systemd units, the mesos platform as Marathon apps."""
 
 from __future__ import annotations
 
@@ -6,15 +8,26 @@ import base64
 import re
 import shlex
 import uuid
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 
-from roles import common
-from roles.connection import Remote, RunResult
-from roles.engine import Check, Op, Settings
+from contract import Cluster, Node
+from roles.engine.connection import Remote, RunResult
+from roles.engine.executor import Check, Gate, Handler, Op, RemoteFor, gate_group
+from roles.engine.ops import (
+    artifact_op,
+    directory_op,
+    file_op,
+    probed,
+    service_op,
+    source,
+    unit_handler,
+    unpack_op,
+    user_op,
+)
+from roles.engine.placement import FIRST_BROKER, first_node
+from roles.engine.spec import DeploySpec
+from roles.engine.templates import render
 from roles.errors import OperationError
-from roles.inventory import Inventory, Node
-from roles.ops import artifact_op, directory_op, file_op, probed, service_op, unpack_op, user_op
-from roles.templates import render
 
 CLIENT_PORT = 9092
 CONTROLLER_PORT = 9093
@@ -24,42 +37,42 @@ UNIT = "kafka.service"
 HANDLER = "restart-kafka"
 
 
-def libs_dir(settings: Settings) -> str:
-    return f"/opt/kafka/{settings['versions']['kafka']}"
+def libs_dir(spec: DeploySpec) -> str:
+    return f"/opt/kafka/{spec.versions.kafka}"
 
 
 def node_id(node: Node) -> int:
     return node.index + 1
 
 
-def cluster_id(inventory: Inventory) -> str:
+def cluster_id(inventory: Cluster) -> str:
     """Stable per cluster name: re-running never needs state, and two clusters never share an id."""
     raw = uuid.uuid5(uuid.NAMESPACE_URL, f"fastdata:{inventory.name}").bytes
     return base64.urlsafe_b64encode(raw).decode().rstrip("=")
 
 
-def voters(inventory: Inventory) -> str:
-    return ",".join(f"{node_id(a)}@{a.private_ip}:{CONTROLLER_PORT}" for a in inventory.agents)
+def voters(inventory: Cluster) -> str:
+    return ",".join(f"{node_id(a)}@{a.private_ip}:{CONTROLLER_PORT}" for a in inventory.brokers)
 
 
-def bootstrap_servers(inventory: Inventory) -> str:
-    return ",".join(f"{a.private_ip}:{CLIENT_PORT}" for a in inventory.agents)
+def bootstrap_servers(inventory: Cluster) -> str:
+    return ",".join(f"{a.private_ip}:{CLIENT_PORT}" for a in inventory.brokers)
 
 
-def server_properties(settings: Settings, inventory: Inventory, node: Node) -> str:
-    k = settings["kafka"]
-    brokers = len(inventory.agents)
+def server_properties(spec: DeploySpec, inventory: Cluster, node: Node) -> str:
+    k = spec.kafka
     return render(
         "kafka-server.properties",
         node=node.name,
         node_id=node_id(node),
         voters=voters(inventory),
         ip=node.private_ip,
-        partitions=k["partitions"],
-        replication=min(k["replicationFactor"], brokers),
-        min_isr=k["minInsyncReplicas"],
-        internal_replication=min(3, brokers),
-        internal_min_isr=min(2, brokers),
+        partitions=k.partitions,
+        replication=k.replication_factor,  # at most the broker count (contract/settings.py checks)
+        min_isr=k.min_insync_replicas,
+        # Kafka's internal topics (offsets, transactions): 3 replicas, or every broker when fewer.
+        internal_replication=min(3, k.brokers),
+        internal_min_isr=min(2, k.brokers),
     )
 
 
@@ -72,7 +85,7 @@ def parse_meta_properties(text: str) -> dict[str, str]:
     return out
 
 
-def storage_op(settings: Settings, inventory: Inventory, node: Node) -> Op:
+def storage_op(spec: DeploySpec, inventory: Cluster, node: Node) -> Op:
     """Storage formatted once: meta.properties present with this cluster's id and this node's id."""
     cid, nid = cluster_id(inventory), node_id(node)
     meta = f"{DATA_DIR}/meta.properties"
@@ -97,7 +110,7 @@ def storage_op(settings: Settings, inventory: Inventory, node: Node) -> Op:
                 "is disposable, then re-run"
             )
         r.run(
-            f"runuser -u kafka -- java -Xmx256m -cp {shlex.quote(libs_dir(settings) + '/*')} "
+            f"runuser -u kafka -- java -Xmx256m -cp {shlex.quote(libs_dir(spec) + '/*')} "
             f"kafka.tools.StorageTool format -t {cid} -c {CONFIG}",
             timeout=120,
         )
@@ -111,9 +124,9 @@ def storage_op(settings: Settings, inventory: Inventory, node: Node) -> Op:
     )
 
 
-def broker_argv(settings: Settings) -> list[str]:
+def broker_argv(spec: DeploySpec) -> list[str]:
     """The broker's command line: the systemd unit (standalone) and the Marathon app (mesos) run the same."""
-    heap = settings["kafka"]["heap"]
+    heap = spec.kafka.heap
     return [
         "/usr/bin/java",
         f"-Xms{heap}",
@@ -124,29 +137,29 @@ def broker_argv(settings: Settings) -> list[str]:
         "-Dkafka.logs.dir=/var/log/kafka",
         "-Dlog4j.configuration=file:/etc/kafka/log4j.properties",
         "-cp",
-        f"{libs_dir(settings)}/*",
+        f"{libs_dir(spec)}/*",
         "kafka.Kafka",
         CONFIG,
     ]
 
 
-def node_ops(settings: Settings, inventory: Inventory, node: Node, notify: Sequence[str]) -> list[Op]:
+def node_ops(spec: DeploySpec, inventory: Cluster, node: Node, notify: Sequence[str]) -> list[Op]:
     """What a broker needs on its node, whoever runs it: user, directories, jars, config files.
     `notify`: the restarts to queue when the jars or a config change (the standalone systemd unit; on
-    mesos the Marathon app carries a digest of these files instead, see roles/mesos.py)."""
-    art = settings["artifactFiles"]["kafka"]
+    mesos the Marathon app carries a digest of these files instead, see roles/packages/marathon.py)."""
+    art = spec.artifact("kafka")
     return [
         user_op("kafka-user", "kafka", "/var/lib/kafka"),
         directory_op("kafka-home", "/var/lib/kafka", owner="kafka", mode=0o750),
         directory_op("kafka-data", DATA_DIR, owner="kafka", mode=0o750),
         directory_op("kafka-logs", "/var/log/kafka", owner="kafka", mode=0o750),
-        artifact_op("kafka-artifact", art, common.source(settings, node)),
-        unpack_op("kafka-libs", art, libs_dir(settings), notify=notify),
+        artifact_op("kafka-artifact", art, source(spec, node)),
+        unpack_op("kafka-libs", art, libs_dir(spec), notify=notify),
         file_op(
             "kafka-config",
             f"Kafka config for node {node_id(node)} on {node.name}",
             CONFIG,
-            server_properties(settings, inventory, node),
+            server_properties(spec, inventory, node),
             notify=notify,
         ),
         file_op(
@@ -159,15 +172,16 @@ def node_ops(settings: Settings, inventory: Inventory, node: Node, notify: Seque
     ]
 
 
-def plan_broker(settings: Settings, inventory: Inventory, node: Node) -> list[Op]:
+def plan_broker(spec: DeploySpec, inventory: Cluster, node: Node) -> list[Op]:
+    """A broker as a systemd unit (the standalone platform)."""
     unit = render(
         "kafka.service",
-        version=settings["versions"]["kafka"],
+        version=spec.versions.kafka,
         node_id=node_id(node),
-        command=" ".join(broker_argv(settings)),
+        command=" ".join(broker_argv(spec)),
     )
     return [
-        *node_ops(settings, inventory, node, [HANDLER]),
+        *node_ops(spec, inventory, node, [HANDLER]),
         file_op(
             "kafka-unit",
             f"Kafka systemd unit on {node.name}",
@@ -175,18 +189,23 @@ def plan_broker(settings: Settings, inventory: Inventory, node: Node) -> list[Op
             unit,
             notify=[HANDLER],
         ),
-        storage_op(settings, inventory, node),
+        storage_op(spec, inventory, node),
         service_op("kafka-running", UNIT, f"Kafka broker {node.name} running", satisfies=[HANDLER]),
     ]
 
 
-# --- health (run on an agent: the brokers' addresses are private) ---------------------------------------
+def plan_tools(spec: DeploySpec, inventory: Cluster, node: Node) -> list[Op]:
+    """The admin tools' logging config where the gates and the demo topic run them."""
+    return [tools_log4j_op()]
 
 
-def tool(settings: Settings, main_class: str, args: str) -> str:
+# --- health (run on a broker: the brokers' addresses are private) ---------------------------------------
+
+
+def tool(spec: DeploySpec, main_class: str, args: str) -> str:
     return (
         f"java -Xmx256m -Dlog4j.configuration=file:/etc/kafka/log4j-tools.properties "
-        f"-cp {shlex.quote(libs_dir(settings) + '/*')} {main_class} {args}"
+        f"-cp {shlex.quote(libs_dir(spec) + '/*')} {main_class} {args}"
     )
 
 
@@ -231,30 +250,30 @@ def tools_log4j_op() -> Op:
 
 
 def _admin(
-    settings: Settings, inventory: Inventory, remote_for: Callable[[Node], Remote], main_class: str, args: str
+    spec: DeploySpec, inventory: Cluster, remote_for: RemoteFor, main_class: str, args: str
 ) -> RunResult | Check:
-    """A Kafka admin tool run on the first agent, once every broker's client port accepts connections.
+    """A Kafka admin tool run on the first broker, once every broker's client port accepts connections.
 
     Gates poll while the brokers start; until the ports are open a shell check answers, not a JVM (each
     tool run costs about 2 CPU-seconds, which the starting brokers need on a small machine)."""
-    r = _first_agent(inventory, remote_for)
+    r = remote_for(first_node(inventory, FIRST_BROKER))
     check_ports = "; ".join(
         f"timeout 2 bash -c '</dev/tcp/{a.private_ip}/{CLIENT_PORT}' 2>/dev/null || echo {a.private_ip}"
-        for a in inventory.agents
+        for a in inventory.brokers
     )
     closed = r.run(check_ports, check=False, timeout=30).stdout.split()
     if closed:
         return Check(False, f"port {CLIENT_PORT} not accepting connections yet on {', '.join(closed)}")
     return r.run(
-        tool(settings, main_class, f"--bootstrap-server {bootstrap_servers(inventory)} {args}"),
+        tool(spec, main_class, f"--bootstrap-server {bootstrap_servers(inventory)} {args}"),
         check=False,
         timeout=60,
     )
 
 
-def probe_quorum(settings: Settings, inventory: Inventory, remote_for: Callable[[Node], Remote]) -> Check:
+def probe_quorum(spec: DeploySpec, inventory: Cluster, remote_for: RemoteFor) -> Check:
     out = _admin(
-        settings, inventory, remote_for, "org.apache.kafka.tools.MetadataQuorumCommand", "describe --status"
+        spec, inventory, remote_for, "org.apache.kafka.tools.MetadataQuorumCommand", "describe --status"
     )
     if isinstance(out, Check):
         return out
@@ -262,25 +281,23 @@ def probe_quorum(settings: Settings, inventory: Inventory, remote_for: Callable[
         return Check(
             False, f"kafka-metadata-quorum exit {out.exit_code}: {(out.stderr or out.stdout)[-200:]}"
         )
-    return quorum_check(len(inventory.agents), out.stdout)
+    return quorum_check(len(inventory.brokers), out.stdout)
 
 
-def probe_brokers(settings: Settings, inventory: Inventory, remote_for: Callable[[Node], Remote]) -> Check:
-    out = _admin(settings, inventory, remote_for, "kafka.admin.BrokerApiVersionsCommand", "")
+def probe_brokers(spec: DeploySpec, inventory: Cluster, remote_for: RemoteFor) -> Check:
+    out = _admin(spec, inventory, remote_for, "kafka.admin.BrokerApiVersionsCommand", "")
     if isinstance(out, Check):
         return out
-    want = {node_id(a) for a in inventory.agents}
+    want = {node_id(a) for a in inventory.brokers}
     have = broker_ids(out.stdout)
     if have != want:
         return Check(False, f"brokers registered {sorted(have)}, want {sorted(want)}")
     return Check(True, f"{len(have)} brokers registered")
 
 
-def probe_under_replicated(
-    settings: Settings, inventory: Inventory, remote_for: Callable[[Node], Remote]
-) -> Check:
+def probe_under_replicated(spec: DeploySpec, inventory: Cluster, remote_for: RemoteFor) -> Check:
     out = _admin(
-        settings,
+        spec,
         inventory,
         remote_for,
         "org.apache.kafka.tools.TopicCommand",
@@ -294,12 +311,6 @@ def probe_under_replicated(
     return Check(not lines, f"{len(lines)} under-replicated partitions" if lines else "none under-replicated")
 
 
-def _first_agent(inventory: Inventory, remote_for: Callable[[Node], Remote]) -> Remote:
-    if not inventory.agents:
-        raise OperationError("the cluster has no agents, so no Kafka brokers")
-    return remote_for(inventory.agents[0])
-
-
 def broker_listening(r: Remote) -> Check:
     """Per-host health after a restart: the unit is active and the client port accepts connections."""
     ip = r.node.private_ip
@@ -311,4 +322,20 @@ def broker_listening(r: Remote) -> Check:
     return Check(
         ok,
         f"{UNIT} {state[0] if state else '?'}, port {CLIENT_PORT} {'open' if 'open' in state else 'closed'}",
+    )
+
+
+def handler() -> Handler:
+    """The broker unit's restart: rolling, one broker at a time, so the quorum and ISR hold."""
+    return unit_handler(HANDLER, "Kafka broker restarted (rolling)", UNIT, broker_listening, rolling=True)
+
+
+def gates(layer: str, after_phase: str) -> tuple[Gate, ...]:
+    """Kafka's readiness, on whichever platform runs the brokers: quorum, registrations, replication."""
+    return gate_group(
+        layer,
+        after_phase,
+        ("Kafka controller quorum formed", probe_quorum, 180),
+        ("all Kafka brokers registered", probe_brokers, 120),
+        ("no under-replicated partitions", probe_under_replicated, 180),
     )

@@ -21,8 +21,8 @@ import fabric
 import paramiko
 from invoke.exceptions import CommandTimedOut, UnexpectedExit
 
+from contract import Cluster, Node
 from roles.errors import FastdataError, HostKeyRejected, InventoryError
-from roles.inventory import Inventory, Node
 
 # A dead peer (container stopped, VM gone) must surface as an error in tens of seconds, not after the
 # kernel's default ~15 minutes of TCP retransmissions.
@@ -89,7 +89,7 @@ class StrictConnection(fabric.Connection):
     """A Fabric Connection that trusts exactly the host keys the inventory pins for this node."""
 
     def __init__(
-        self, node: Node, inventory: Inventory, pkey: paramiko.PKey, connect_timeout: float = 10.0
+        self, node: Node, inventory: Cluster, pkey: paramiko.PKey, connect_timeout: float = 10.0
     ) -> None:
         config = fabric.Config(overrides={"load_ssh_configs": False, "run": {"hide": True, "warn": True}})
         super().__init__(
@@ -101,7 +101,6 @@ class StrictConnection(fabric.Connection):
             connect_kwargs={"pkey": pkey, "look_for_keys": False, "allow_agent": False},
         )
         self.node = node
-        self.stack_hint = inventory.name
         keys = self.client.get_host_keys()
         pinned = inventory.known_host_keys().get(node.address, [])
         for name in host_key_names(node.address, inventory.ssh.port):
@@ -156,7 +155,6 @@ class SshRemote:
         self.node = conn.node
         self.default_timeout = default_timeout
         self.root = conn.user == "root"
-        self.commands: list[str] = []  # what ran, for error reports and diagnose
 
     def _wrap(self, command: str) -> str:
         if self.root:
@@ -164,7 +162,6 @@ class SshRemote:
         return f"sudo -n -H bash -c {shlex.quote(command)}"
 
     def run(self, command: str, *, check: bool = True, timeout: float | None = None) -> RunResult:
-        self.commands.append(command)
         try:
             r = self.conn.run(
                 self._wrap(command),
@@ -227,9 +224,7 @@ class SshRemote:
         self.conn.close()
 
 
-def connect(
-    inventory: Inventory, node: Node, pkey: paramiko.PKey, connect_timeout: float = 10.0
-) -> SshRemote:
+def connect(inventory: Cluster, node: Node, pkey: paramiko.PKey, connect_timeout: float = 10.0) -> SshRemote:
     conn = StrictConnection(node, inventory, pkey, connect_timeout=connect_timeout)
     conn.open()
     return SshRemote(conn)

@@ -1,26 +1,31 @@
-"""Spark standalone from the pip-installed pyspark: master on the master node, a worker per agent."""
+"""Spark from the pip-installed pyspark: on standalone the master on the master node and a worker per
+agent (systemd units, their restart handlers and the workers gate declared here); on mesos the same
+install on every agent runs the dispatcher, drivers and executors."""
 
 from __future__ import annotations
 
 import json
 import shlex
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 
-from roles import common
-from roles.connection import Remote
-from roles.engine import Check, Op, Settings
-from roles.inventory import Inventory, Node
-from roles.ops import (
+from contract import Cluster, Node
+from roles.engine.connection import Remote
+from roles.engine.executor import Check, Gate, Handler, Op, RemoteFor
+from roles.engine.ops import (
     ARTIFACT_DIR,
     artifact_op,
     directory_op,
     file_op,
     marker_op,
     service_op,
+    source,
+    unit_handler,
     unpack_op,
     user_op,
 )
-from roles.templates import render
+from roles.engine.placement import FIRST_MASTER, first_node
+from roles.engine.spec import DeploySpec
+from roles.engine.templates import render
 
 VENV = "/opt/spark/venv"
 SPARK_CLASS = f"{VENV}/bin/spark-class"
@@ -32,14 +37,13 @@ MASTER_UNIT = "spark-master.service"
 WORKER_UNIT = "spark-worker.service"
 
 
-def master_url(inventory: Inventory) -> str:
+def master_url(inventory: Cluster) -> str:
     return ",".join(f"spark://{m.private_ip}:{MASTER_PORT}" for m in inventory.masters)
 
 
-def pyspark_op(settings: Settings, node: Node, notify: Sequence[str]) -> Op:
+def pyspark_op(spec: DeploySpec, node: Node, notify: Sequence[str]) -> Op:
     """pyspark (and py4j) installed into a venv from the pushed wheels: no index, works air-gapped."""
-    arts = settings["artifactFiles"]
-    wheels = [arts["py4j"], arts["pyspark"]]
+    wheels = [spec.artifact("py4j"), spec.artifact("pyspark")]
     want = ",".join(w.sha256 for w in wheels)
     marker = f"{VENV}/.fastdata-wheels"
 
@@ -54,7 +58,7 @@ def pyspark_op(settings: Settings, node: Node, notify: Sequence[str]) -> Op:
 
     return marker_op(
         "pyspark",
-        f"pyspark {settings['versions']['spark']} installed in {VENV} on {node.name}",
+        f"pyspark {spec.versions.spark} installed in {VENV} on {node.name}",
         marker,
         want,
         "pyspark",
@@ -63,24 +67,23 @@ def pyspark_op(settings: Settings, node: Node, notify: Sequence[str]) -> Op:
     )
 
 
-def install_ops(settings: Settings, node: Node, notify: Sequence[str]) -> list[Op]:
+def install_ops(spec: DeploySpec, node: Node, notify: Sequence[str]) -> list[Op]:
     """pyspark in its venv, from the pushed wheels; `notify`: the restarts to queue when it changes."""
-    arts = settings["artifactFiles"]
-    src = common.source(settings, node)
+    src = source(spec, node)
     return [
         user_op("spark-user", "spark", "/var/lib/spark"),
         directory_op("spark-home", "/var/lib/spark", owner="spark", mode=0o750),
         directory_op("spark-work", "/var/lib/spark/work", owner="spark", mode=0o750),
-        artifact_op("py4j-artifact", arts["py4j"], src),
-        artifact_op("pyspark-artifact", arts["pyspark"], src),
-        pyspark_op(settings, node, notify),
+        artifact_op("py4j-artifact", spec.artifact("py4j"), src),
+        artifact_op("pyspark-artifact", spec.artifact("pyspark"), src),
+        pyspark_op(spec, node, notify),
     ]
 
 
-def unit_text(settings: Settings, node: Node, what: str, main_class: str, args: str, heap: str) -> str:
+def unit_text(spec: DeploySpec, node: Node, what: str, main_class: str, args: str, heap: str) -> str:
     return render(
         "spark.service",
-        version=settings["versions"]["spark"],
+        version=spec.versions.spark,
         what=what,
         daemon_heap=heap,
         ip=node.private_ip,
@@ -92,17 +95,17 @@ def unit_text(settings: Settings, node: Node, what: str, main_class: str, args: 
 
 
 def _daemon_ops(
-    settings: Settings, node: Node, what: str, unit_name: str, main_class: str, args: str, heap: str
+    spec: DeploySpec, node: Node, what: str, unit_name: str, main_class: str, args: str, heap: str
 ) -> list[Op]:
     """A Spark daemon (master or worker) as a systemd unit: pyspark installed, unit rendered, running."""
     handler = f"restart-spark-{what}"
     return [
-        *install_ops(settings, node, [handler]),
+        *install_ops(spec, node, [handler]),
         file_op(
             f"spark-{what}-unit",
             f"Spark {what} unit on {node.name}",
             f"/etc/systemd/system/{unit_name}",
-            unit_text(settings, node, what, main_class, args, heap),
+            unit_text(spec, node, what, main_class, args, heap),
             notify=[handler],
         ),
         service_op(
@@ -111,35 +114,41 @@ def _daemon_ops(
     ]
 
 
-def plan_master(settings: Settings, inventory: Inventory, node: Node) -> list[Op]:
+def plan_master(spec: DeploySpec, inventory: Cluster, node: Node) -> list[Op]:
     args = f"--host {node.private_ip} --port {MASTER_PORT} --webui-port {MASTER_UI}"
     return _daemon_ops(
-        settings,
+        spec,
         node,
         "master",
         MASTER_UNIT,
         "org.apache.spark.deploy.master.Master",
         args,
-        settings["spark"]["masterHeap"],
+        spec.spark.master_heap,
     )
 
 
-def plan_worker(settings: Settings, inventory: Inventory, node: Node) -> list[Op]:
-    s = settings["spark"]
+def plan_worker(spec: DeploySpec, inventory: Cluster, node: Node) -> list[Op]:
+    s = spec.spark
     args = (
-        f"--host {node.private_ip} --webui-port {WORKER_UI} --cores {s['workerCores']} "
-        f"--memory {s['workerMemory']} --work-dir /var/lib/spark/work {master_url(inventory)}"
+        f"--host {node.private_ip} --webui-port {WORKER_UI} --cores {s.worker_cores} "
+        f"--memory {s.worker_memory} --work-dir /var/lib/spark/work {master_url(inventory)}"
     )
     return _daemon_ops(
-        settings, node, "worker", WORKER_UNIT, "org.apache.spark.deploy.worker.Worker", args, s["workerHeap"]
+        spec, node, "worker", WORKER_UNIT, "org.apache.spark.deploy.worker.Worker", args, s.worker_heap
     )
 
 
-def plan_connector(settings: Settings, inventory: Inventory, node: Node) -> list[Op]:
+def plan_install(spec: DeploySpec, inventory: Cluster, node: Node) -> list[Op]:
+    """pyspark on a node where Spark runs without a unit of its own (mesos: dispatcher, drivers, executors
+    find SPARK_HOME there)."""
+    return install_ops(spec, node, ())
+
+
+def plan_connector(spec: DeploySpec, inventory: Cluster, node: Node) -> list[Op]:
     """The Spark Kafka connector jars where drivers and executors run (the demo's processor)."""
-    art = settings["artifactFiles"]["spark-kafka"]
+    art = spec.artifact("spark-kafka")
     return [
-        artifact_op("spark-kafka-artifact", art, common.source(settings, node)),
+        artifact_op("spark-kafka-artifact", art, source(spec, node)),
         unpack_op("spark-kafka-jars", art, CONNECTOR_DIR),
     ]
 
@@ -151,8 +160,8 @@ def parse_master_json(text: str) -> tuple[str, list[str]]:
     return str(data.get("status", "UNKNOWN")), alive
 
 
-def probe_workers(settings: Settings, inventory: Inventory, remote_for: Callable[[Node], Remote]) -> Check:
-    master = inventory.masters[0]
+def probe_workers(spec: DeploySpec, inventory: Cluster, remote_for: RemoteFor) -> Check:
+    master = first_node(inventory, FIRST_MASTER)
     r = remote_for(master)
     url = f"http://{master.private_ip}:{MASTER_UI}/json"
     out = r.run(
@@ -168,3 +177,17 @@ def probe_workers(settings: Settings, inventory: Inventory, remote_for: Callable
     if status != "ALIVE" or not want <= set(alive):
         return Check(False, f"master {status}, workers alive {sorted(alive)}, want {sorted(want)}")
     return Check(True, f"master ALIVE, {len(alive)} workers registered")
+
+
+def handlers() -> dict[str, Handler]:
+    """The standalone daemons' restarts: the master alone, the workers all at once."""
+    return {
+        f"restart-spark-{what}": unit_handler(
+            f"restart-spark-{what}", f"Spark {what} restarted", unit, rolling=rolling
+        )
+        for what, unit, rolling in (("master", MASTER_UNIT, True), ("worker", WORKER_UNIT, False))
+    }
+
+
+def gates(layer: str, after_phase: str) -> tuple[Gate, ...]:
+    return (Gate(layer, "all Spark workers registered", probe_workers, 120, after_phase=after_phase),)

@@ -11,11 +11,12 @@ import hashlib
 import posixpath
 import shlex
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
 
+from contract import Node
 from roles.artifacts import Artifact
-from roles.connection import Remote, RunResult
-from roles.engine import Check, Op, RenderedFile
+from roles.engine.connection import Remote, RunResult
+from roles.engine.executor import Check, Handler, Op, RenderedFile
+from roles.engine.spec import ArtifactServer, DeploySpec
 
 q = shlex.quote
 
@@ -34,6 +35,28 @@ def probed(
         return judge(r.run(probe, check=False))
 
     return Op(key, name, check, apply, probe=probe, judge=judge, **kw)  # type: ignore[arg-type]
+
+
+def state_op(
+    key: str,
+    name: str,
+    probe: str,
+    state: Callable[[RunResult], tuple[str, str]],
+    act: Callable[[Remote, str, str], None],
+    done: str = "installed",
+) -> Op:
+    """An op whose probe classifies the node (`state` -> (state, detail)); it holds in state `done`.
+    Its apply reads the state again and hands it to `act`, which fixes it or refuses with a reason."""
+
+    def judge(res: RunResult) -> Check:
+        current, detail = state(res)
+        return Check(current == done, detail)
+
+    def apply(r: Remote) -> None:
+        current, detail = state(r.run(probe, check=False))
+        act(r, current, detail)
+
+    return probed(key, name, probe, judge, apply)
 
 
 # --- facts (pure parsers) ------------------------------------------------------------------------------
@@ -202,25 +225,6 @@ def directory_op(key: str, path: str, owner: str = "root", mode: int = 0o755) ->
 
 
 ARTIFACT_DIR = "/opt/fastdata/artifacts"
-ARTIFACT_PORT = 8099
-
-
-@dataclass(frozen=True)
-class ArtifactServer:
-    """The node that serves ARTIFACT_DIR to the other nodes over HTTP on the private network.
-
-    The control machine pushes each artifact over SSH once, to this node; the others fetch it from here.
-    DC/OS's bootstrap node works the same way. Uploads from the control machine then do not grow with
-    the number of nodes, which matters most for the 318 MB pyspark wheel.
-    """
-
-    node: str
-    address: str
-    port: int = ARTIFACT_PORT
-
-    @property
-    def url(self) -> str:
-        return f"http://{self.address}:{self.port}"
 
 
 def stamp_path(path: str) -> str:
@@ -272,7 +276,7 @@ def artifact_op(
     """The cached file on the node, verified by sha256; transferred only when missing or different.
 
     `server` None: pushed from the control machine over SSH. Otherwise fetched from the artifact server,
-    which the control machine seeded first (roles/common.py)."""
+    which the control machine seeded first (roles/platforms/common.py)."""
     path = f"{ARTIFACT_DIR}/{art.filename}"
 
     def judge(res: RunResult) -> Check:
@@ -402,3 +406,21 @@ def unit_active(unit: str) -> Callable[[Remote], Check]:
         return Check(state == "active", f"{unit} {state}")
 
     return check
+
+
+def source(spec: DeploySpec, node: Node) -> ArtifactServer | None:
+    """Where `node` gets artifacts from: None (pushed over SSH) on the artifact server itself."""
+    server = spec.artifact_server
+    return None if server is None or server.node == node.name else server
+
+
+def unit_handler(
+    key: str,
+    name: str,
+    unit: str,
+    healthy: Callable[[Remote], Check] | None = None,
+    rolling: bool = True,
+    timeout: float = 120.0,
+) -> Handler:
+    """The restart of a systemd unit; healthy: `healthy` on the node, by default the unit active."""
+    return Handler(key, name, restart_unit(unit), healthy or unit_active(unit), rolling, timeout)

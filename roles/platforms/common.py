@@ -1,29 +1,28 @@
-"""What every platform shares: base packages on each node, and the artifact server.
+"""What every platform shares: base packages on each node, the artifact server, the cached bundles.
 
 The artifact server (DESIGN 3.4): the control machine pushes every artifact once, over SSH, to one
 node (the bootstrap node when there is one, else the first master), which serves them over HTTP on the
-private network; the other nodes fetch from it (roles/ops.artifact_op).
+private network; the other nodes fetch from it (roles/engine/ops.artifact_op).
 """
 
 from __future__ import annotations
 
-from collections.abc import Collection, Mapping
-from typing import Any
+from collections.abc import Collection
 
-from roles.engine import Handler, Op, Planner, Settings, Step
-from roles.inventory import Inventory, Node
-from roles.ops import (
+from contract import Cluster, Node, Role
+from roles.engine.executor import Handler, Op, Planner, Step
+from roles.engine.ops import (
     ARTIFACT_DIR,
-    ArtifactServer,
     apt_op,
     artifact_op,
     directory_op,
     file_op,
-    restart_unit,
     service_op,
-    unit_active,
+    unit_handler,
 )
-from roles.templates import render
+from roles.engine.placement import ARTIFACT_SERVER, EVERY_NODE
+from roles.engine.spec import AppsBundle, CachedBundle, DeploySpec
+from roles.engine.templates import render
 
 # python3-venv: pyspark's and the demo apps' venvs; procps: pgrep/ps for diagnose.
 BASE_PACKAGES = ("python3", "python3-venv", "procps", "ca-certificates")
@@ -45,34 +44,20 @@ def base_ops(node: Node, java: bool) -> list[Op]:
     ]
 
 
-def prerequisites(java_roles: Collection[str]) -> Planner:
+def prerequisites(java_roles: Collection[Role]) -> Planner:
     """The prerequisites planner of a platform whose JVMs run on `java_roles`."""
 
-    def plan_prerequisites(settings: Settings, inventory: Inventory, node: Node) -> list[Op]:
+    def plan_prerequisites(spec: DeploySpec, inventory: Cluster, node: Node) -> list[Op]:
         return base_ops(node, java=node.role in java_roles)
 
     return plan_prerequisites
 
 
-def artifact_server(inventory: Inventory) -> ArtifactServer | None:
-    """The bootstrap node if there is one, else the first master; None for a cluster without either."""
-    seeds = inventory.by_role("bootstrap") or inventory.masters
-    if not seeds:
-        return None
-    return ArtifactServer(seeds[0].name, seeds[0].private_ip)
-
-
-def source(settings: Mapping[str, Any], node: Node) -> ArtifactServer | None:
-    """Where `node` gets artifacts from: None (pushed over SSH) on the server itself."""
-    server: ArtifactServer | None = settings.get("artifactServer")
-    return None if server is None or server.node == node.name else server
-
-
-def plan_artifact_server(settings: Settings, inventory: Inventory, node: Node) -> list[Op]:
-    server: ArtifactServer | None = settings.get("artifactServer")
-    if server is None or server.node != node.name:
-        return []
-    arts = settings.get("artifactFiles") or {}
+def plan_artifact_server(spec: DeploySpec, inventory: Cluster, node: Node) -> list[Op]:
+    """Every artifact seeded on the server node, and the server running (the step places it there)."""
+    server = spec.artifact_server
+    assert server is not None and server.node == node.name, "placed on the artifact server only"
+    arts = spec.artifacts
     unit = render("fastdata-artifacts.service", directory=ARTIFACT_DIR, ip=server.address, port=server.port)
     return [
         *(artifact_op(f"seed-{name}", arts[name]) for name in sorted(arts)),
@@ -92,16 +77,21 @@ def plan_artifact_server(settings: Settings, inventory: Inventory, node: Node) -
     ]
 
 
-def steps(java_roles: Collection[str]) -> tuple[Step, ...]:
-    return (
-        Step("prerequisites", ("master", "agent", "publicAgent", "bootstrap"), prerequisites(java_roles)),
-        Step("bootstrap", ("bootstrap", "master"), plan_artifact_server),
-    )
+ARTIFACT_SERVER_STEP = Step("bootstrap", ARTIFACT_SERVER, plan_artifact_server)
+
+
+def steps(java_roles: Collection[Role]) -> tuple[Step, ...]:
+    return (Step("prerequisites", EVERY_NODE, prerequisites(java_roles)), ARTIFACT_SERVER_STEP)
 
 
 def handlers() -> dict[str, Handler]:
     return {
-        SERVER_HANDLER: Handler(
-            SERVER_HANDLER, "artifact server restarted", restart_unit(SERVER_UNIT), unit_active(SERVER_UNIT)
-        ),
+        SERVER_HANDLER: unit_handler(SERVER_HANDLER, "artifact server restarted", SERVER_UNIT),
     }
+
+
+# The bundles ./scripts/fetch-artifacts.sh caches, which every platform's nodes get (dcos: not Kafka's jars,
+# its Kafka is the DC/OS package), and the demo apps built from this checkout.
+KAFKA_BUNDLE = CachedBundle("kafka")
+SPARK_BUNDLES = (CachedBundle("spark-kafka"), CachedBundle("pyspark"), CachedBundle("py4j"))
+DEMO_BUNDLES = (CachedBundle("demo-wheels"), AppsBundle())

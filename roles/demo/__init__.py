@@ -1,0 +1,2 @@
+"""The crime demo: what every platform needs (common), as systemd units (standalone), as Marathon apps
+(mesos, dcos)."""

@@ -1,0 +1,58 @@
+"""The standalone platform: Kafka (KRaft) + Spark standalone on plain systemd units.
+
+The same executor runs mesos and dcos; a platform is only its steps, restart handlers, gates and
+artifacts.
+"""
+
+from __future__ import annotations
+
+from contract import Platform as PlatformName
+from contract import Role
+from roles.demo import systemd as demo
+from roles.engine.executor import Platform, Step
+from roles.engine.placement import BROKERS, EVERY_AGENT, EVERY_MASTER, every
+from roles.packages import influxdb, kafka, spark
+from roles.platforms import common
+
+PLATFORM = Platform(
+    name=PlatformName.STANDALONE,
+    steps=(
+        # JVMs: the Spark master (and the demo's processor) on masters, Kafka and Spark workers on agents;
+        # public agents run InfluxDB and the dashboard, so no Java there.
+        *common.steps(java_roles=(Role.MASTER, Role.AGENT)),
+        Step("masters", EVERY_MASTER, spark.plan_master),
+        Step("agents", BROKERS, kafka.plan_broker),
+        Step("agents", BROKERS, kafka.plan_tools),
+        Step("agents", EVERY_AGENT, spark.plan_worker),
+        Step("packages", every(Role.MASTER, Role.AGENT), spark.plan_connector),
+        *demo.STEPS,
+    ),
+    handlers={
+        **common.handlers(),
+        kafka.HANDLER: kafka.handler(),
+        **spark.handlers(),
+        **demo.handlers(),
+    },
+    gates=(
+        *kafka.gates("platform up", after_phase="agents"),
+        *spark.gates("platform up", after_phase="agents"),
+        *demo.GATES,
+    ),
+    units=(
+        common.SERVER_UNIT,
+        kafka.UNIT,
+        spark.MASTER_UNIT,
+        spark.WORKER_UNIT,
+        influxdb.UNIT,
+        *demo.UNITS.values(),
+    ),
+    configs=(
+        "/etc/kafka",
+        "/etc/systemd/system/kafka.service",
+        "/etc/systemd/system/spark-master.service",
+        "/etc/systemd/system/spark-worker.service",
+        "/var/lib/kafka/data/meta.properties",
+        *demo.CONFIGS,
+    ),
+    artifacts=(common.KAFKA_BUNDLE, *common.SPARK_BUNDLES, *common.DEMO_BUNDLES),
+)
