@@ -226,7 +226,7 @@ def validate(spec: DeploySpec, inventory: Cluster) -> None:
 def config_yaml(values: Mapping[str, Any]) -> str:
     """One `key: value` line per key, each value in JSON (a subset of YAML), in a fixed order."""
     lines = "".join(f"{key}: {json.dumps(value)}\n" for key, value in values.items())
-    return f"# Rendered by fastdata (roles/platforms/dcos.py): the DC/OS installer's configuration.\n{lines}"
+    return f"# Rendered by fastdata (roles/dcos.py): the DC/OS installer's configuration.\n{lines}"
 
 
 def ip_detect(inventory: Cluster) -> str:

@@ -213,7 +213,7 @@ def flags_file(node: Node, daemon: str, flags: Sequence[str]) -> str:
                 "the flags file cannot carry; check the cluster name and addresses in the inventory"
             )
     return (
-        f"# Rendered by fastdata (roles/platforms/mesos.py) for {node.name}: the {daemon} command line (the unit runs\n"
+        f"# Rendered by fastdata (roles/mesos.py) for {node.name}: the {daemon} command line (the unit runs\n"
         f"# `{daemon} $FLAGS`; why flags and not MESOS_* variables: see the unit).\n"
         f'FLAGS="{" ".join(flags)}"\n'
     )

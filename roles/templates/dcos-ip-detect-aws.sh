@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
-# Rendered by fastdata (roles/platforms/dcos.py), genconf/ip-detect for cloud aws: the instance's private IPv4 from
+# Rendered by fastdata (roles/dcos.py), genconf/ip-detect for cloud aws: the instance's private IPv4 from
 # the instance metadata service. IMDSv2 (a session token first): the stock dcos/dcos gen/ip-detect/aws.sh
-# uses IMDSv1, which fails where launch templates require tokens (see docs/contracts.md, "The dcos platform").
+# uses IMDSv1, which fails where launch templates require tokens (reference dcos-mesos.md 1.3).
 set -o nounset -o errexit -o pipefail
 IMDS=http://169.254.169.254/latest
 for attempt in 1 2 3; do

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Rendered by fastdata (roles/platforms/dcos.py), genconf/ip-detect for cloud azure: the first NIC's private IPv4
+# Rendered by fastdata (roles/dcos.py), genconf/ip-detect for cloud azure: the first NIC's private IPv4
 # from the Azure Instance Metadata Service (stable across reboots, unlike a route lookup during boot).
 set -o nounset -o errexit -o pipefail
 URL='http://169.254.169.254/metadata/instance/network/interface/0/ipv4/ipAddress/0/privateIpAddress?api-version=2021-02-01&format=text'

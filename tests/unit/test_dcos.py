@@ -81,7 +81,7 @@ def test_three_master_plan_exact_ops_and_files(tmp_path: Path) -> None:
 
     boot = files_of(phases["bootstrap"]["bootstrap-0"])
     assert boot["/opt/fastdata/dcos/genconf/config.yaml"] == (
-        "# Rendered by fastdata (roles/platforms/dcos.py): the DC/OS installer's configuration.\n"
+        "# Rendered by fastdata (roles/dcos.py): the DC/OS installer's configuration.\n"
         'bootstrap_url: "http://10.98.0.5:8099/dcos"\n'
         'cluster_name: "fastdata-dcos"\n'
         'exhibitor_storage_backend: "static"\n'
