@@ -30,7 +30,7 @@ from apps.dashboard.server import (
     build_parser,
     check_static_dir,
 )
-from roles import demo
+from roles.demo import common as demo
 from tests.unit.apps_http import (
     Answer,
     FakeInflux,
@@ -267,7 +267,7 @@ def test_port_in_use_is_a_config_error(static_dir: Path, influx: FakeInflux) -> 
 
 
 def test_systemd_command_and_environment_still_start_it(static_dir: Path, influx: FakeInflux) -> None:
-    """roles/demo.py runs `python -m apps.dashboard` with dashboard_env(); that still serves, via waitress."""
+    """roles/demo runs `python -m apps.dashboard` with dashboard_env(); that still serves, via waitress."""
     env = demo.dashboard_env(cast(Any, None))  # the inventory is not used for the environment
     assert set(env) <= set(re.findall(r"\[env\s+(\w+)\]", build_parser().format_help()))
     port = free_port()

@@ -19,7 +19,6 @@ from apps.producer.parse import parse_rows, sort_by_event_time
 from apps.producer.replay import encode_event
 from tests.helpers import local_spark
 
-
 SAMPLE = Path(__file__).resolve().parents[2] / "data" / "chicago-crimes-2015-10-17_18.csv"
 BASE = datetime(2025, 1, 1, tzinfo=UTC)
 BASE_MS = int(BASE.timestamp() * 1000)
