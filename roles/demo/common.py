@@ -106,9 +106,9 @@ def public_ops(spec: DeploySpec, node: Node, notify: list[str]) -> list[Op]:
         "apps.common.influx ensure-db"
     )
     return [
-        *influxdb.install_ops(node),
+        *influxdb.install_ops(node, spec.versions.influxdb),
         *apps_ops(spec, node, notify, with_pyspark=False),
-        influxdb.database_op(node, INFLUX_DB, INFLUX_RP, ensure),
+        influxdb.database_op(node, INFLUX_DB, INFLUX_RP, spec.demo.retention, ensure),
     ]
 
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 import hashlib
 import posixpath
 import shlex
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 
 from contract import Node
 from roles.artifacts import Artifact
@@ -76,11 +76,11 @@ def file_fact_command(path: str) -> str:
 
 
 def parse_dpkg(output: str, packages: Sequence[str]) -> list[str]:
-    """Packages (of `packages`) not fully installed, from `dpkg-query -W -f='${Package} ${Status}\\n'`."""
+    """Packages (of `packages`) not fully installed, from `dpkg-query -W -f='${Package} ${Status}...'`."""
     installed = set()
     for line in output.splitlines():
         parts = line.split(None, 1)
-        if len(parts) == 2 and parts[1].strip() == "install ok installed":
+        if len(parts) == 2 and parts[1].split()[:3] == ["install", "ok", "installed"]:
             installed.add(parts[0].split(":")[0])
     return [p for p in packages if p not in installed]
 
@@ -132,8 +132,9 @@ def parse_rpm(output: str, packages: Sequence[str]) -> list[str]:
     return [p for p in packages if p not in installed]
 
 
-def _dpkg_query(packages: Sequence[str]) -> str:
-    return f"dpkg-query -W -f='${{Package}} ${{Status}}\\n' {' '.join(q(p) for p in packages)} 2>/dev/null"
+def _dpkg_query(packages: Sequence[str], with_version: bool = False) -> str:
+    fields = "${Package} ${Status} ${Version}" if with_version else "${Package} ${Status}"
+    return f"dpkg-query -W -f='{fields}\\n' {' '.join(q(p) for p in packages)} 2>/dev/null"
 
 
 def _apt_install(packages: Sequence[str]) -> str:
@@ -146,21 +147,40 @@ def _apt_install(packages: Sequence[str]) -> str:
     )
 
 
-def apt_op(key: str, packages: Sequence[str], name: str | None = None) -> Op:
+def parse_dpkg_versions(output: str) -> dict[str, str]:
+    """package -> installed version, from `dpkg-query -W -f='${Package} ${Status} ${Version}\\n'`."""
+    versions: dict[str, str] = {}
+    for line in output.splitlines():
+        parts = line.split()
+        if len(parts) == 5 and parts[1:4] == ["install", "ok", "installed"]:
+            versions[parts[0].split(":")[0]] = parts[4]
+    return versions
+
+
+def apt_op(
+    key: str, packages: Sequence[str], name: str | None = None, versions: Mapping[str, str] | None = None
+) -> Op:
+    """Debian packages installed; `versions` pins some of them to an upstream version (package -> e.g.
+    1.6.7): apt installs `name=<version>*` and a different installed version is not the desired state."""
+    pins = dict(versions or {})
+
     def judge(res: RunResult) -> Check:
         missing = parse_dpkg(res.stdout, packages)
-        return Check(not missing, f"missing {', '.join(missing)}" if missing else "already installed")
+        if missing:
+            return Check(False, f"missing {', '.join(missing)}")
+        installed = parse_dpkg_versions(res.stdout)
+        wrong = [
+            f"{p} {installed.get(p, '?')} (wanted {v})"
+            for p, v in pins.items()
+            if not installed.get(p, "").split(":")[-1].startswith(v)
+        ]
+        return Check(not wrong, f"other version: {', '.join(wrong)}" if wrong else "already installed")
 
     def apply(r: Remote) -> None:
-        r.run(_apt_install(packages), timeout=900)
+        r.run(_apt_install([f"{p}={pins[p]}*" if p in pins else p for p in packages]), timeout=900)
 
-    return probed(
-        key,
-        name or f"packages {', '.join(packages)} installed",
-        f"{_dpkg_query(packages)} || true",
-        judge,
-        apply,
-    )
+    query = _dpkg_query(packages, with_version=bool(pins))
+    return probed(key, name or f"packages {', '.join(packages)} installed", f"{query} || true", judge, apply)
 
 
 def system_packages_op(key: str, apt: Sequence[str], yum: Sequence[str], name: str) -> Op:

@@ -47,7 +47,10 @@ def plan_zookeeper(spec: DeploySpec, inventory: Cluster, node: Node) -> list[Op]
     unit = render("zookeeper.service", myid=myid, members=len(inventory.masters), heap=HEAP, config=CONFIG)
     return [
         apt_op(
-            "zookeeper-package", ("zookeeper",), name=f"ZooKeeper (Debian package) installed on {node.name}"
+            "zookeeper-package",
+            ("zookeeper",),
+            name=f"ZooKeeper {spec.versions.zookeeper} (Debian package) installed on {node.name}",
+            versions={"zookeeper": spec.versions.zookeeper},
         ),
         file_op(
             "zookeeper-config",
