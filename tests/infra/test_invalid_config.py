@@ -70,3 +70,20 @@ def test_all_problems_are_reported_together(run_program: Any) -> None:
     keys = set(run.error.__cause__.keys)
     assert {"fastdata:adminCidrs", "fastdata:nodes.master.count", "fastdata:nodes.agent.count"} <= keys
     assert run.declared == []
+
+
+def test_a_host_that_cannot_run_the_local_cloud_gets_one_message(
+    run_program: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """lxc's pre-flight error is an InfraError: the program ends with its message (RunError), no traceback,
+    and no node or key is declared."""
+    import infra.lxc
+
+    def refuse(*_a: Any, **_k: Any) -> None:
+        raise infra.lxc.LocalHostError("this machine cannot run the local cloud:\n  - needs root")
+
+    monkeypatch.setattr(infra.lxc, "preflight", refuse)
+    run = run_program(stack_config("local"), "local", allow_error=True)
+    assert isinstance(run.error, pulumi.RunError), run.error
+    assert "needs root" in str(run.error)
+    assert run.declared == []
