@@ -13,19 +13,15 @@ from pathlib import Path
 
 import pulumi
 
-from infra import keys, lxc
+from infra import keys, lxc, ports
 from infra.errors import ConfigError, Problem
 from infra.inventory import NodeRecord, cluster_output
 from infra.lxc_provider import LxcNetwork, LxcNode
 from infra.spec import ClusterSpec, Role
 
-# Host part of each role's first address in the subnet, and how many nodes of the role fit.
-ADDRESS_PLAN: dict[Role, tuple[int, int]] = {
-    Role.BOOTSTRAP: (5, 1),
-    Role.MASTER: (10, 10),
-    Role.AGENT: (20, 60),
-    Role.PUBLIC_AGENT: (80, 20),
-}
+# Host part of each role's first address in the subnet, and how many nodes of the role fit (the spec
+# checks the counts against it before anything is declared).
+ADDRESS_PLAN = ports.LOCAL_ADDRESS_PLAN
 
 
 def default_cache_dir() -> Path:

@@ -150,6 +150,9 @@ def run_program(monkeypatch: pytest.MonkeyPatch) -> Iterator[Callable[..., Progr
             if not allow_error:
                 raise
             result.error = err
+            # a component may have started registering before the error: finish that in this run's loop,
+            # or the runtime's count of outstanding RPCs leaks into the next run and it waits forever
+            loop.run_until_complete(wait_for_rpcs())
             return result
         for name, value in list(result.exports.items()):
             result.exports[name] = loop.run_until_complete(pulumi.Output.from_input(value).future())

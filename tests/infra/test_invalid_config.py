@@ -24,7 +24,24 @@ def _with_nodes(config: dict[str, Any], role: str, **fields: Any) -> dict[str, A
 
 
 DEV_AWS = stack_config("dev-aws")
+DEV_AZURE = stack_config("dev-azure")
 CASES = {
+    # more agents than a /24 subnet addresses: refused before the first VM, not after a few hundred
+    "aws agents beyond the subnets": (
+        _with_nodes(DEV_AWS, "agent", count=300),
+        "fastdata:nodes.agent.count",
+        "the aws subnets (/24",
+    ),
+    "azure agents beyond the subnet": (
+        _with_nodes(DEV_AZURE, "agent", count=300),
+        "fastdata:nodes.agent.count",
+        "the azure subnets (/24",
+    ),
+    "split world admin source": (
+        {**DEV_AWS, "adminCidrs": ["0.0.0.0/2", "64.0.0.0/2", "128.0.0.0/2", "192.0.0.0/2"]},
+        "fastdata:adminCidrs",
+        "together cover all of the IPv4 internet",
+    ),
     "even master count": (_with_nodes(DEV_AWS, "master", count=2), "fastdata:nodes.master.count", "1, 3, 5"),
     "missing adminCidrs": (
         _without(DEV_AWS, "adminCidrs"),
@@ -86,4 +103,4 @@ def test_a_host_that_cannot_run_the_local_cloud_gets_one_message(
     run = run_program(stack_config("local"), "local", allow_error=True)
     assert isinstance(run.error, pulumi.RunError), run.error
     assert "needs root" in str(run.error)
-    assert run.declared == []
+    assert [r.type for r in run.declared] == ["fastdata:local:Cluster"]  # the empty component only
