@@ -44,6 +44,7 @@ from contract.settings import (
 )
 from infra import ports
 from infra.errors import ConfigError
+from infra.images import AZURE_IMAGES, LOCAL_IMAGE
 
 NAMESPACE = "fastdata"
 
@@ -106,7 +107,7 @@ class ClusterSpec:
     cloud: Cloud
     platform: Platform
     region: str | None  # AWS region or Azure location; None on the local cloud
-    image: str
+    image: str | None  # None on AWS: looked up in the region at deploy time (infra/images.py)
     ssh_user: str
     admin_cidrs: tuple[str, ...]
     allow_world_admin: bool
@@ -209,16 +210,7 @@ _SIZE_RULES: dict[Cloud, tuple[str, str]] = {
     Cloud.LOCAL: (r"[1-9][0-9]*[MG]", "a container memory limit such as 4G or 512M"),
 }
 
-# Azure marketplace images are the same in every location, so they can default. AWS AMI ids differ per
-# region and account, and looking one up needs the cloud; the stack must name it (see stacks/*aws*.yaml).
-# DC/OS 2.2 supports CentOS/RHEL 7 and Flatcar only (dcos-mesos.md 0): CentOS 7.9, EOL since June 2024,
-# is the one free image of those on both clouds; yum needs the vault mirrors (handled by the dcos role).
-_AZURE_IMAGES = {
-    Platform.DCOS: "OpenLogic:CentOS:7_9-gen2:latest",
-    Platform.MESOS: "Debian:debian-12:12-gen2:latest",
-    Platform.STANDALONE: "Debian:debian-12:12-gen2:latest",
-}
-_LOCAL_IMAGE = "debian-12"  # the debootstrap-built base of infra/lxc.py
+# Images: infra/images.py (AWS looks the AMI up when fastdata:image is not set, Azure has defaults).
 _IMAGE_RULES: dict[Cloud, tuple[str, str]] = {
     Cloud.AWS: (r"ami-[0-9a-f]{8,17}", "an AMI id such as ami-0123456789abcdef0 (AMIs are per region)"),
     Cloud.AZURE: (r"[^:\s]+:[^:\s]+:[^:\s]+:[^:\s]+", "an image URN publisher:offer:sku:version"),
@@ -245,10 +237,11 @@ def default_nodes(cloud: Cloud, platform: Platform) -> dict[Role, NodePool]:
 
 
 def default_image(cloud: Cloud, platform: Platform) -> str | None:
+    """None on AWS: the program looks the AMI up in the stack's region (infra/images.py AMI_LOOKUPS)."""
     if cloud is Cloud.AZURE:
-        return _AZURE_IMAGES[platform]
+        return AZURE_IMAGES[platform]
     if cloud is Cloud.LOCAL:
-        return _LOCAL_IMAGE
+        return LOCAL_IMAGE
     return None
 
 
@@ -364,7 +357,6 @@ def parse_spec(raw_config: Mapping[str, Any], project: str, stack: str) -> Clust
 
     if c.problems:
         raise ConfigError(c.problems)
-    assert image is not None  # a missing image was reported above
     return ClusterSpec(
         project=project,
         stack=stack,
@@ -408,14 +400,9 @@ def _parse_region(c: _Collector, raw: Mapping[str, Any], cloud: Cloud) -> str | 
 
 
 def _parse_image(c: _Collector, raw: Mapping[str, Any], cloud: Cloud, platform: Platform) -> str | None:
+    """The image to boot, or None on AWS when the program is to look it up (the default)."""
     image = raw.get("image") or default_image(cloud, platform)
     if image is None:
-        os_hint = "CentOS 7 (DC/OS 2.2 supports CentOS/RHEL 7)" if platform is Platform.DCOS else "Debian 12"
-        c.add(
-            "image",
-            f"is required for cloud=aws: the {os_hint} AMI id of your region, e.g. "
-            "ami-0123456789abcdef0 (AMI ids differ per region and cannot be looked up offline)",
-        )
         return None
     pattern, expected = _IMAGE_RULES[cloud]
     c.check(

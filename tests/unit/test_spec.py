@@ -126,7 +126,7 @@ def test_tags() -> None:
         ({"adminCidrs": ["203.0.113.7/24"]}, "fastdata:adminCidrs[0]", "is not a CIDR"),
         ({"region": ""}, "fastdata:region", "is required for cloud=aws"),
         ({"region": "westeurope"}, "fastdata:region", "AWS region"),
-        ({"image": ""}, "fastdata:image", "AMI id"),
+        ({"image": "ubuntu-22.04"}, "fastdata:image", "AMI id"),
         ({"publicPorts": [80, 22]}, "fastdata:publicPorts[1]", "must not be open to the world"),
         ({"publicPorts": [80, 5051]}, "fastdata:publicPorts[1]", "must not be open to the world"),
         ({"publicPorts": [70000]}, "fastdata:publicPorts[0]", "1-65535"),
@@ -184,7 +184,6 @@ def test_every_problem_is_reported_at_once() -> None:
     )
     assert {
         "fastdata:region",
-        "fastdata:image",
         "fastdata:adminCidrs",
         "fastdata:nodes.master.count",
         "fastdata:kafka.replicationFactor",
@@ -290,3 +289,10 @@ def test_credentials_in_urls_are_never_echoed() -> None:
     text = " ".join(found.values())
     assert "mesosPackageSource" in " ".join(found) and "***@mirror.example" in text
     assert "hunter2" not in text and "s3cr" not in text and "t@example" not in text
+
+
+def test_aws_image_is_looked_up_unless_pinned() -> None:
+    unpinned = {k: v for k, v in AWS.items() if k != "image"}
+    assert parse_spec(unpinned, project="p", stack="s").image is None  # the program looks it up
+    assert parse_spec(AWS, project="p", stack="s").image == "ami-0123456789abcdef0"
+    assert "fastdata:image" in problems({**AWS, "image": "debian-12"})
