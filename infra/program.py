@@ -7,6 +7,7 @@ from typing import Protocol
 
 import pulumi
 
+from infra import plugins
 from infra.errors import InfraError, MissingComponent
 from infra.inventory import StackOutputs
 from infra.spec import Cloud, ClusterSpec, load_spec
@@ -49,6 +50,7 @@ def build(spec: ClusterSpec) -> ClusterComponent:
 def main() -> None:
     try:
         spec = load_spec()  # every problem at once, before any resource is declared
+        plugins.require_plugin(spec.cloud)  # a cloud stack without its plugin: say how to install it
         cluster = build(spec)
     except InfraError as err:
         # RunError ends the program with just the message: the problems are the user's to fix, a

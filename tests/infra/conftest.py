@@ -147,8 +147,23 @@ def _as_config_string(value: Any) -> str:
     return json.dumps(value)
 
 
+def plugin_home(root: Path, installed: bool = True) -> Path:
+    """A PULUMI_HOME whose plugin directory holds the pinned aws and azure-native plugins (empty stand-in
+    binaries: under mocks no plugin runs, the program only checks they are installed), or nothing."""
+    from infra.plugins import PLUGINS
+
+    (root / "plugins").mkdir(parents=True, exist_ok=True)
+    if installed:
+        for plugin in PLUGINS.values():
+            where = root / "plugins" / f"resource-{plugin.name}-v{plugin.version}"
+            where.mkdir(exist_ok=True)
+            (where / plugin.binary).write_text("")
+    return root
+
+
 @pytest.fixture
-def run_program(monkeypatch: pytest.MonkeyPatch) -> Iterator[Callable[..., ProgramRun]]:
+def run_program(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Iterator[Callable[..., ProgramRun]]:
+    monkeypatch.setenv("PULUMI_HOME", str(plugin_home(tmp_path / "pulumi-home")))
     old_settings = runtime_settings.SETTINGS
     loops: list[asyncio.AbstractEventLoop] = []
 

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 import pulumi
 import pytest
-from conftest import stack_config
+from conftest import plugin_home, stack_config
 
 from infra.errors import ConfigError
 
@@ -104,3 +105,29 @@ def test_a_host_that_cannot_run_the_local_cloud_gets_one_message(
     assert isinstance(run.error, pulumi.RunError), run.error
     assert "needs root" in str(run.error)
     assert [r.type for r in run.declared] == ["fastdata:local:Cluster"]  # the empty component only
+
+
+@pytest.mark.parametrize(("stack", "plugin"), [("dev-aws", "aws v7"), ("dev-azure", "azure-native v3")])
+def test_a_cloud_stack_without_its_plugin_says_how_to_install_it(
+    stack: str, plugin: str, run_program: Any, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    """An empty plugin directory: the program stops before declaring anything and names the command."""
+    monkeypatch.setenv("PULUMI_HOME", str(plugin_home(tmp_path / "empty", installed=False)))
+    run = run_program(stack_config(stack), stack, allow_error=True)
+    assert isinstance(run.error, pulumi.RunError), run.error
+    message = str(run.error)
+    assert f"plugin {plugin}" in message and "./scripts/setup-cloud.sh" in message
+    assert f"pulumi plugin install resource {plugin.split()[0]} {plugin.split()[1]}" in message
+    assert "FASTDATA_PLUGIN_DIR" in message
+    assert run.declared == []
+
+
+def test_the_local_stack_needs_no_plugin(
+    run_program: Any, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    import infra.lxc
+
+    monkeypatch.setattr(infra.lxc, "preflight", lambda *_a, **_k: None)
+    monkeypatch.setenv("PULUMI_HOME", str(plugin_home(tmp_path / "empty", installed=False)))
+    run = run_program(stack_config("local"), "local")
+    assert run.error is None and run.exports["cluster"]["cloud"] == "local"
