@@ -7,7 +7,7 @@ from typing import Protocol
 
 import pulumi
 
-from infra import plugins
+from infra import capacity, plugins
 from infra.errors import InfraError, MissingComponent
 from infra.inventory import StackOutputs
 from infra.spec import Cloud, ClusterSpec, load_spec
@@ -50,6 +50,8 @@ def build(spec: ClusterSpec) -> ClusterComponent:
 def main() -> None:
     try:
         spec = load_spec()  # every problem at once, before any resource is declared
+        for note in capacity.check_capacity(spec):  # the workload must fit the sizes
+            pulumi.log.warn(note)
         plugins.require_plugin(spec.cloud)  # a cloud stack without its plugin: say how to install it
         cluster = build(spec)
     except InfraError as err:

@@ -131,3 +131,14 @@ def test_the_local_stack_needs_no_plugin(
     monkeypatch.setenv("PULUMI_HOME", str(plugin_home(tmp_path / "empty", installed=False)))
     run = run_program(stack_config("local"), "local")
     assert run.error is None and run.exports["cluster"]["cloud"] == "local"
+
+
+def test_a_workload_that_does_not_fit_is_refused_before_any_resource(run_program: Any) -> None:
+    """Kafka's heap plus the Spark executors cannot fit an m5.large agent: nothing is declared."""
+    config = _with_nodes({**DEV_AWS, "spark": {"workerMemory": "7g"}}, "agent", size="m5.large")
+    run = run_program(config, "dev-aws", allow_error=True)
+    assert isinstance(run.error, pulumi.RunError), run.error
+    assert isinstance(run.error.__cause__, ConfigError)
+    assert "fastdata:nodes.agent.size" in run.error.__cause__.keys
+    assert "fastdata:kafka.heap" in str(run.error)
+    assert run.declared == []
