@@ -355,4 +355,5 @@ def parse_settings(
 
 def redact_url(text: str) -> str:
     """A URL with any user:password@ replaced, so credentials never reach a message or a log."""
-    return re.sub(r"(?<=://)[^/@\s]+@", "***@", text)
+    # up to the last @ of the authority: a password may itself contain an unencoded @
+    return re.sub(r"(?<=://)[^/\s]*@", "***@", text)

@@ -17,7 +17,8 @@ import pulumi
 import pulumi_aws as aws
 
 from infra import keys, ports
-from infra.inventory import NodeRecord, cluster_output
+from infra.images import AMI_LOOKUPS
+from infra.inventory import NodeRecord, StackOutputs, stack_outputs
 from infra.ports import Protocol, ResolvedRule, Source
 from infra.spec import ROLE_ORDER, ClusterSpec, Role
 
@@ -69,10 +70,26 @@ _EGRESS_ALL = [
 ]
 
 
+def image_id(spec: ClusterSpec, opts: pulumi.InvokeOutputOptions) -> pulumi.Output[str]:
+    """`fastdata:image` when set (pinned); else the newest AMI of the platform's OS that its publisher
+    published in the stack's region (infra/images.py AMI_LOOKUPS)."""
+    if spec.image is not None:
+        return pulumi.Output.from_input(spec.image)
+    lookup = AMI_LOOKUPS[spec.platform]
+    found = aws.ec2.get_ami_output(
+        owners=[lookup.owner],
+        most_recent=True,
+        filters=[aws.ec2.GetAmiFilterArgs(name=k, values=[v]) for k, v in lookup.filters().items()],
+        opts=opts,
+    )
+    return found.id
+
+
 class AwsCluster(pulumi.ComponentResource):
-    """The machines of one cluster on AWS. Output: `cluster` (docs/contracts.md)."""
+    """The machines of one cluster on AWS. Outputs: `cluster` (docs/contracts.md) and the plain ones."""
 
     cluster: pulumi.Output[dict]
+    outputs: StackOutputs
 
     def __init__(self, name: str, spec: ClusterSpec, opts: pulumi.ResourceOptions | None = None) -> None:
         super().__init__("fastdata:infra:AwsCluster", name, None, opts)
@@ -81,6 +98,7 @@ class AwsCluster(pulumi.ComponentResource):
         self._spec = spec
         provider = aws.Provider(f"{name}-aws", region=spec.region, opts=pulumi.ResourceOptions(parent=self))
         self._opts = pulumi.ResourceOptions(parent=self, provider=provider)
+        ami = image_id(spec, pulumi.InvokeOutputOptions(parent=self, provider=provider))
 
         vpc = aws.ec2.Vpc(
             f"{name}-vpc",
@@ -147,7 +165,7 @@ class AwsCluster(pulumi.ComponentResource):
             private_ip = ports.node_address(subnet_cidrs[placement], ordinal)
             instance = aws.ec2.Instance(
                 f"{name}-{node.name}",
-                ami=spec.image,
+                ami=ami,
                 instance_type=node.size,
                 subnet_id=subnets[placement].id,
                 private_ip=private_ip,
@@ -186,13 +204,15 @@ class AwsCluster(pulumi.ComponentResource):
             "public", Role.PUBLIC_AGENT, subnets, vpc, instances[Role.PUBLIC_AGENT], spec.public_ports
         )
 
-        self.cluster = cluster_output(
+        self.outputs = stack_outputs(
             spec,
             records,
             admin.private_key,
+            image=ami,
             masters_endpoints=[masters_lb.dns_name] if masters_lb else None,
             public_agents_endpoints=[public_lb.dns_name] if public_lb else None,
         )
+        self.cluster = self.outputs.cluster
         self.register_outputs({"cluster": self.cluster})
 
     def _tags(self, resource: str, role: Role | None = None) -> dict[str, str]:

@@ -20,7 +20,7 @@ import pulumi
 from pulumi_azure_native import compute, network, resources
 
 from infra import keys, ports
-from infra.inventory import NodeRecord, cluster_output
+from infra.inventory import NodeRecord, StackOutputs, stack_outputs
 from infra.ports import Protocol, ResolvedRule, Source
 from infra.spec import ROLE_ORDER, ClusterSpec, Role
 
@@ -65,13 +65,15 @@ def parse_image(urn: str) -> compute.ImageReferenceArgs:
 
 
 class AzureCluster(pulumi.ComponentResource):
-    """The machines of one cluster on Azure. Output: `cluster` (docs/contracts.md)."""
+    """The machines of one cluster on Azure. Outputs: `cluster` (docs/contracts.md) and the plain ones."""
 
     cluster: pulumi.Output[dict]
+    outputs: StackOutputs
 
     def __init__(self, name: str, spec: ClusterSpec, opts: pulumi.ResourceOptions | None = None) -> None:
         super().__init__("fastdata:infra:AzureCluster", name, None, opts)
-        assert spec.region is not None  # ClusterSpec guarantees a location on azure
+        assert spec.region is not None and spec.image is not None  # ClusterSpec defaults both on azure
+        image = spec.image
         self._name = name
         self._spec = spec
         self._opts = pulumi.ResourceOptions(parent=self)
@@ -182,7 +184,7 @@ class AzureCluster(pulumi.ComponentResource):
                     ),
                 ),
                 storage_profile=compute.StorageProfileArgs(
-                    image_reference=parse_image(spec.image),
+                    image_reference=parse_image(image),
                     os_disk=compute.OSDiskArgs(
                         create_option="FromImage",
                         delete_option="Delete",
@@ -200,13 +202,15 @@ class AzureCluster(pulumi.ComponentResource):
                 )
             )
 
-        self.cluster = cluster_output(
+        self.outputs = stack_outputs(
             spec,
             records,
             admin.private_key,
+            image=image,
             masters_endpoints=[masters_lb[0]] if masters_lb else None,
             public_agents_endpoints=[public_lb[0]] if public_lb else None,
         )
+        self.cluster = self.outputs.cluster
         self.register_outputs({"cluster": self.cluster})
 
     def _load_balancer(

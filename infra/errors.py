@@ -6,7 +6,10 @@ that runs over SSH.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 from contract.problems import ContractError, Problem
+from contract.settings import redact_url
 
 __all__ = ["ConfigError", "InfraError", "MissingComponent", "Problem"]
 
@@ -19,6 +22,10 @@ class ConfigError(InfraError, ContractError):
     """The stack configuration is invalid. Carries every problem found, not just the first."""
 
     what = "invalid stack configuration"
+
+    def __init__(self, problems: Sequence[Problem]) -> None:
+        # a value echoed back may be a URL with user:password@ in it: never print the credentials
+        super().__init__([Problem(p.key, redact_url(p.message)) for p in problems])
 
 
 class MissingComponent(InfraError):

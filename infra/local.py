@@ -1,7 +1,7 @@
 """The local cloud: cluster nodes as LXC system containers on this machine (DESIGN.md section 5).
 
 Same contract as AwsCluster and AzureCluster: a ComponentResource whose `cluster` output is built by
-infra.inventory.cluster_output. Addresses are fixed per role on the project bridge, so adding an agent
+infra.inventory.stack_outputs. Addresses are fixed per role on the project bridge, so adding an agent
 never renumbers the others.
 """
 
@@ -13,19 +13,16 @@ from pathlib import Path
 
 import pulumi
 
-from infra import keys, lxc
+from infra import keys, lxc, ports
 from infra.errors import ConfigError, Problem
-from infra.inventory import NodeRecord, cluster_output
+from infra.images import LOCAL_IMAGE
+from infra.inventory import NodeRecord, StackOutputs, stack_outputs
 from infra.lxc_provider import LxcNetwork, LxcNode
 from infra.spec import ClusterSpec, Role
 
-# Host part of each role's first address in the subnet, and how many nodes of the role fit.
-ADDRESS_PLAN: dict[Role, tuple[int, int]] = {
-    Role.BOOTSTRAP: (5, 1),
-    Role.MASTER: (10, 10),
-    Role.AGENT: (20, 60),
-    Role.PUBLIC_AGENT: (80, 20),
-}
+# Host part of each role's first address in the subnet, and how many nodes of the role fit (the spec
+# checks the counts against it before anything is declared).
+ADDRESS_PLAN = ports.LOCAL_ADDRESS_PLAN
 
 
 def default_cache_dir() -> Path:
@@ -52,6 +49,7 @@ class LocalCluster(pulumi.ComponentResource):
     """Bridge + one LXC node per spec node + the stack's admin key; exports the `cluster` inventory."""
 
     cluster: pulumi.Output[dict]
+    outputs: StackOutputs
 
     def __init__(
         self,
@@ -104,5 +102,6 @@ class LocalCluster(pulumi.ComponentResource):
                 )
             )
 
-        self.cluster = cluster_output(spec, records, private_key=admin.private_key)
+        self.outputs = stack_outputs(spec, records, admin.private_key, image=spec.image or LOCAL_IMAGE)
+        self.cluster = self.outputs.cluster
         self.register_outputs({"cluster": self.cluster})

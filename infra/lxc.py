@@ -30,6 +30,8 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+from infra.errors import InfraError
+
 LXC_PATH = Path(os.environ.get("FASTDATA_LXC_PATH", "/var/lib/lxc"))
 SUITE = "bookworm"
 MIRROR = "http://deb.debian.org/debian"
@@ -69,12 +71,14 @@ BASE_RECIPE_VERSION = 1
 MIN_FREE_GB = 8
 
 
-class LocalHostError(RuntimeError):
-    """The control machine cannot run the local cloud; the message says what to do."""
+class LocalHostError(InfraError, RuntimeError):
+    """The control machine cannot run the local cloud; the message says what to do. An InfraError, so
+    the program reports it in one message instead of a traceback."""
 
 
-class LxcError(RuntimeError):
-    """An lxc command failed; the message carries the command, exit status and output tail."""
+class LxcError(InfraError, RuntimeError):
+    """A host command for the local cloud failed; the message carries the command, exit status, output
+    tail and what to do next."""
 
 
 @dataclass(frozen=True)
@@ -106,10 +110,16 @@ def _run(
             f"'{cmd[0]}' is not installed; run ./scripts/setup.sh (it installs lxc, debootstrap and iptables)"
         ) from exc
     except subprocess.TimeoutExpired as exc:
-        raise LxcError(f"'{' '.join(cmd)}' did not finish within {timeout:.0f}s") from exc
+        raise LxcError(
+            f"'{' '.join(cmd)}' did not finish within {timeout:.0f}s; check what the host is busy with "
+            "(load, disk, a hung mirror) and re-run the same pulumi command (finished nodes are kept)"
+        ) from exc
     if check and proc.returncode != 0:
         tail = (proc.stdout + proc.stderr).strip()[-1500:]
-        raise LxcError(f"'{' '.join(cmd)}' exited {proc.returncode}: {tail}")
+        raise LxcError(
+            f"'{' '.join(cmd)}' exited {proc.returncode}: {tail}\n"
+            "fix the cause shown above and re-run the same pulumi command (every step is retried)"
+        )
     return proc
 
 
@@ -277,7 +287,8 @@ def remove_bridge(bridge: str, subnet: str, lock_dir: str | Path) -> None:
             if ports:
                 raise LxcError(
                     f"bridge {bridge} still has interfaces attached ({len(ports.splitlines())}); "
-                    "destroy the containers on it first"
+                    f"destroy the containers on it first (`lxc-ls --fancy` lists them; "
+                    "`pulumi destroy --stack local` removes the stack's own)"
                 )
             _run(["ip", "link", "del", bridge])
         rules = [("nat", _nat_rule(subnet))] + [("filter", r) for r in _forward_rules(bridge)]
@@ -295,14 +306,6 @@ def _container_dir(container: str) -> Path:
 
 def container_exists(container: str) -> bool:
     return (_container_dir(container) / "config").exists()
-
-
-def container_state(container: str) -> str | None:
-    """RUNNING, STOPPED, ... or None when there is no such container."""
-    if not container_exists(container):
-        return None
-    out = _run(["lxc-info", "-n", container, "-s", "-H"], check=False)
-    return out.stdout.strip() or None if out.returncode == 0 else None
 
 
 def _mac_for(container: str) -> str:
@@ -414,7 +417,9 @@ def user_setup_script(cfg: NodeConfig) -> str:
     """The admin user with the stack's public key and password-less sudo (Fabric runs as this user)."""
     user = cfg.ssh_user
     if not re.fullmatch(r"[a-z_][a-z0-9_-]{0,31}", user):
-        raise LxcError(f"invalid ssh user name {user!r}: use lower-case letters, digits, '-' and '_'")
+        raise LxcError(
+            f"invalid ssh user name {user!r}: set fastdata:sshUser to lower-case letters, digits, '-' and '_'"
+        )
     home = "/root" if user == "root" else f"/home/{user}"
     key = cfg.authorized_key.strip().replace("'", "")
     return f"""
@@ -480,12 +485,8 @@ def delete_node(container: str) -> None:
     _run(["lxc-stop", "-n", container, "-k"], check=False, timeout=60)
     proc = _run(["lxc-destroy", "-n", container], check=False, timeout=120)
     if proc.returncode != 0 and container_exists(container):
-        raise LxcError(f"could not destroy container {container}: {(proc.stdout + proc.stderr).strip()}")
+        raise LxcError(
+            f"could not destroy container {container}: {(proc.stdout + proc.stderr).strip()}; "
+            f"stop it by hand (lxc-stop -n {container} -k; lxc-destroy -n {container}) and re-run"
+        )
     shutil.rmtree(_container_dir(container), ignore_errors=True)
-
-
-def ensure_running(container: str) -> None:
-    """Start a stopped node (e.g. after a host reboot) before reading it."""
-    if container_state(container) == "STOPPED":
-        _run(["lxc-start", "-n", container], timeout=120)
-        _wait_booted(container)

@@ -397,10 +397,53 @@ def subnet_cidrs(count: int, network: str = CLOUD_NETWORK) -> tuple[str, ...]:
 _FIRST_NODE_OFFSET = 10
 
 
+def node_room(subnet: str) -> int:
+    """How many nodes node_address() can place in `subnet`: ordinals 0 .. node_room - 1 (the reserved
+    first addresses and the broadcast address are not for nodes)."""
+    return max(0, ipaddress.ip_network(subnet).num_addresses - 1 - _FIRST_NODE_OFFSET)
+
+
 def node_address(subnet: str, ordinal: int) -> str:
-    """The fixed private address of the `ordinal`-th node (inventory order) placed in `subnet`."""
-    net = ipaddress.ip_network(subnet)
-    offset = _FIRST_NODE_OFFSET + ordinal
-    if offset >= net.num_addresses - 1:
+    """The fixed private address of the `ordinal`-th node (inventory order) placed in `subnet`. The
+    ordinal counts every node of the cluster, so every subnet must have room for all of them: the spec
+    checks that with node_room() before anything is declared."""
+    if ordinal >= node_room(subnet):
         raise ValueError(f"subnet {subnet} has no room for node #{ordinal}")
-    return str(net.network_address + offset)
+    return str(ipaddress.ip_network(subnet).network_address + _FIRST_NODE_OFFSET + ordinal)
+
+
+# The local cloud's address layout: per role, the host part of its first address and how many nodes of
+# the role fit (infra/local.py places nodes by it; the spec checks counts against it).
+LOCAL_ADDRESS_PLAN: dict[Role, tuple[int, int]] = {
+    Role.BOOTSTRAP: (5, 1),
+    Role.MASTER: (10, 10),
+    Role.AGENT: (20, 60),
+    Role.PUBLIC_AGENT: (80, 20),
+}
+
+
+# --- how much of the internet a set of CIDRs opens to ----------------------------------------------------
+
+# A source set that covers this share of the IPv4 address space or more counts as "the world": a /1 alone
+# is half the internet, and 0.0.0.0/1 + 128.0.0.0/1 is all of it. Compared by addresses, never by string.
+WORLD_SHARE = 0.5
+_IPV4_ADDRESSES = 2**32
+
+
+def ipv4_share(cidrs: Iterable[str]) -> float:
+    """The share (0..1) of the IPv4 address space the union of `cidrs` covers; overlaps count once.
+    Entries that are not IPv4 networks are ignored (the callers report them)."""
+    nets: list[ipaddress.IPv4Network] = []
+    for text in cidrs:
+        try:
+            net = ipaddress.ip_network(str(text).strip(), strict=False)
+        except ValueError:
+            continue
+        if isinstance(net, ipaddress.IPv4Network):
+            nets.append(net)
+    return sum(n.num_addresses for n in ipaddress.collapse_addresses(nets)) / _IPV4_ADDRESSES
+
+
+def opens_to_world(cidrs: Iterable[str]) -> bool:
+    """Whether the union of `cidrs` is (close enough to) the whole IPv4 internet: see WORLD_SHARE."""
+    return ipv4_share(cidrs) >= WORLD_SHARE

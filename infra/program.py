@@ -1,4 +1,4 @@
-"""The program: read the spec once, declare the selected cloud's component, export `cluster`."""
+"""The program: read the spec once, declare the selected cloud's component, export its outputs."""
 
 from __future__ import annotations
 
@@ -7,12 +7,15 @@ from typing import Protocol
 
 import pulumi
 
+from infra import capacity, plugins
 from infra.errors import InfraError, MissingComponent
+from infra.inventory import StackOutputs
 from infra.spec import Cloud, ClusterSpec, load_spec
 
 
 class ClusterComponent(Protocol):
     cluster: pulumi.Output[dict]
+    outputs: StackOutputs
 
 
 # module, class: imported only for the selected cloud, so a stack never loads another cloud's SDK and
@@ -47,9 +50,22 @@ def build(spec: ClusterSpec) -> ClusterComponent:
 def main() -> None:
     try:
         spec = load_spec()  # every problem at once, before any resource is declared
+        for note in capacity.check_capacity(spec):  # the workload must fit the sizes
+            pulumi.log.warn(note)
+        plugins.require_plugin(spec.cloud)  # a cloud stack without its plugin: say how to install it
         cluster = build(spec)
     except InfraError as err:
         # RunError ends the program with just the message: the problems are the user's to fix, a
         # traceback through this program would only hide them
         raise pulumi.RunError(str(err)) from err
-    pulumi.export("cluster", cluster.cluster)
+    export(cluster.outputs)
+
+
+def export(outputs: StackOutputs) -> None:
+    """`cluster` for Fabric (a secret: it carries the key), `sshPrivateKey` (a secret), and the plain
+    outputs people look up without --show-secrets: nodes, endpoints, dashboardUrl, knownHosts,
+    sshCommand, image."""
+    pulumi.export("cluster", outputs.cluster)
+    pulumi.export("sshPrivateKey", outputs.private_key)
+    for name, value in outputs.plain.items():
+        pulumi.export(name, value)

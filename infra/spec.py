@@ -44,6 +44,7 @@ from contract.settings import (
 )
 from infra import ports
 from infra.errors import ConfigError
+from infra.images import AZURE_IMAGES, LOCAL_IMAGE
 
 NAMESPACE = "fastdata"
 
@@ -106,7 +107,7 @@ class ClusterSpec:
     cloud: Cloud
     platform: Platform
     region: str | None  # AWS region or Azure location; None on the local cloud
-    image: str
+    image: str | None  # None on AWS: looked up in the region at deploy time (infra/images.py)
     ssh_user: str
     admin_cidrs: tuple[str, ...]
     allow_world_admin: bool
@@ -209,16 +210,7 @@ _SIZE_RULES: dict[Cloud, tuple[str, str]] = {
     Cloud.LOCAL: (r"[1-9][0-9]*[MG]", "a container memory limit such as 4G or 512M"),
 }
 
-# Azure marketplace images are the same in every location, so they can default. AWS AMI ids differ per
-# region and account, and looking one up needs the cloud; the stack must name it (see stacks/*aws*.yaml).
-# DC/OS 2.2 supports CentOS/RHEL 7 and Flatcar only (dcos-mesos.md 0): CentOS 7.9, EOL since June 2024,
-# is the one free image of those on both clouds; yum needs the vault mirrors (handled by the dcos role).
-_AZURE_IMAGES = {
-    Platform.DCOS: "OpenLogic:CentOS:7_9-gen2:latest",
-    Platform.MESOS: "Debian:debian-12:12-gen2:latest",
-    Platform.STANDALONE: "Debian:debian-12:12-gen2:latest",
-}
-_LOCAL_IMAGE = "debian-12"  # the debootstrap-built base of infra/lxc.py
+# Images: infra/images.py (AWS looks the AMI up when fastdata:image is not set, Azure has defaults).
 _IMAGE_RULES: dict[Cloud, tuple[str, str]] = {
     Cloud.AWS: (r"ami-[0-9a-f]{8,17}", "an AMI id such as ami-0123456789abcdef0 (AMIs are per region)"),
     Cloud.AZURE: (r"[^:\s]+:[^:\s]+:[^:\s]+:[^:\s]+", "an image URN publisher:offer:sku:version"),
@@ -245,10 +237,11 @@ def default_nodes(cloud: Cloud, platform: Platform) -> dict[Role, NodePool]:
 
 
 def default_image(cloud: Cloud, platform: Platform) -> str | None:
+    """None on AWS: the program looks the AMI up in the stack's region (infra/images.py AMI_LOOKUPS)."""
     if cloud is Cloud.AZURE:
-        return _AZURE_IMAGES[platform]
+        return AZURE_IMAGES[platform]
     if cloud is Cloud.LOCAL:
-        return _LOCAL_IMAGE
+        return LOCAL_IMAGE
     return None
 
 
@@ -351,6 +344,7 @@ def parse_spec(raw_config: Mapping[str, Any], project: str, stack: str) -> Clust
     nodes = _parse_nodes(c, raw, cloud, platform)
     settings = _parse_settings(c, raw, platform, nodes.agent.count)
     local = _parse_local(c, raw, cloud, nodes)
+    _parse_cloud_network(c, cloud, nodes)
 
     # cross-key rules
     if settings.demo.enabled:
@@ -363,7 +357,6 @@ def parse_spec(raw_config: Mapping[str, Any], project: str, stack: str) -> Clust
 
     if c.problems:
         raise ConfigError(c.problems)
-    assert image is not None  # a missing image was reported above
     return ClusterSpec(
         project=project,
         stack=stack,
@@ -407,14 +400,9 @@ def _parse_region(c: _Collector, raw: Mapping[str, Any], cloud: Cloud) -> str | 
 
 
 def _parse_image(c: _Collector, raw: Mapping[str, Any], cloud: Cloud, platform: Platform) -> str | None:
+    """The image to boot, or None on AWS when the program is to look it up (the default)."""
     image = raw.get("image") or default_image(cloud, platform)
     if image is None:
-        os_hint = "CentOS 7 (DC/OS 2.2 supports CentOS/RHEL 7)" if platform is Platform.DCOS else "Debian 12"
-        c.add(
-            "image",
-            f"is required for cloud=aws: the {os_hint} AMI id of your region, e.g. "
-            "ami-0123456789abcdef0 (AMI ids differ per region and cannot be looked up offline)",
-        )
         return None
     pattern, expected = _IMAGE_RULES[cloud]
     c.check(
@@ -448,15 +436,29 @@ def _parse_admin_cidrs(
         if net.version != 4:
             c.add(f"adminCidrs[{i}]", "only IPv4 CIDRs are supported (the clusters are IPv4-only)")
             continue
-        if net.prefixlen == 0 and not allow_world:
+        if ports.opens_to_world([str(net)]) and not allow_world:
             c.add(
                 f"adminCidrs[{i}]",
-                f"{net} opens SSH and the admin UIs to the whole internet; use your "
-                "own address range, or set fastdata:allowWorldAdmin: true to insist",
+                f"{net} opens SSH and the admin UIs to {_share(ports.ipv4_share([str(net)]))} of the "
+                "internet; use your own address range, or set fastdata:allowWorldAdmin: true to insist",
             )
             continue
         cidrs.append(str(net))
+    # by address coverage, not by string: 0.0.0.0/1 + 128.0.0.0/1 is the world too
+    share = ports.ipv4_share(cidrs)
+    if len(cidrs) > 1 and ports.opens_to_world(cidrs) and not allow_world:
+        c.add(
+            "adminCidrs",
+            f"{', '.join(cidrs)} together cover {_share(share)} of the IPv4 internet, which opens SSH and "
+            "the admin UIs to the world; use your own address ranges, or set "
+            "fastdata:allowWorldAdmin: true to insist",
+        )
+        return ()
     return tuple(cidrs)
+
+
+def _share(fraction: float) -> str:
+    return "all" if fraction >= 1 else f"{fraction:.0%}"
 
 
 _ROLE_KEYS = {role.value: role for role in ROLE_ORDER}
@@ -543,13 +545,43 @@ def _parse_local(c: _Collector, raw: Mapping[str, Any], cloud: Cloud, nodes: Nod
         c.add("local.subnet", f"must be a private IPv4 network of /24 or larger (got {net})")
     elif net.overlaps(_DOCKER_BRIDGE):
         c.add("local.subnet", f"{net} overlaps Docker's default bridge 172.17.0.0/16; pick another range")
-    elif cloud is Cloud.LOCAL and net.num_addresses - 3 < len(nodes.instances()):
+    elif cloud is Cloud.LOCAL:
         # network, broadcast and the bridge's own address are not for nodes
-        c.add(
-            "local.subnet",
-            f"{net} has room for {net.num_addresses - 3} nodes, the stack asks for {len(nodes.instances())}",
-        )
+        rooms = {role: room for role, (_first, room) in ports.LOCAL_ADDRESS_PLAN.items()}
+        check_network_room(c, nodes, f"fastdata:local.subnet {net}", net.num_addresses - 3, rooms)
     return LocalSpec(bridge, str(net))
+
+
+def _parse_cloud_network(c: _Collector, cloud: Cloud, nodes: Nodes) -> None:
+    """AWS and Azure place every node at a fixed address derived from its ordinal in each subnet
+    (infra/ports.py node_address): the ordinals must fit a subnet."""
+    if cloud is Cloud.LOCAL:
+        return
+    subnet = ports.subnet_cidrs(1)[0]
+    check_network_room(
+        c, nodes, f"the {cloud} subnets (/{subnet.split('/')[1]}, e.g. {subnet})", ports.node_room(subnet)
+    )
+
+
+def check_network_room(
+    c: Collector, nodes: Nodes, network: str, room: int, role_rooms: Mapping[Role, int] | None = None
+) -> None:
+    """One rule for every cloud: the nodes must fit the addresses the cloud's layout has for them. The
+    agent count is the one people grow, so a cluster that is too big is reported on it."""
+    for role, role_room in (role_rooms or {}).items():
+        count = nodes.pool(role).count
+        c.check(
+            count <= role_room,
+            f"nodes.{role.value}.count",
+            f"is {count}, but {network} has addresses for at most {role_room} {role.value} nodes",
+        )
+    total = len(nodes.instances())
+    c.check(
+        total <= room,
+        "nodes.agent.count",
+        f"is {nodes.agent.count}, making {total} nodes in all, but {network} addresses at most {room} "
+        "nodes; lower fastdata:nodes.agent.count (or the other counts)",
+    )
 
 
 # --- reading stack config ------------------------------------------------------------------------------

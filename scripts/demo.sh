@@ -64,12 +64,13 @@ for attempt in 1 2 3; do
 done
 [ $ok = 1 ] || die "the cluster did not pass every readiness gate; see above, then: fab diagnose --stack $stack"
 
-cluster=$(pulumi stack output cluster --stack "$stack" --json --show-secrets)  # parsed here, never printed
-public=$(printf '%s' "$cluster" | python -c 'import json,sys; print(json.load(sys.stdin)["endpoints"]["publicAgents"][0])')
-master=$(printf '%s' "$cluster" | python -c 'import json,sys; print(json.load(sys.stdin)["endpoints"]["masters"][0])')
+# plain outputs: no --show-secrets, no key material
+endpoints=$(pulumi stack output endpoints --stack "$stack" --json)
+public=$(printf '%s' "$endpoints" | python -c 'import json,sys; print(json.load(sys.stdin)["publicAgents"][0])')
+master=$(printf '%s' "$endpoints" | python -c 'import json,sys; print(json.load(sys.stdin)["masters"][0])')
 step "the demo is running"
 cat <<EOF
-  dashboard         http://$public/
+  dashboard         $(pulumi stack output dashboardUrl --stack "$stack")
   producer counters http://$master:9108/metrics
   Spark master UI   http://$master:8080/
   InfluxDB          http://$public:8086/  (database crimes)

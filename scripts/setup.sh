@@ -3,7 +3,9 @@
 #   1. the Debian packages in scripts/apt-packages.txt that are missing (apt-get),
 #   2. .venv with exactly the Python packages of requirements/control.lock, hash-checked (re-installed only
 #      when it or pyproject.toml changes), and the project itself (editable),
-#   3. the Pulumi CLI + Python language host at the pinned SDK version (scripts/build-pulumi.sh).
+#   3. the Pulumi CLI + Python language host at the pinned SDK version (scripts/build-pulumi.sh),
+#   4. the git filter that keeps Pulumi's per-machine encryption salt out of git (scripts/setup-git.sh),
+#   5. with --cloud (or FASTDATA_CLOUD=1): the aws and azure-native plugins (scripts/setup-cloud.sh).
 # Quiet when there is nothing to do; says what it installs otherwise. Safe to re-run at any time.
 set -euo pipefail
 here="$(cd "$(dirname "$0")" && pwd)"
@@ -74,3 +76,7 @@ fi
 
 # --- 3. Pulumi CLI -----------------------------------------------------------------------------------
 "$here/build-pulumi.sh"
+
+# --- 4. git ignores Pulumi's per-machine salt; 5. cloud plugins only when asked (--cloud or FASTDATA_CLOUD=1)
+"$here/setup-git.sh"
+case " $* ${FASTDATA_CLOUD:+--cloud} " in *" --cloud "*) "$here/setup-cloud.sh" || log "cloud plugins not installed (see above); local stacks do not need them" ;; esac

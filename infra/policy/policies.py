@@ -189,6 +189,12 @@ def _is_world(source: str) -> bool:
     return source.strip().lower() in WORLD_SOURCES
 
 
+def _opens_to_world(sources: Sequence[str]) -> bool:
+    """A world tag, or CIDRs whose union covers the world by addresses (0.0.0.0/1 + 128.0.0.0/1 is
+    0.0.0.0/0): infra/ports.py opens_to_world, the same rule the spec applies to adminCidrs."""
+    return any(_is_world(s) for s in sources) or ports.opens_to_world(sources)
+
+
 def _within(source: str, networks: Iterable[str]) -> bool:
     try:
         net = ipaddress.ip_network(source.strip(), strict=False)
@@ -229,7 +235,7 @@ def check_world_ingress(args: ResourceValidationArgs, report: ReportViolation) -
     settings = settings_for(args)
     role = _role(args.props)
     for rule in rules:
-        if not any(_is_world(s) for s in rule.sources):
+        if not _opens_to_world(rule.sources):
             continue
         if rule.protocol != "tcp":
             report(
@@ -266,6 +272,18 @@ def check_admin_sources(args: ResourceValidationArgs, report: ReportViolation) -
     for rule in rules:
         covered = _overlaps(rule.ranges, admin_ports) if rule.protocol in ("tcp", "all") else []
         if not covered:
+            continue
+        if _opens_to_world(rule.sources):
+            how = (
+                "the world"
+                if any(_is_world(s) for s in rule.sources)
+                else f"{ports.ipv4_share(rule.sources):.0%} of the IPv4 internet"
+            )
+            report(
+                f"{rule.label}: admin port(s) {covered} open to {list(rule.sources)}, that is {how}; "
+                "admin ports admit only fastdata:adminCidrs and the cluster network, never the world",
+                None,
+            )
             continue
         if settings.admin_cidrs is None:
             report(

@@ -42,9 +42,20 @@ class Registered:
 
 
 @dataclass
+class Call:
+    token: str
+    args: dict[str, Any]
+
+
+LOOKED_UP_AMI = "ami-0fedcba9876543210"  # what the mocked get_ami answers
+
+
+@dataclass
 class ProgramRun:
     resources: list[Registered]
     exports: dict[str, Any] = field(default_factory=dict)
+    secret: dict[str, bool] = field(default_factory=dict)  # per export: is the output a secret
+    calls: list[Call] = field(default_factory=list)  # invokes the program made
     error: BaseException | None = None  # set only when run with allow_error=True
 
     @property
@@ -79,6 +90,7 @@ class RecordingMocks(pulumi.runtime.Mocks):
 
     def __init__(self) -> None:
         self.resources: list[Registered] = []
+        self.calls: list[Call] = []
         self._addresses = 0
 
     def _public_address(self) -> str:
@@ -112,6 +124,11 @@ class RecordingMocks(pulumi.runtime.Mocks):
         return f"{args.name}-id", state
 
     def call(self, args: pulumi.runtime.MockCallArgs) -> dict[str, Any]:
+        """Answers the one lookup the program makes (the AMI, when fastdata:image is not set) and records
+        it; any other invoke is a test failure (the program stays deterministic)."""
+        self.calls.append(Call(args.token, _reveal(dict(args.args))))
+        if args.token == "aws:ec2/getAmi:getAmi":
+            return {"id": LOOKED_UP_AMI, "imageId": LOOKED_UP_AMI, "name": "looked-up", **args.args}
         raise AssertionError(f"the program must not call invokes (got {args.token}): keep it deterministic")
 
 
@@ -130,8 +147,23 @@ def _as_config_string(value: Any) -> str:
     return json.dumps(value)
 
 
+def plugin_home(root: Path, installed: bool = True) -> Path:
+    """A PULUMI_HOME whose plugin directory holds the pinned aws and azure-native plugins (empty stand-in
+    binaries: under mocks no plugin runs, the program only checks they are installed), or nothing."""
+    from infra.plugins import PLUGINS
+
+    (root / "plugins").mkdir(parents=True, exist_ok=True)
+    if installed:
+        for plugin in PLUGINS.values():
+            where = root / "plugins" / f"resource-{plugin.name}-v{plugin.version}"
+            where.mkdir(exist_ok=True)
+            (where / plugin.binary).write_text("")
+    return root
+
+
 @pytest.fixture
-def run_program(monkeypatch: pytest.MonkeyPatch) -> Iterator[Callable[..., ProgramRun]]:
+def run_program(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Iterator[Callable[..., ProgramRun]]:
+    monkeypatch.setenv("PULUMI_HOME", str(plugin_home(tmp_path / "pulumi-home")))
     old_settings = runtime_settings.SETTINGS
     loops: list[asyncio.AbstractEventLoop] = []
 
@@ -142,7 +174,7 @@ def run_program(monkeypatch: pytest.MonkeyPatch) -> Iterator[Callable[..., Progr
         pulumi.runtime.set_all_config({f"fastdata:{k}": _as_config_string(v) for k, v in config.items()})
         mocks = RecordingMocks()
         pulumi.runtime.set_mocks(mocks, project="fastdata", stack=stack, preview=False)
-        result = ProgramRun(mocks.resources)
+        result = ProgramRun(mocks.resources, calls=mocks.calls)
         monkeypatch.setattr(pulumi, "export", lambda name, value: result.exports.__setitem__(name, value))
         try:
             runpy.run_path(str(PROGRAM), run_name="__main__")
@@ -150,9 +182,14 @@ def run_program(monkeypatch: pytest.MonkeyPatch) -> Iterator[Callable[..., Progr
             if not allow_error:
                 raise
             result.error = err
+            # a component may have started registering before the error: finish that in this run's loop,
+            # or the runtime's count of outstanding RPCs leaks into the next run and it waits forever
+            loop.run_until_complete(wait_for_rpcs())
             return result
         for name, value in list(result.exports.items()):
-            result.exports[name] = loop.run_until_complete(pulumi.Output.from_input(value).future())
+            output = pulumi.Output.from_input(value)
+            result.exports[name] = loop.run_until_complete(output.future())
+            result.secret[name] = loop.run_until_complete(output.is_secret())
         loop.run_until_complete(wait_for_rpcs())
         return result
 

@@ -10,13 +10,22 @@ from __future__ import annotations
 
 import base64
 import io
+import json
 from collections import Counter
 from typing import Any
 
 import paramiko
 import pytest
 import yaml
-from conftest import CLOUD_STACKS, KEY_TYPE, ProgramRun, Registered, sdk_has_tags, stack_config
+from conftest import (
+    CLOUD_STACKS,
+    KEY_TYPE,
+    LOOKED_UP_AMI,
+    ProgramRun,
+    Registered,
+    sdk_has_tags,
+    stack_config,
+)
 
 from infra import ports
 from infra.policy.policies import TAGGED_PREFIXES, UNTAGGABLE, Ingress, ingress_rules, validate_resources
@@ -45,6 +54,8 @@ def test_shipped_stack(stack: str, run_program: Any) -> None:
     check_tags(deployed)
     check_names(deployed)
     check_cluster_output(deployed)
+    check_image_lookup(deployed)
+    check_plain_outputs(deployed)
     check_load_balancers(deployed)
     check_policy_pack_accepts(deployed)
 
@@ -72,11 +83,14 @@ def check_sizes_and_encrypted_disks(deployed: tuple[ClusterSpec, ProgramRun]) ->
         role = Role(_role(machine))
         if spec.cloud is Cloud.AWS:
             assert machine.inputs["instanceType"] == spec.nodes.pool(role).size
-            assert machine.inputs["ami"] == spec.image
+            assert machine.inputs["ami"] == run.exports["image"] == (spec.image or LOOKED_UP_AMI)
             assert machine.inputs["rootBlockDevice"]["encrypted"] is True
             assert machine.inputs["metadataOptions"]["httpTokens"] == "required"
         else:
             assert machine.inputs["hardwareProfile"]["vmSize"] == spec.nodes.pool(role).size
+            reference = machine.inputs["storageProfile"]["imageReference"]
+            urn = ":".join(reference[k] for k in ("publisher", "offer", "sku", "version"))
+            assert urn == run.exports["image"] == spec.image
             assert machine.inputs["securityProfile"]["encryptionAtHost"] is True
             linux = machine.inputs["osProfile"]["linuxConfiguration"]
             assert linux["disablePasswordAuthentication"] is True
@@ -248,3 +262,54 @@ def test_each_run_is_fresh(run_program: Any) -> None:
     second = run_program(stack_config("dev-aws"), "dev-aws")
     assert len(first.declared) == len(second.declared) > 0
     assert first.exports["cluster"]["ssh"]["privateKey"] != second.exports["cluster"]["ssh"]["privateKey"]
+
+
+def check_image_lookup(deployed: tuple[ClusterSpec, ProgramRun]) -> None:
+    """AWS stacks without fastdata:image look the AMI up once: the OS publisher's account, the newest
+    image, the OS name filter of the platform, in the stack's region (the provider's)."""
+    spec, run = deployed
+    if spec.cloud is not Cloud.AWS or spec.image is not None:
+        assert run.calls == []
+        return
+    assert [c.token for c in run.calls] == ["aws:ec2/getAmi:getAmi"]
+    args = run.calls[0].args
+    assert args["mostRecent"] is True
+    filters = {f["name"]: f["values"] for f in args["filters"]}
+    if spec.platform is Platform.DCOS:
+        assert args["owners"] == ["125523088429"] and filters["name"] == ["CentOS Linux 7*x86_64*"]
+    else:
+        assert args["owners"] == ["136693071363"] and filters["name"] == ["debian-12-amd64-*"]
+    assert filters["architecture"] == ["x86_64"] and filters["virtualization-type"] == ["hvm"]
+
+
+PLAIN_OUTPUTS = {"nodes", "endpoints", "dashboardUrl", "knownHosts", "sshCommand", "image"}
+
+
+def check_plain_outputs(deployed: tuple[ClusterSpec, ProgramRun]) -> None:
+    """What people look up is readable without --show-secrets and carries no key material; only the
+    private key (and `cluster`, which carries it for Fabric) is secret."""
+    spec, run = deployed
+    assert set(run.exports) == {"cluster", "sshPrivateKey", *PLAIN_OUTPUTS}
+    assert {name for name, secret in run.secret.items() if secret} == {"cluster", "sshPrivateKey"}
+    cluster = run.exports["cluster"]
+    assert run.exports["sshPrivateKey"] == cluster["ssh"]["privateKey"]
+    plain = {name: run.exports[name] for name in PLAIN_OUTPUTS}
+    text = json.dumps(plain)
+    assert "PRIVATE KEY" not in text and cluster["ssh"]["privateKey"].splitlines()[1] not in text
+    assert plain["nodes"] == cluster["nodes"] and plain["endpoints"] == cluster["endpoints"]
+    assert plain["knownHosts"] == cluster["ssh"]["knownHosts"]
+    assert plain["dashboardUrl"] == f"http://{cluster['endpoints']['publicAgents'][0]}/"
+    master = next(n for n in cluster["nodes"] if n["role"] == "master")
+    assert plain["sshCommand"].endswith(f"{spec.ssh_user}@{master['publicIp']}")
+    assert "StrictHostKeyChecking=yes" in plain["sshCommand"]
+
+
+def test_a_pinned_image_is_not_looked_up(run_program: Any) -> None:
+    run = run_program({**stack_config("dev-aws"), "image": "ami-0123456789abcdef0"}, "dev-aws")
+    assert run.calls == [] and run.exports["image"] == "ami-0123456789abcdef0"
+    assert {m.inputs["ami"] for m in run.of_type(MACHINE_TYPE[Cloud.AWS])} == {"ami-0123456789abcdef0"}
+
+
+def test_no_dashboard_url_without_the_demo(run_program: Any) -> None:
+    run = run_program({**stack_config("dev-azure"), "demo": {"enabled": False}}, "dev-azure")
+    assert run.exports["dashboardUrl"] is None and run.secret["dashboardUrl"] is False

@@ -35,7 +35,13 @@ def test_local_output_has_the_same_shape_as_the_clouds(
 
     # whether this host could run containers is not the point here (test_local_cloud.py runs real ones)
     monkeypatch.setattr(infra.lxc, "preflight", lambda *_a, **_k: None)
-    local = run_program(stack_config("local"), "local").exports["cluster"]
+    local_run = run_program(stack_config("local"), "local")
+    local = local_run.exports["cluster"]
+    # the plain outputs on the local cloud: node addresses, no key material, not secret
+    assert local_run.exports["dashboardUrl"] == "http://10.98.0.80/"
+    assert local_run.exports["sshCommand"].endswith("root@10.98.0.10")
+    assert local_run.exports["image"] == "debian-12"
+    assert not any(local_run.secret[k] for k in ("nodes", "endpoints", "dashboardUrl", "sshCommand"))
     aws = run_program(stack_config("dev-aws"), "dev-aws").exports["cluster"]
     assert set(local) == CONTRACT_KEYS
     assert local["cloud"] == "local" and [n["role"] for n in local["nodes"]] == [

@@ -146,3 +146,16 @@ def test_destroy_leaves_nothing_that_breaks_the_next_up(stack: dict) -> None:
     assert len(containers()) == 5
     cluster = inventory()
     assert ssh_run(cluster, cluster["nodes"][-1]["privateIp"], "hostname") == "public-agent-0"
+
+
+def test_plain_outputs_need_no_secrets(stack: dict) -> None:
+    """`pulumi stack output` shows the dashboard URL without --show-secrets; the JSON without it carries no
+    key material (only `cluster` and `sshPrivateKey` are secret)."""
+    table = pulumi("stack", "output").stdout
+    public_agent = SUBNET.rsplit(".", 1)[0] + ".80"
+    assert f"http://{public_agent}/" in table
+    outputs = json.loads(pulumi("stack", "output", "--json").stdout)
+    assert outputs["dashboardUrl"] == f"http://{public_agent}/"
+    assert outputs["cluster"] == "[secret]" and outputs["sshPrivateKey"] == "[secret]"
+    assert outputs["sshCommand"].endswith(f"root@{SUBNET.rsplit('.', 1)[0]}.10")
+    assert "PRIVATE KEY" not in json.dumps(outputs)

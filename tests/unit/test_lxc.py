@@ -80,3 +80,16 @@ def test_preflight_names_every_problem(monkeypatch: pytest.MonkeyPatch, tmp_path
         lxc.preflight(tmp_path, min_free_gb=10**6)
     text = str(err.value)
     assert "needs root" in text and "'debootstrap' is missing" in text and "GB free" in text
+
+
+def test_host_errors_are_infra_errors_that_say_what_to_do(tmp_path: Path) -> None:
+    """The program's error handler catches InfraError: a missing tool or a failing command reaches the
+    user as one message with the next step, not as a traceback."""
+    from infra.errors import InfraError
+
+    assert issubclass(lxc.LocalHostError, InfraError) and issubclass(lxc.LxcError, InfraError)
+    with pytest.raises(InfraError, match=r"not installed; run \./scripts/setup\.sh"):
+        lxc._run([str(tmp_path / "no-such-tool")])
+    with pytest.raises(InfraError, match=r"exited 3: boom\n.*re-run the same pulumi command"):
+        lxc._run(["sh", "-c", "echo boom; exit 3"])
+    assert not hasattr(lxc, "ensure_running")  # dead code, removed

@@ -198,3 +198,17 @@ def test_untaggable_types_really_have_no_tags() -> None:
         root = {"aws": "pulumi_aws", "azure-native": "pulumi_azure_native"}[package]
         cls = getattr(importlib.import_module(f"{root}.{module.split('/')[0]}"), name)
         assert "tags" not in inspect.signature(cls._internal_init).parameters, resource_type
+
+
+def test_split_world_is_still_the_world() -> None:
+    """0.0.0.0/1 + 128.0.0.0/1 opens a port to everyone: refused on admin ports even when the pack's own
+    adminCidrs say the same, and refused as world ingress on a non-public role."""
+    halves = ["0.0.0.0/1", "128.0.0.0/1"]
+    found = violations(
+        sg("master", tcp(22, 22, *halves)), config={"adminCidrs": halves, "publicPorts": [80, 443]}
+    )
+    assert any("fastdata-admin-sources" in v and "100% of the IPv4 internet" in v for v in found), found
+    assert any("fastdata-world-ingress" in v and "master" in v for v in found), found
+    # one half alone is still too broad; a normal range is not
+    assert any("fastdata-admin-sources" in v for v in violations(sg("master", tcp(22, 22, "0.0.0.0/1"))))
+    assert violations(sg("master", tcp(22, 22, "203.0.113.0/24"))) == []

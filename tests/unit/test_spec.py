@@ -126,7 +126,7 @@ def test_tags() -> None:
         ({"adminCidrs": ["203.0.113.7/24"]}, "fastdata:adminCidrs[0]", "is not a CIDR"),
         ({"region": ""}, "fastdata:region", "is required for cloud=aws"),
         ({"region": "westeurope"}, "fastdata:region", "AWS region"),
-        ({"image": ""}, "fastdata:image", "AMI id"),
+        ({"image": "ubuntu-22.04"}, "fastdata:image", "AMI id"),
         ({"publicPorts": [80, 22]}, "fastdata:publicPorts[1]", "must not be open to the world"),
         ({"publicPorts": [80, 5051]}, "fastdata:publicPorts[1]", "must not be open to the world"),
         ({"publicPorts": [70000]}, "fastdata:publicPorts[0]", "1-65535"),
@@ -184,7 +184,6 @@ def test_every_problem_is_reported_at_once() -> None:
     )
     assert {
         "fastdata:region",
-        "fastdata:image",
         "fastdata:adminCidrs",
         "fastdata:nodes.master.count",
         "fastdata:kafka.replicationFactor",
@@ -235,3 +234,65 @@ def test_a_component_missing_from_the_checkout_fails_clearly(monkeypatch: pytest
     monkeypatch.setitem(program.COMPONENTS, Cloud.LOCAL, ("infra.no_such_module", "LocalCluster"))
     with pytest.raises(MissingComponent, match=r"fastdata:cloud is local, but infra/no_such_module\.py"):
         program.component_class(Cloud.LOCAL)
+
+
+def test_the_world_admin_guard_counts_addresses_not_strings() -> None:
+    """0.0.0.0/1 + 128.0.0.0/1 is 0.0.0.0/0; a /1 alone is half the internet. Both are refused unless
+    allowWorldAdmin; ordinary ranges, overlapping or not, pass."""
+    halves = {**AWS, "adminCidrs": ["0.0.0.0/1", "128.0.0.0/1"]}
+    found = problems(halves)  # each half alone is already too broad (>= WORLD_SHARE)
+    assert {"fastdata:adminCidrs[0]", "fastdata:adminCidrs[1]"} <= set(found)
+    assert "allowWorldAdmin" in found["fastdata:adminCidrs[1]"]
+    quarters = ["0.0.0.0/2", "64.0.0.0/2", "128.0.0.0/2", "192.0.0.0/3", "224.0.0.0/3"]
+    union = problems({**AWS, "adminCidrs": quarters})["fastdata:adminCidrs"]
+    assert "together cover all of the IPv4 internet" in union and "allowWorldAdmin" in union
+    assert "fastdata:adminCidrs" in problems({**AWS, "adminCidrs": quarters[:2]})  # 50%: too broad
+    assert "50%" in problems({**AWS, "adminCidrs": ["128.0.0.0/1"]})["fastdata:adminCidrs[0]"]
+    opted_in = parse_spec({**halves, "allowWorldAdmin": True}, project="p", stack="s")
+    assert opted_in.admin_cidrs == ("0.0.0.0/1", "128.0.0.0/1")
+    fine = parse_spec(
+        {**AWS, "adminCidrs": ["10.0.0.0/8", "10.1.0.0/16", "198.51.100.0/24"]}, project="p", stack="s"
+    )
+    assert len(fine.admin_cidrs) == 3
+
+
+def test_ipv4_share_is_the_union() -> None:
+    from infra.ports import ipv4_share, opens_to_world
+
+    assert ipv4_share(["0.0.0.0/1", "128.0.0.0/1"]) == 1.0
+    assert ipv4_share(["10.0.0.0/8", "10.0.0.0/9"]) == 2**24 / 2**32  # overlaps count once
+    assert ipv4_share(["Internet", "::/0", "not a cidr"]) == 0.0  # only IPv4 networks count
+    assert opens_to_world(["0.0.0.0/2", "64.0.0.0/2"]) and not opens_to_world(["0.0.0.0/2"])
+
+
+def test_cloud_node_counts_must_fit_the_subnets() -> None:
+    """AWS and Azure place each node at a fixed address in a /24: one rule, shared with the local cloud."""
+    azure = {"cloud": "azure", "region": "westeurope", "adminCidrs": ["203.0.113.0/24"]}
+    for config in (AWS, azure):
+        found = problems({**config, "nodes": {"agent": {"count": 300}}})
+        message = found["fastdata:nodes.agent.count"]
+        assert "is 300, making 302 nodes in all" in message and "/24" in message and "245" in message
+        parse_spec({**config, "nodes": {"agent": {"count": 243}}}, project="p", stack="s")  # 245 in all
+    # the local cloud: per role (its address plan) and in all, by the same function
+    local = problems({"cloud": "local", "nodes": {"agent": {"count": 61}}})
+    assert "at most 60 agent nodes" in local["fastdata:nodes.agent.count"]
+
+
+def test_credentials_in_urls_are_never_echoed() -> None:
+    found = problems(
+        {
+            **AWS,
+            "artifacts": {"mesosPackageSource": "ftp://bob:hunter2@mirror.example/mesos.deb"},
+            "dcos": {"config": "https://alice:s3cr@t@example/x"},
+        }
+    )
+    text = " ".join(found.values())
+    assert "mesosPackageSource" in " ".join(found) and "***@mirror.example" in text
+    assert "hunter2" not in text and "s3cr" not in text and "t@example" not in text
+
+
+def test_aws_image_is_looked_up_unless_pinned() -> None:
+    unpinned = {k: v for k, v in AWS.items() if k != "image"}
+    assert parse_spec(unpinned, project="p", stack="s").image is None  # the program looks it up
+    assert parse_spec(AWS, project="p", stack="s").image == "ami-0123456789abcdef0"
+    assert "fastdata:image" in problems({**AWS, "image": "debian-12"})
