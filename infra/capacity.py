@@ -11,19 +11,12 @@ ZooKeeper and Marathon. A size that is not in the table is reported and skipped,
 
 from __future__ import annotations
 
-import re
-from dataclasses import dataclass
-
+from contract.capacity import Size, memory_needs, mib
+from contract.capacity import gb as _gb
 from contract.problems import Problem
 from contract.schema import Cloud, Platform, Role
 from infra.errors import ConfigError
 from infra.spec import ClusterSpec
-
-
-@dataclass(frozen=True)
-class Size:
-    vcpus: int
-    memory_mib: int
 
 
 def _gib(vcpus: int, gib: int) -> Size:
@@ -59,56 +52,12 @@ PLATFORM_MINIMUMS: dict[Platform, dict[Role, Size]] = {
     Platform.DCOS: {Role.MASTER: _gib(4, 32), Role.AGENT: _gib(2, 16), Role.PUBLIC_AGENT: _gib(2, 16)},
 }
 
-# Memory the settings do not name, in MiB: the OS, sshd, journald and the HDFS daemon of the node; the
-# demo producer (a Python process); the demo's Spark driver (roles/demo.py --driver-memory 768m); ZooKeeper
-# and Marathon on Mesos masters (roles/mesos.py ZK_HEAP, MARATHON_HEAP).
-NODE_DAEMONS_MIB = 512
-DEMO_PRODUCER_MIB = 256
-DEMO_DRIVER_MIB = 768
-MESOS_MASTER_MIB = 256 + 512
-
-_JVM = re.compile(r"([1-9]\d*)([mMgG])")
-
-
-def mib(size: str) -> int:
-    """512m / 2g (JVM) or 512M / 4G (container limits) in MiB."""
-    match = _JVM.fullmatch(size)
-    if match is None:
-        raise ValueError(f"not a size: {size!r}")
-    return int(match.group(1)) * (1024 if match.group(2) in "gG" else 1)
-
 
 def size_of(spec: ClusterSpec, role: Role) -> Size | None:
     size = spec.nodes.pool(role).size
     if spec.cloud is Cloud.LOCAL:
         return Size(0, mib(size))  # 0: containers share the host's CPUs, there is no limit to check
     return KNOWN_SIZES[spec.cloud].get(size)
-
-
-def memory_needs(spec: ClusterSpec, role: Role) -> list[tuple[str, int]]:
-    """What runs on one node of `role` and its memory in MiB, naming the setting behind each part."""
-    s, k = spec.settings.spark, spec.settings.kafka
-    parts: list[tuple[str, int]] = []
-    if role is Role.AGENT:
-        if k.brokers > 0:
-            parts.append(("Kafka heap (fastdata:kafka.heap)", mib(k.heap)))
-        parts.append(("Spark executors (fastdata:spark.workerMemory)", mib(s.worker_memory)))
-        parts.append(("Spark worker daemon (fastdata:spark.workerHeap)", mib(s.worker_heap)))
-    elif role is Role.MASTER:
-        parts.append(("Spark master (fastdata:spark.masterHeap)", mib(s.master_heap)))
-        if spec.settings.demo.enabled:
-            parts.append(("demo producer", DEMO_PRODUCER_MIB))
-            parts.append(("demo Spark driver", DEMO_DRIVER_MIB))
-        if spec.platform is Platform.MESOS:
-            parts.append(("ZooKeeper and Marathon", MESOS_MASTER_MIB))
-    else:
-        return []
-    parts.append(("node daemons (OS, HDFS)", NODE_DAEMONS_MIB))
-    return parts
-
-
-def _gb(mib_: int) -> str:
-    return f"{mib_ / 1024:.1f} GiB" if mib_ % 1024 else f"{mib_ // 1024} GiB"
 
 
 def check_capacity(spec: ClusterSpec) -> list[str]:
@@ -141,7 +90,7 @@ def check_capacity(spec: ClusterSpec) -> list[str]:
                     "choose a bigger size",
                 )
             )
-        needs = memory_needs(spec, role)
+        needs = memory_needs(spec.settings, spec.platform, role)
         total = sum(m for _, m in needs)
         if needs and total > size.memory_mib:
             parts = " + ".join(f"{what} {_gb(m)}" for what, m in needs)

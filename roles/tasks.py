@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import TextIO
 
 from contract import Cluster, Node
+from roles.engine import capacity
 from roles.engine import inventory as inv
 from roles.engine.connection import CommandFailed, Remote, SshRemote, Unreachable, connect, load_private_key
 from roles.engine.executor import (
@@ -123,6 +124,8 @@ def deploy(
             err = DeployFailed(report, "connect")
             _diagnose_on_failure(err, inventory, platform, remotes, progress, diagnose_root)
             raise err
+        for note in check_capacity(inventory, remotes):
+            progress.line(f"  capacity: {note}")
         executor = Executor(platform, spec, inventory, remotes, progress)
         try:
             sub = executor.run(dry_run=dry_run)
@@ -146,6 +149,22 @@ def deploy(
     for host, counts in report.per_host().items():
         progress.line(f"  {host:<16} " + ", ".join(f"{k} {v}" for k, v in sorted(counts.items())))
     return report
+
+
+def check_capacity(inventory: Cluster, remotes: Mapping[str, Remote]) -> list[str]:
+    """Each node's real memory (read-only) against what will run on it; ConfigError before any change."""
+
+    def memory(remote: Remote) -> int | None:
+        try:
+            return capacity.parse_memory_mib(
+                remote.run(capacity.MEMORY_FACTS, check=False, timeout=30).stdout
+            )
+        except (CommandFailed, Unreachable):
+            return None
+
+    with ThreadPoolExecutor(max_workers=MAX_PARALLEL) as pool:
+        found = dict(zip(remotes, pool.map(memory, remotes.values()), strict=True))
+    return capacity.check(inventory, found)
 
 
 def _diagnose_on_failure(

@@ -1,0 +1,64 @@
+"""What runs on a node of each role needs, from the settings: checked against the known machine sizes
+before `pulumi up` declares anything (infra/capacity.py) and against the nodes' real memory before
+`fab deploy` changes anything (roles/engine/capacity.py). Pure.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+from contract.schema import Platform, Role
+from contract.settings import Settings
+
+
+@dataclass(frozen=True)
+class Size:
+    vcpus: int
+    memory_mib: int
+
+
+# Memory the settings do not name, in MiB: the OS, sshd, journald and the HDFS daemon of the node; the
+# demo producer (a Python process); the demo's Spark driver (roles/demo --driver-memory 768m); ZooKeeper
+# and Marathon on Mesos masters (roles/packages/zookeeper.py HEAP, roles/platforms/mesos.py MARATHON_HEAP).
+NODE_DAEMONS_MIB = 512
+DEMO_PRODUCER_MIB = 256
+DEMO_DRIVER_MIB = 768
+MESOS_MASTER_MIB = 256 + 512
+
+_JVM = re.compile(r"([1-9]\d*)([mMgG])")
+
+
+def mib(size: str) -> int:
+    """512m / 2g (JVM) or 512M / 4G (container limits) in MiB."""
+    match = _JVM.fullmatch(size)
+    if match is None:
+        raise ValueError(f"not a size: {size!r}")
+    return int(match.group(1)) * (1024 if match.group(2) in "gG" else 1)
+
+
+def memory_needs(settings: Settings, platform: Platform, role: Role) -> list[tuple[str, int]]:
+    """What runs on one node of `role` and its memory in MiB, naming the setting behind each part."""
+    s, k = settings.spark, settings.kafka
+    parts: list[tuple[str, int]] = []
+    if role is Role.AGENT:
+        if k.brokers > 0:
+            parts.append(("Kafka heap (fastdata:kafka.heap)", mib(k.heap)))
+        parts.append(("Spark executors (fastdata:spark.workerMemory)", mib(s.worker_memory)))
+        parts.append(("Spark worker daemon (fastdata:spark.workerHeap)", mib(s.worker_heap)))
+    elif role is Role.MASTER:
+        parts.append(("Spark master (fastdata:spark.masterHeap)", mib(s.master_heap)))
+        if settings.demo.enabled:
+            parts.append(("demo producer", DEMO_PRODUCER_MIB))
+            parts.append(("demo Spark driver", DEMO_DRIVER_MIB))
+        if platform is Platform.MESOS:
+            parts.append(("ZooKeeper and Marathon", MESOS_MASTER_MIB))
+    else:
+        return []
+    parts.append(("node daemons (OS, HDFS)", NODE_DAEMONS_MIB))
+    return parts
+
+
+def gb(mib_: int) -> str:
+    """MiB as GiB for messages: 3 GiB, 2.5 GiB."""
+    return f"{mib_ / 1024:.1f} GiB" if mib_ % 1024 else f"{mib_ // 1024} GiB"
