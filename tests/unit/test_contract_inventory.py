@@ -14,10 +14,9 @@ import pytest
 from contract import Cluster, InvalidInventory
 from contract.settings import Settings
 from infra.spec import parse_spec
+from tests.unit.test_engine import inventory_dict
 
 pytestmark = pytest.mark.unit
-
-KEY = "-----BEGIN OPENSSH PRIVATE KEY-----\nAAAA\n-----END OPENSSH PRIVATE KEY-----\n"
 
 
 def host_key(seed: int) -> str:
@@ -27,26 +26,11 @@ def host_key(seed: int) -> str:
 
 
 def cluster_json(agents: int = 3, settings: dict[str, Any] | None = None) -> dict[str, Any]:
-    nodes = [{"name": "master-0", "role": "master", "privateIp": "10.98.0.10", "publicIp": None}]
-    nodes += [
-        {"name": f"agent-{i}", "role": "agent", "privateIp": f"10.98.0.{20 + i}", "publicIp": None}
-        for i in range(agents)
-    ]
-    nodes += [{"name": "public-agent-0", "role": "publicAgent", "privateIp": "10.98.0.80", "publicIp": None}]
-    return {
-        "name": "fastdata-local",
-        "cloud": "local",
-        "platform": "standalone",
-        "ssh": {
-            "user": "root",
-            "port": 22,
-            "privateKey": KEY,
-            "knownHosts": "".join(f"{n['privateIp']} {host_key(i)}\n" for i, n in enumerate(nodes)),
-        },
-        "nodes": nodes,
-        "endpoints": {"masters": ["10.98.0.10"], "publicAgents": ["10.98.0.80"], "bootstrap": None},
-        "settings": settings if settings is not None else {},
-    }
+    """The engine tests' inventory (master-0, agent-N, public-agent-0), with these settings."""
+    data = inventory_dict(agents)
+    data["endpoints"] = {**data["endpoints"], "bootstrap": None}
+    data["settings"] = settings if settings is not None else {}
+    return data
 
 
 def _leaves(value: Any, path: str = "") -> dict[str, Any]:
