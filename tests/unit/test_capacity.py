@@ -6,7 +6,8 @@ from typing import Any
 
 import pytest
 
-from infra.capacity import check_capacity, memory_needs, mib
+from contract.capacity import memory_needs, mib
+from infra.capacity import check_capacity
 from infra.errors import ConfigError
 from infra.spec import Role, parse_spec
 
@@ -46,5 +47,5 @@ def test_unknown_sizes_are_reported_not_guessed() -> None:
 
 def test_needs_follow_the_settings() -> None:
     spec = parse_spec({**AWS, "demo": {"enabled": False}}, project="fastdata", stack="s")
-    assert all("demo" not in what for what, _ in memory_needs(spec, Role.MASTER))
+    assert all("demo" not in what for what, _ in memory_needs(spec.settings, spec.platform, Role.MASTER))
     assert mib("768m") == 768 and mib("2g") == 2048 and mib("4G") == 4096
