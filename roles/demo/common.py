@@ -13,6 +13,7 @@ import shlex
 from collections.abc import Callable
 
 from contract import Cluster, Node
+from roles.artifacts import DEMO_PACKAGES
 from roles.engine.connection import Remote, RunResult
 from roles.engine.executor import Check, Gate, Op, RemoteFor
 from roles.engine.ops import ARTIFACT_DIR, artifact_op, directory_op, marker_op, probed, source, unpack_op
@@ -46,16 +47,17 @@ def apps_ops(spec: DeploySpec, node: Node, notify: list[str], with_pyspark: bool
     wheels = [spec.artifact("demo-wheels")]
     if with_pyspark:
         wheels += [spec.artifact("py4j"), spec.artifact("pyspark")]
-    want = ",".join(w.sha256 for w in wheels)
+    # the packages are part of the marker: a changed list re-installs even from the same wheels
+    want = ",".join(w.sha256 for w in wheels) + ";" + ",".join(DEMO_PACKAGES)
     marker = f"{VENV}/.fastdata-wheels"
 
     def install(r: Remote) -> None:
         extra = " ".join(q(f"{ARTIFACT_DIR}/{w.filename}") for w in wheels[1:])
         r.run(
             f"test -x {VENV}/bin/pip || python3 -m venv {VENV}; "
-            f"{VENV}/bin/pip install -q --no-index --find-links {WHEELS_DIR} confluent-kafka requests "
+            f"{VENV}/bin/pip install -q --no-index --find-links {WHEELS_DIR} {' '.join(DEMO_PACKAGES)} "
             f"{extra} && "
-            f"echo {want} > {marker}",
+            f"echo {q(want)} > {marker}",
             timeout=900,
         )
 
