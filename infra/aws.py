@@ -6,7 +6,8 @@ IMDSv2, host keys via cloud-init), and network load balancers in front of the ma
 public agents' public ports. Every taggable resource carries spec.tags().
 
 Nodes have public addresses because Fabric connects to them directly (no bastion yet); the security
-groups admit SSH and the UIs from adminCidrs only (dcos-terraform's "admin" group, dcos-mesos.md 2.3).
+groups admit SSH and the UIs from adminCidrs only (dcos-terraform's "admin" group,
+docs/reference/dcos-mesos.md 2.3).
 """
 
 from __future__ import annotations

@@ -1,7 +1,8 @@
 """AzureCluster: the cluster's machines on Azure (pulumi_azure_native 3.x).
 
 A resource group, one VNet and subnet, one NSG per role rendered from the same port matrix as AWS
-(no SSH from `*`, unlike dcos-terraform's Azure NSGs: dcos-mesos.md 2.3), a static public IP and NIC per
+(no SSH from `*`, unlike dcos-terraform's Azure NSGs: docs/reference/dcos-mesos.md 2.3), a static public IP
+and NIC per
 node, Linux VMs with SSH-key login only, host keys via cloud-init, encryption at host, and Standard
 load balancers for the masters' UIs and the public agents' public ports. Every taggable resource carries
 spec.tags().

@@ -3,7 +3,8 @@
 Known sizes (vCPUs, memory) of the AWS instance types and Azure VM sizes the shipped stacks and the
 defaults use, in one table; local containers have a memory limit (their size) and share the host's CPUs.
 What each role needs: the platform's documented minimum (DC/OS: masters 4 cores / 32 GB, agents and
-public agents 2 cores / 16 GB, dcos-mesos.md 1.5) and the memory of what runs there, from the settings
+public agents 2 cores / 16 GB, docs/reference/dcos-mesos.md 1.5) and the memory of what runs there, from the
+settings
 (contract.Settings): an agent holds a Kafka broker's heap, the Spark worker's executors and daemon, and
 the node's own daemons; a master holds the Spark master, the demo's producer and driver, and on Mesos
 ZooKeeper and Marathon. A size that is not in the table is reported and skipped, never guessed.
@@ -47,7 +48,7 @@ KNOWN_SIZES: dict[Cloud, dict[str, Size]] = {
     },
 }
 
-# Platform minimums per role: (vCPUs, MiB). DC/OS's system requirements (dcos-mesos.md 1.5).
+# Platform minimums per role: (vCPUs, MiB). DC/OS's system requirements (docs/reference/dcos-mesos.md 1.5).
 PLATFORM_MINIMUMS: dict[Platform, dict[Role, Size]] = {
     Platform.DCOS: {Role.MASTER: _gib(4, 32), Role.AGENT: _gib(2, 16), Role.PUBLIC_AGENT: _gib(2, 16)},
 }

@@ -6,7 +6,8 @@ AWS: AMI ids differ per region, so the program looks the image up in the stack's
 references are the same in every location, so they are plain defaults. Setting `fastdata:image` pins the
 image on either cloud.
 
-DC/OS 2.2 supports CentOS/RHEL 7 and Flatcar only (dcos-mesos.md 0): CentOS 7.9, EOL since June 2024, is
+DC/OS 2.2 supports CentOS/RHEL 7 and Flatcar only (docs/reference/dcos-mesos.md 0): CentOS 7.9, EOL since
+June 2024, is
 the one free image of those on both clouds; yum needs the vault mirrors (handled by the dcos role).
 """
 

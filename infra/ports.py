@@ -5,10 +5,11 @@ Azure NSGs are rendered from the same resolved rows (infra/aws.py, infra/azure.p
 checks resources against the same admin ports (infra/policy/policies.py), and the spec refuses public
 ports that would expose a control plane (infra/spec.py).
 
-Three kinds of source, after dcos-terraform's security-group model (reference dcos-mesos.md 2.3, 2.4):
+Three kinds of source, after dcos-terraform's security-group model (docs/reference/dcos-mesos.md 2.3, 2.4):
 - ADMIN: the operators' CIDRs (`fastdata:adminCidrs`) -> SSH, ICMP echo and the platform's web UIs;
 - CLUSTER: the cluster's own network -> everything between nodes. DC/OS requires "unrestricted IP-to-IP
-  connectivity between all cluster nodes" (dcos-mesos.md 1.5) and Mesos, Spark and Kafka use random
+  connectivity between all cluster nodes" (docs/reference/dcos-mesos.md 1.5) and Mesos, Spark and Kafka use
+  random
   ports between nodes (Spark executors, Marathon libprocess, task ports), so enumerating them would only
   break things; CLUSTER_SERVICES below documents what that rule carries;
 - WORLD: anyone -> `fastdata:publicPorts`, on public agents only.
@@ -27,7 +28,8 @@ ALL_ROLES: frozenset[str] = frozenset(Role)
 ALL_PLATFORMS: frozenset[str] = frozenset(Platform)
 
 # The network every cloud cluster lives in (AWS VPC, Azure VNet). Kept clear of 172.17.0.0/16, Docker's
-# default bridge, which DC/OS nodes run (anchors.md 1.1: "not to use 172.17/16, because Docker uses it").
+# default bridge, which DC/OS nodes run (docs/reference/anchors.md 1.1: "not to use 172.17/16, because
+# Docker uses it").
 CLOUD_NETWORK = "10.40.0.0/16"
 
 
@@ -81,7 +83,8 @@ class Rule:
 _PUBLIC_PLACEHOLDER: tuple[PortRange, ...] = ()
 
 MATRIX: tuple[Rule, ...] = (
-    # --- admin: operators only (dcos-mesos.md 2.4 "admin") ---------------------------------------------
+    # --- admin: operators only (docs/reference/dcos-mesos.md 2.4 "admin")
+    # ---------------------------------------------
     Rule(
         "ssh",
         Source.ADMIN,
@@ -154,7 +157,8 @@ MATRIX: tuple[Rule, ...] = (
         "Spark standalone worker UI (linked from the master UI)",
         frozenset({Platform.STANDALONE}),
     ),
-    # --- cluster: everything between nodes (dcos-mesos.md 1.5, 2.3 "internal", 2.4) --------------------
+    # --- cluster: everything between nodes (docs/reference/dcos-mesos.md 1.5, 2.3 "internal", 2.4)
+    # --------------------
     Rule(
         "cluster-internal",
         Source.CLUSTER,
@@ -163,7 +167,8 @@ MATRIX: tuple[Rule, ...] = (
         ALL_ROLES,
         "all traffic between cluster nodes (see CLUSTER_SERVICES)",
     ),
-    # --- world: public agents only, fastdata:publicPorts (dcos-mesos.md 2.3 "public_agents") -----------
+    # --- world: public agents only, fastdata:publicPorts (docs/reference/dcos-mesos.md 2.3 "public_agents")
+    # -----------
     Rule(
         "public",
         Source.WORLD,
@@ -185,7 +190,7 @@ class Service:
     ports: tuple[PortRange, ...]
     roles: frozenset[str]
     platforms: frozenset[str]
-    reference: str
+    reference: str  # a section of docs/reference/dcos-mesos.md
 
 
 _MASTERS = frozenset({Role.MASTER})
@@ -195,7 +200,8 @@ _DCOS = frozenset({Platform.DCOS})
 _MESOS = frozenset({Platform.MESOS, Platform.DCOS})
 
 CLUSTER_SERVICES: tuple[Service, ...] = (
-    # ZooKeeper: Mesos, Marathon, Kafka <= 3.9 and the Spark dispatcher use it (dcos-mesos.md 2.1, 2.5)
+    # ZooKeeper: Mesos, Marathon, Kafka <= 3.9 and the Spark dispatcher use it (docs/reference/dcos-mesos.md
+    # 2.1, 2.5)
     Service("zookeeper-client", Protocol.TCP, _p(2181), _MASTERS, _MESOS, "dcos-mesos.md 2.1, 2.5"),
     Service("zookeeper-peer", Protocol.TCP, _p(2888, 3888), _MASTERS, _MESOS, "dcos-mesos.md 2.1, 2.5"),
     Service("exhibitor", Protocol.TCP, _p(8181), _MASTERS, _DCOS, "dcos-mesos.md 2.1"),

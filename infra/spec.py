@@ -124,7 +124,8 @@ class ClusterSpec:
 
     def disk_gb(self, role: Role) -> int:
         """Root disk size. DC/OS wants 120 GB on masters and 60 GB free under /var on agents
-        (dcos-mesos.md 1.5); the other platforms keep Kafka logs and Spark checkpoints on agents."""
+        (docs/reference/dcos-mesos.md 1.5); the other platforms keep Kafka logs and Spark checkpoints on
+        agents."""
         if self.platform is Platform.DCOS:
             return {Role.BOOTSTRAP: 60, Role.MASTER: 120}.get(role, 100)
         return 100 if role is Role.AGENT else 40
@@ -179,7 +180,8 @@ LIST_KEYS = frozenset({"adminCidrs", "publicPorts"})
 LOCAL_DEFAULTS = {"bridge": "fdbr0", "subnet": "10.98.0.0/24"}
 
 # Node sizes when the stack does not set one. DC/OS minimums: masters 4 cores / 32 GB, agents 2 cores /
-# 16 GB (dcos-mesos.md 1.5); dcos-terraform's defaults are m4.xlarge / Standard_D4s_v3 (anchors.md 1.1).
+# 16 GB (docs/reference/dcos-mesos.md 1.5); dcos-terraform's defaults are m4.xlarge / Standard_D4s_v3
+# (docs/reference/anchors.md 1.1).
 _SIZES: dict[Cloud, dict[Role, str]] = {
     Cloud.AWS: {
         Role.BOOTSTRAP: "t3.medium",

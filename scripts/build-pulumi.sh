@@ -5,7 +5,7 @@
 # Why build: this project's machines reach package registries only (no get.pulumi.com). The Go module
 # proxy serves Pulumi's modules; tools/pulumi-cli and tools/pulumi-python-host are committed wrapper
 # modules (go.mod + go.sum) because `go install pkg@version` refuses Pulumi's replace directives.
-# See ../shared/reference/toolchain-offline.md section 1 and README "Pulumi CLI".
+# See docs/reference/toolchain-offline.md section 1 and README "Pulumi CLI".
 #
 # Idempotent: does nothing when .tools/pulumi/bin/pulumi already reports the pinned version, or when a
 # `pulumi` of that version is on PATH (then it is linked, not rebuilt). FASTDATA_REBUILD_PULUMI=1 forces.

@@ -14,7 +14,8 @@ from pyspark.sql.types import DoubleType, LongType, StringType, StructField, Str
 
 from apps.common.geohash import BASE32, bit_split
 
-# Only the fields the aggregation needs; the rest of the event (demo-reference 5.2) is ignored.
+# Only the fields the aggregation needs; the rest of the event (docs/reference/demo-reference.md 5.2) is
+# ignored.
 EVENT_SCHEMA = StructType(
     [
         StructField("id", LongType()),
@@ -107,7 +108,8 @@ def geohash_column(lat: Column, lon: Column, precision: int) -> Column:
 def aggregate(events: DataFrame, config: AggregationConfig) -> Aggregates:
     """Counts per crime type (``type_window``) and per geohash cell (``cell_window``) over emit time.
 
-    Windows over the replay's emit time give a live axis (demo-reference 5.3); the watermark bounds the
+    Windows over the replay's emit time give a live axis (docs/reference/demo-reference.md 5.3); the
+    watermark bounds the
     state kept for late events (see the processor's --watermark help for the trade-off).
     """
     valid = events.where(F.col("valid")).withWatermark("emit_ts", config.watermark)

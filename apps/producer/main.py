@@ -69,7 +69,8 @@ def build_parser() -> argparse.ArgumentParser:
         formatter_class=HelpFormatter,
     )
     data = parser.add_argument_group("data set")
-    # DATA_URL is the name demo-reference 5.7 uses for a remote export; DATA_FILE wins when both are set.
+    # DATA_URL is the name docs/reference/demo-reference.md 5.7 uses for a remote export; DATA_FILE wins
+    # when both are set.
     env_flag(
         data,
         "--data",

@@ -97,7 +97,8 @@ class CrimeEvent:
         return replace(self, event_time=self.event_time + delta)
 
     def to_json_dict(self, emit_time: datetime) -> dict[str, Any]:
-        """The Kafka value (demo-reference 5.2 plus ``emit_time``, the wall clock when replayed)."""
+        """The Kafka value (docs/reference/demo-reference.md 5.2 plus ``emit_time``, the wall clock when
+        replayed)."""
         return {
             "id": self.id,
             "case_number": self.case_number,

@@ -13,7 +13,7 @@ Per master, on its address:
   Accept of the response: 415 / 406 otherwise), the request body (unknown fields, types), the package
   and version in its catalog (kafka 2.10.0-2.4.0 / 2.9.0-2.4.0, spark 2.12.0-3.0.1) and the options
   against the package's config.json properties (mesosphere/dcos-kafka-service, mesosphere/spark-build;
-  reference dcos-mesos.md 5.1, 5.2), with Cosmos' error shape {type, message, data: {errors}}; an
+  docs/reference/dcos-mesos.md 5.1, 5.2), with Cosmos' error shape {type, message, data: {errors}}; an
   installed service name answers 409 PackageAlreadyInstalled. Unknown option properties are refused
   (assumes the schemas' additionalProperties: false **[unverified]**).
 - Exhibitor (:8181): `GET /exhibitor/v1/cluster/status`, one entry per master, `serving` unless a test
@@ -21,7 +21,7 @@ Per master, on its address:
 - Mesos (:5050): `/redirect` (307 to the first master, the leader), `/master/state` and `/master/slaves`
   (non-leaders 307 to the leader) listing the joined agents as DC/OS registers them: private agents with
   DC/OS' private port ranges unreserved, public agents with `public_ip: true` and everything reserved to
-  `slave_public` (reference 1.6).
+  `slave_public` (docs/reference/dcos-mesos.md 1.6).
 - ZooKeeper (:2181) accepts TCP connections (so the Marathon double sees an ensemble).
 - Marathon (:8080 on the first master): the Marathon double (marathon_double.py) as DC/OS runs it
   (`--mesos_role slave_public`, `unreserved` default); an installed package adds its scheduler app
@@ -51,7 +51,7 @@ MEDIA = "application/vnd.dcos.package.{kind}+json;charset=utf-8;version={version
 PRIVATE_PORTS = [[1025, 2180], [2182, 3887], [3889, 5049], [5052, 8079], [8082, 8180], [8182, 32000]]
 PUBLIC_PORTS = [[1, 21], [23, 5050], [5052, 32000]]
 
-# config.json properties (leaf: a type, or a tuple of allowed strings); reference dcos-mesos.md 5.1, 5.2
+# config.json properties (leaf: a type, or a tuple of allowed strings); docs/reference/dcos-mesos.md 5.1, 5.2
 KAFKA_OPTIONS: dict[str, Any] = {
     "service": {
         "name": str,

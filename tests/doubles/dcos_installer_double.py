@@ -11,7 +11,7 @@ dcos_generate_config.sh [--genconf | --version | --help], in the directory holdi
 - reads genconf/config.yaml (a YAML subset: `key: value` lines, values plain scalars or JSON/flow lists;
   anything else is refused as unparsable, where real gen would parse full YAML), stringifies it as gen does
   (lists -> JSON, booleans -> 'true'/'false') and validates what dcos/dcos gen/calc.py validates
-  (reference dcos-mesos.md 1.4, 6.1): required keys reported "unset", master_discovery and
+  (docs/reference/dcos-mesos.md 1.4, 6.1): required keys reported "unset", master_discovery and
   exhibitor_storage_backend choices, master_list (JSON list of unique IPv4, 1/3/5/7/9 masters),
   bootstrap_url (not ending in '/'), resolvers, dns_search, booleans, enable_ipv6 vs
   dcos_l4lb_enable_ipv6, calculated keys set by hand, ip_detect_filename (must exist; this double also

@@ -10,7 +10,7 @@ Like the real one:
 - HTTP on --http_port: `/ping`, `/v2/leader` (404 "There is no leader"), `/v2/info`, `/v2/apps` (GET,
   POST), `/v2/apps/{id}` (GET, PUT with `partialUpdate`, DELETE), `/v2/apps/{id}/restart`. Non-leaders
   proxy /v2/apps requests to the leader. App definitions are validated as Marathon does server-side
-  (reference dcos-mesos.md 4, 6.2: app.raml, AppDefinition.json, the 1.10 role rules) and refused with
+  (docs/reference/dcos-mesos.md 4, 6.2: app.raml, AppDefinition.json, the 1.10 role rules) and refused with
   422 `{"message": "Object is not valid", "details": [{"path", "errors"}]}`; a body that is not JSON
   or has the wrong JSON types gets 422 `{"message": "Invalid JSON", ...}`. Stricter than Marathon:
   unknown top-level fields are refused (catches typos; the old JSON schema had additionalProperties false).

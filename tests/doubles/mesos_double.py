@@ -5,7 +5,7 @@ One file, two programs: the name it is run as (`mesos-master`, `mesos-agent`: sy
 or `--daemon=master|agent` picks which. What it does like the real binaries:
 
 - flags from `--name=value` (and `--[no-]name` for booleans) and `MESOS_<NAME>` variables, the command
-  line winning; the flag names of Mesos 1.11.x (reference dcos-mesos.md 6.3: src/master/flags.cpp,
+  line winning; the flag names of Mesos 1.11.x (docs/reference/dcos-mesos.md 6.3: src/master/flags.cpp,
   src/slave/flags.cpp, src/logging/flags.cpp). Unknown command-line flags, duplicate flags, values of the
   wrong type and the start-up requirements of main.cpp (`--work_dir`, `--quorum` with `--zk`, `--master`
   on agents, `--ip` xor `--ip_discovery_command`, zk:// URLs, `--resources`, `--attributes`,

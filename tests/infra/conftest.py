@@ -2,7 +2,7 @@
 
 `run_program(config, stack)` executes infra/__main__.py the way Pulumi does (runpy), with `config` as
 the `fastdata:` stack config, and returns every resource the program registered plus its exports.
-Follows reference toolchain-offline.md 2.2: fresh event loop per test, settings restored, preview=False
+Follows docs/reference/toolchain-offline.md 2.2: fresh event loop per test, settings restored, preview=False
 so outputs are known.
 """
 
