@@ -111,7 +111,7 @@ def plain_outputs(
     """nodes, endpoints, dashboardUrl (null without the demo), knownHosts, sshCommand, image."""
 
     def dashboard(c: Cluster) -> str | None:
-        if not spec.demo.enabled or not c.endpoints.public_agents:
+        if not spec.settings.demo.enabled or not c.endpoints.public_agents:
             return None
         return f"http://{c.endpoints.public_agents[0]}/"
 

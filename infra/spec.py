@@ -35,11 +35,7 @@ from contract.schema import (
     Role,
 )
 from contract.settings import (
-    ArtifactSettings,
-    DemoSettings,
-    KafkaSettings,
     Settings,
-    Versions,
     parse_settings,
 )
 from infra import ports
@@ -133,22 +129,6 @@ class ClusterSpec:
     @property
     def public_ports(self) -> tuple[int, ...]:
         return self.settings.public_ports
-
-    @property
-    def versions(self) -> Versions:
-        return self.settings.versions
-
-    @property
-    def kafka(self) -> KafkaSettings:
-        return self.settings.kafka
-
-    @property
-    def demo(self) -> DemoSettings:
-        return self.settings.demo
-
-    @property
-    def artifacts(self) -> ArtifactSettings:
-        return self.settings.artifacts
 
 
 # --- declared keys and their defaults (Pulumi.yaml's `config:` block declares the same; a test checks) --

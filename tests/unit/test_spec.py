@@ -65,7 +65,7 @@ def test_values_arrive_as_strings_from_pulumi() -> None:
     assert spec.admin_cidrs == ("198.51.100.0/24",)
     assert (spec.nodes.master.count, spec.nodes.bootstrap.count) == (3, 1)
     assert spec.nodes.master.size == "m5.2xlarge"  # the DC/OS master default
-    assert spec.kafka.partitions == 12 and spec.kafka.brokers == 3
+    assert spec.settings.kafka.partitions == 12 and spec.settings.kafka.brokers == 3
     assert spec.ssh_user == "centos"
 
 
