@@ -28,9 +28,14 @@ def parse_inventory(data: Any) -> Cluster:
 def load_file(path: str | Path) -> Cluster:
     p = Path(path)
     try:
-        text = p.read_text()
+        text = p.read_text(encoding="utf-8")
     except OSError as exc:
         raise InventoryError(f"cannot read inventory file {p}: {exc.strerror}") from exc
+    except UnicodeDecodeError as exc:
+        raise InventoryError(
+            f"inventory file {p} is not UTF-8 text (byte {exc.start}); write it with "
+            "`pulumi stack output cluster --json --show-secrets > FILE`"
+        ) from exc
     try:
         data = json.loads(text)
     except json.JSONDecodeError as exc:

@@ -313,3 +313,17 @@ def test_a_pinned_image_is_not_looked_up(run_program: Any) -> None:
 def test_no_dashboard_url_without_the_demo(run_program: Any) -> None:
     run = run_program({**stack_config("dev-azure"), "demo": {"enabled": False}}, "dev-azure")
     assert run.exports["dashboardUrl"] is None and run.secret["dashboardUrl"] is False
+
+
+@pytest.mark.parametrize("stack", ["dev-aws", "dev-azure"])
+def test_a_two_agent_stack_adapts_its_kafka_defaults(stack: str, run_program: Any) -> None:
+    """2 agents: 2 brokers and RF 2 in the cluster output, without anyone setting them; an explicit
+    replicationFactor 3 cannot fit and is refused naming both keys, before any resource."""
+    config = stack_config(stack)
+    two = {**config, "nodes": {**config["nodes"], "agent": {**config["nodes"]["agent"], "count": 2}}}
+    kafka = run_program(two, stack).exports["cluster"]["settings"]["kafka"]
+    assert (kafka["brokers"], kafka["replicationFactor"], kafka["minInsyncReplicas"]) == (2, 2, 1)
+    refused = run_program({**two, "kafka": {"replicationFactor": 3}}, stack, allow_error=True)
+    assert refused.error is not None and not refused.declared
+    assert "fastdata:kafka.replicationFactor" in str(refused.error)
+    assert "fastdata:nodes.agent.count" in str(refused.error)
