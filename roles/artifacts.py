@@ -296,14 +296,17 @@ class ArtifactCache:
         self._verified[name] = art
         return art
 
-    def record(self, name: str, path: Path, source: str) -> Artifact:
+    def record(self, name: str, path: Path, source: str, supplied_sha256: str | None = None) -> Artifact:
+        """`supplied_sha256`: the checksum the user configured for a file they supply, when the cached
+        copy differs from it (setuid bits stripped), so a re-run knows it has that file already."""
         manifest = self.manifest()
         digest = sha256_file(path)
         manifest[name] = {
             "file": path.name,
             "sha256": digest,
             "size": path.stat().st_size,
-            "source": source,
+            "source": redact_url(source),
+            **({"suppliedSha256": supplied_sha256} if supplied_sha256 else {}),
         }
         tmp = self.root / (MANIFEST + ".tmp")
         tmp.write_text(json.dumps(manifest, indent=2, sort_keys=True) + "\n")
@@ -320,7 +323,7 @@ def supplied(
     (e.g. artifacts.mesosPackageSource / artifacts.mesosPackageSha256), for the error messages."""
     try:
         art = cache.get(name)
-        if art.sha256 == sha256:
+        if sha256 in (art.sha256, cache.manifest().get(name, {}).get("suppliedSha256")):
             return art
     except ArtifactMissing:
         pass  # not cached yet, or the cached copy is corrupt: fetch it again below
@@ -351,7 +354,7 @@ def supplied(
         # checked here, on the control machine, before anything is sent to a node
         sanitize_tar(partial, f"settings.{source_key}", redact_url(source))
     partial.replace(target)
-    return cache.record(name, target, source)
+    return cache.record(name, target, source, supplied_sha256=sha256)
 
 
 def _filtered(member: tarfile.TarInfo) -> tarfile.TarInfo:
