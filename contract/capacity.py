@@ -18,7 +18,7 @@ class Size:
     memory_mib: int
 
 
-# Memory the settings do not name, in MiB: the OS, sshd, journald and the HDFS daemon of the node; the
+# Memory the settings do not name, in MiB: the OS, sshd and journald of the node; the
 # demo producer (a Python process); the demo's Spark driver (roles/demo --driver-memory 768m); ZooKeeper
 # and Marathon on Mesos masters (roles/packages/zookeeper.py HEAP, roles/platforms/mesos.py MARATHON_HEAP).
 NODE_DAEMONS_MIB = 512
@@ -37,12 +37,16 @@ def mib(size: str) -> int:
     return int(match.group(1)) * (1024 if match.group(2) in "gG" else 1)
 
 
-def memory_needs(settings: Settings, platform: Platform, role: Role) -> list[tuple[str, int]]:
-    """What runs on one node of `role` and its memory in MiB, naming the setting behind each part."""
+def memory_needs(
+    settings: Settings, platform: Platform, role: Role, broker: bool = True
+) -> list[tuple[str, int]]:
+    """What runs on one node of `role` and its memory in MiB, naming the setting behind each part.
+    `broker`: whether this agent runs a Kafka broker (the first kafka.brokers agents do; before the
+    machines exist any agent may, so the check before `pulumi up` assumes it does)."""
     s, k = settings.spark, settings.kafka
     parts: list[tuple[str, int]] = []
     if role is Role.AGENT:
-        if k.brokers > 0:
+        if broker and k.brokers > 0:
             parts.append(("Kafka heap (fastdata:kafka.heap)", mib(k.heap)))
         parts.append(("Spark executors (fastdata:spark.workerMemory)", mib(s.worker_memory)))
         parts.append(("Spark worker daemon (fastdata:spark.workerHeap)", mib(s.worker_heap)))
@@ -55,7 +59,7 @@ def memory_needs(settings: Settings, platform: Platform, role: Role) -> list[tup
             parts.append(("ZooKeeper and Marathon", MESOS_MASTER_MIB))
     else:
         return []
-    parts.append(("node daemons (OS, HDFS)", NODE_DAEMONS_MIB))
+    parts.append(("node daemons (OS, sshd, journald)", NODE_DAEMONS_MIB))
     return parts
 
 

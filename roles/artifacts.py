@@ -36,11 +36,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from contract.schema import DEFAULT_VERSIONS
 from contract.settings import redact_url
 from roles.errors import ArtifactMissing
 
-DEFAULT_KAFKA = "3.9.1"
-DEFAULT_SPARK = "3.5.7"
+DEFAULT_KAFKA = DEFAULT_VERSIONS["kafka"]
+DEFAULT_SPARK = DEFAULT_VERSIONS["spark"]
 SCALA_SPARK = "2.12"
 # The 3.x build's logging binding versions (reload4j is compileOnly in kafka_2.13 3.9).
 SLF4J_RELOAD4J = ("org.slf4j", "slf4j-reload4j", "1.7.36")

@@ -32,8 +32,9 @@ def check(cluster: Cluster, memory_mib: Mapping[str, int | None]) -> list[str]:
     change; returns notes for nodes whose memory could not be read."""
     problems: list[str] = []
     notes: list[str] = []
+    brokers = {n.name for n in cluster.brokers}
     for node in cluster.nodes:
-        needs = memory_needs(cluster.settings, cluster.platform, node.role)
+        needs = memory_needs(cluster.settings, cluster.platform, node.role, broker=node.name in brokers)
         if not needs or node.name not in memory_mib:
             continue
         have = memory_mib[node.name]

@@ -50,3 +50,14 @@ def test_the_default_local_sizes_fit() -> None:
     sizes = {"master": 3 * GIB, "agent": 4 * GIB, "publicAgent": 2 * GIB}
     nodes = {n.name: ReadOnlyNode(24 * GIB, str(sizes[n.role])) for n in cluster.nodes}
     assert tasks.check_capacity(cluster, nodes) == []  # type: ignore[arg-type]
+
+
+def test_an_agent_without_a_broker_does_not_need_the_kafka_heap() -> None:
+    """4 agents, kafka.brokers 3: agent-3 runs only Spark, so 3.25 GiB fits it where the brokers need
+    3.75 GiB."""
+    cluster = Cluster.from_json(cluster_json(agents=4, settings={"kafka": {"brokers": 3}}))
+    limit = str(int(3.25 * GIB))
+    nodes = {
+        n.name: ReadOnlyNode(24 * GIB, limit if n.name == "agent-3" else str(4 * GIB)) for n in cluster.nodes
+    }
+    assert tasks.check_capacity(cluster, nodes) == []  # type: ignore[arg-type]
