@@ -5,7 +5,9 @@
 #      when it or pyproject.toml changes), and the project itself (editable),
 #   3. the Pulumi CLI + Python language host at the pinned SDK version (scripts/build-pulumi.sh),
 #   4. the git filter that keeps Pulumi's per-machine encryption salt out of git (scripts/setup-git.sh),
-#   5. with --cloud (or FASTDATA_CLOUD=1): the aws and azure-native plugins (scripts/setup-cloud.sh).
+#   5. with --cloud (or FASTDATA_CLOUD=1): the aws and azure-native plugins (scripts/setup-cloud.sh),
+#   6. the dashboard's front-end bundle (apps/dashboard/build.sh) when it is missing or its sources changed:
+#      `fab plan`/`render` checksum the demo-apps bundle, which contains it.
 # Quiet when there is nothing to do; says what it installs otherwise. Safe to re-run at any time.
 set -euo pipefail
 here="$(cd "$(dirname "$0")" && pwd)"
@@ -80,3 +82,14 @@ fi
 # --- 4. git ignores Pulumi's per-machine salt; 5. cloud plugins only when asked (--cloud or FASTDATA_CLOUD=1)
 "$here/setup-git.sh"
 case " $* ${FASTDATA_CLOUD:+--cloud} " in *" --cloud "*) "$here/setup-cloud.sh" || log "cloud plugins not installed (see above); local stacks do not need them" ;; esac
+
+# --- 6. the dashboard bundle (build output, git-ignored), rebuilt when its sources or lock change ---------
+web=apps/dashboard/web
+dash_stamp=".venv/.fastdata-dashboard"
+want_dash=$(cd "$web" && find package.json package-lock.json index.html src -type f -print0 | sort -z \
+    | xargs -0 sha256sum | sha256sum | cut -d' ' -f1)
+if [ ! -s "$web/dist/app.js" ] || [ "$(cat "$dash_stamp" 2>/dev/null)" != "$want_dash" ]; then
+    log "building the dashboard bundle (apps/dashboard/build.sh)"
+    apps/dashboard/build.sh >/dev/null || die "apps/dashboard/build.sh failed; run it to see why (needs Node.js 20 and npm)"
+    echo "$want_dash" > "$dash_stamp"
+fi
