@@ -25,6 +25,7 @@ from contract.schema import (
     DCOS_DEFAULTS,
     DEFAULT_VERSIONS,
     DEMO_DEFAULTS,
+    HDFS_DEFAULTS,
     KAFKA_DEFAULTS,
     MASTER_COUNTS,
     PUBLIC_PORTS_DEFAULT,
@@ -147,6 +148,7 @@ DEFAULTS: dict[str, Any] = {
     # brokers, replicationFactor and minInsyncReplicas adapt to the agent count (contract/schema.py)
     "kafka": dict(KAFKA_DEFAULTS),
     "spark": dict(SPARK_DEFAULTS),
+    "hdfs": dict(HDFS_DEFAULTS),
     "demo": dict(DEMO_DEFAULTS),
     "dcos": dict(DCOS_DEFAULTS),
     "artifacts": dict(ARTIFACT_DEFAULTS),
@@ -154,7 +156,7 @@ DEFAULTS: dict[str, Any] = {
 }
 REQUIRED_KEYS = ("cloud",)
 KEYS: tuple[str, ...] = (*REQUIRED_KEYS, *DEFAULTS)
-OBJECT_KEYS = frozenset({"nodes", "versions", "kafka", "spark", "demo", "dcos", "artifacts", "local"})
+OBJECT_KEYS = frozenset({"nodes", "versions", "kafka", "spark", "hdfs", "demo", "dcos", "artifacts", "local"})
 LIST_KEYS = frozenset({"adminCidrs", "publicPorts"})
 
 LOCAL_DEFAULTS = {"bridge": "fdbr0", "subnet": "10.98.0.0/24"}
