@@ -9,7 +9,9 @@
   reported);
 - packages: Kafka and Spark through the package API (Cosmos) from the first master, options rendered
   from the spec; installed once, a changed options file is reported as needing an update;
-- demo: the Marathon apps of roles/demo/marathon.py (as on the mesos platform) on DC/OS's Marathon.
+- demo: the Marathon apps of roles/demo/marathon.py (as on the mesos platform) on DC/OS's Marathon, and
+  the processor submitted to the Spark package's dispatcher (`dcos spark run`'s REST submission, through
+  Admin Router's /service/spark), as on mesos (roles/demo/mesos_job.py).
 
 Everything DC/OS-specific that differs per cloud is in the ip-detect templates (templates/dcos-ip-*.sh).
 """
@@ -27,6 +29,7 @@ from contract import Cluster, Node, Role
 from contract import Platform as PlatformName
 from contract.schema import MASTER_COUNTS
 from roles.demo import marathon as demo
+from roles.demo import mesos_job
 from roles.engine.connection import Remote, RunResult
 from roles.engine.executor import Check, Gate, Op, Platform, RemoteFor, Step, gate_group
 from roles.engine.ops import (
@@ -55,6 +58,7 @@ from roles.packages import influxdb, spark
 from roles.packages.http import HttpResponse, http, http_command, parse_http
 from roles.packages.marathon import app_health, marathon_url
 from roles.packages.mesos_api import agents_gate, agents_probe
+from roles.packages.spark_dispatcher import SUBMISSIONS_DIR, Dispatcher
 from roles.platforms import common
 
 q = shlex.quote
@@ -396,6 +400,7 @@ LIST_HEADERS = {
     "Accept": MEDIA.format(kind="list-response", version="v1"),
 }
 COSMOS_MARK = "@@fastdata-cosmos"
+SERVICE_NAMES = {"kafka": "kafka", "spark": "spark"}
 
 
 def cosmos_url(inventory: Cluster, action: str) -> str:
@@ -412,7 +417,7 @@ def package_options(spec: DeploySpec, inventory: Cluster) -> dict[str, dict[str,
     k = spec.kafka
     return {
         "kafka": {
-            "service": {"name": "kafka"},
+            "service": {"name": SERVICE_NAMES["kafka"]},
             "brokers": {"count": k.brokers, "port": 9092},
             "kafka": {
                 "auto_create_topics_enable": True,
@@ -421,7 +426,7 @@ def package_options(spec: DeploySpec, inventory: Cluster) -> dict[str, dict[str,
                 "min_insync_replicas": k.min_insync_replicas,
             },
         },
-        "spark": {"service": {"name": "spark"}},
+        "spark": {"service": {"name": SERVICE_NAMES["spark"]}},
     }
 
 
@@ -548,7 +553,8 @@ def demo_runtime_op(node: Node) -> Op:
 
 def plan_demo_pipeline_node(spec: DeploySpec, inventory: Cluster, node: Node) -> list[Op]:
     """The runtime check, the base packages (Java for the processor's Spark), the connector jars and the
-    producer's and processor's files, as on the mesos platform (DC/OS nodes get no base step)."""
+    files the producer and the processor's driver and executors run from, on every private agent, as on
+    the mesos platform (DC/OS nodes get no base step)."""
     return [
         demo_runtime_op(node),
         *common.base_ops(node, java=True),
@@ -564,6 +570,26 @@ def plan_demo_public_node(spec: DeploySpec, inventory: Cluster, node: Node) -> l
         *common.base_ops(node, java=False),
         *demo.plan_public_node(spec, inventory, node),
     ]
+
+
+# The Spark package's dispatcher behind Admin Router (what `dcos spark run` posts to); its drivers register
+# with DC/OS' Mesos through the ZooKeeper every master runs (Exhibitor), on 2181.
+def spark_dispatcher(inventory: Cluster) -> Dispatcher:
+    service = SERVICE_NAMES["spark"]  # the package's Marathon app and Admin Router path
+    master = first_node(inventory, FIRST_MASTER).private_ip
+    return Dispatcher(f"http://{master}:{ADMIN_ROUTER_PORT}/service/{service}", mesos_master(inventory))
+
+
+def mesos_master(inventory: Cluster) -> str:
+    return "mesos://zk://" + ",".join(f"{m.private_ip}:2181" for m in inventory.masters) + "/mesos"
+
+
+# DC/OS agents have libmesos from the mesos package under /opt/mesosphere [path unverified against DC/OS].
+DCOS_LIBMESOS = "/opt/mesosphere/lib/libmesos.so"
+PROCESSOR_JOB = mesos_job.JobPlatform(
+    dispatcher=spark_dispatcher, mesos_master=mesos_master, libmesos=lambda spec: DCOS_LIBMESOS
+)
+ENTRY_POINT_STEP, PROCESSOR_STEP = mesos_job.steps(PROCESSOR_JOB)
 
 
 # --- readiness (DESIGN 6) ----------------------------------------------------------------------------
@@ -657,9 +683,11 @@ PLATFORM = Platform(
         Step("masters", EVERY_MASTER, plan_install),
         Step("agents", EVERY_AGENT_AND_PUBLIC_AGENT, plan_install),
         Step("packages", FIRST_MASTER, plan_packages),
-        Step("demo", demo.PIPELINE, plan_demo_pipeline_node, when=demo_enabled),
+        ENTRY_POINT_STEP,
+        Step("demo", demo.PIPELINE_NODES, plan_demo_pipeline_node, when=demo_enabled),
         Step("demo", FIRST_PUBLIC_AGENT, plan_demo_public_node, when=demo_enabled),
         demo.APPS_STEP,
+        PROCESSOR_STEP,
     ),
     handlers=common.handlers(),
     gates=(
@@ -672,7 +700,7 @@ PLATFORM = Platform(
             "packages",
             ("Kafka and Spark packages installed and healthy", probe_packages, 900),
         ),
-        *demo.gates(apps_timeout=300),
+        *demo.gates(300, mesos_job.gate(PROCESSOR_JOB, 600)),
     ),
     units=(
         common.SERVER_UNIT,
@@ -688,7 +716,14 @@ PLATFORM = Platform(
         "dcos-cosmos.service",
         influxdb.UNIT,
     ),
-    configs=(GENCONF + "/config.yaml", GENCONF + "/ip-detect", "/etc/mesosphere", VERSION_FILE, PACKAGES_DIR),
+    configs=(
+        GENCONF + "/config.yaml",
+        GENCONF + "/ip-detect",
+        "/etc/mesosphere",
+        VERSION_FILE,
+        PACKAGES_DIR,
+        SUBMISSIONS_DIR,
+    ),
     # Kafka comes from the DC/OS package: its jar bundle is not pushed to the bootstrap node.
     artifacts=(*common.SPARK_BUNDLES, *common.DEMO_BUNDLES, INSTALLER),
     validate=validate,

@@ -7,8 +7,10 @@
 - packages: one Marathon app per Kafka broker (KRaft, the broker config roles/packages/kafka.py renders
   for the standalone platform, pinned to its agent) and Spark's MesosClusterDispatcher, PUT to Marathon's
   `/v2/apps` from the first master;
-- demo: InfluxDB (Debian package) on the first public agent; producer, processor and dashboard as
-  Marathon apps, the dashboard with `acceptedResourceRoles: ["slave_public"]` (roles/demo/marathon.py).
+- demo: InfluxDB (Debian package) on the first public agent; producer and dashboard as Marathon apps,
+  the dashboard with `acceptedResourceRoles: ["slave_public"]` (roles/demo/marathon.py); the processor
+  submitted to the dispatcher in cluster mode (`--supervise`), its driver and executors on the private
+  agents (roles/demo/mesos_job.py).
 
 Mesos and Marathon come from packages the user supplies (no registry serves them: Mesos is in the Apache
 Attic); resolving the spec refuses to start before any node is touched when they are not configured.
@@ -23,6 +25,7 @@ from contract import Cluster, Node, Role, Settings
 from contract import Platform as PlatformName
 from roles.demo import common as demo_common
 from roles.demo import marathon as demo
+from roles.demo import mesos_job
 from roles.engine.executor import Handler, Op, Platform, Step, gate_group
 from roles.engine.ops import (
     apt_op,
@@ -49,7 +52,7 @@ from roles.engine.placement import (
 from roles.engine.spec import DeploySpec, Supplied, demo_enabled
 from roles.engine.templates import render
 from roles.errors import ConfigError
-from roles.packages import influxdb, kafka, spark, zookeeper
+from roles.packages import influxdb, kafka, spark, spark_dispatcher, zookeeper
 from roles.packages.http import http_ok
 from roles.packages.marathon import (
     APPS_DIR,
@@ -72,6 +75,7 @@ from roles.packages.mesos_api import (
     probe_mesos_leader,
     quorum,
 )
+from roles.packages.spark_dispatcher import Dispatcher
 from roles.packages.zookeeper import zk_hosts, zk_url
 from roles.platforms import common
 
@@ -412,6 +416,20 @@ def dispatcher_app(spec: DeploySpec, inventory: Cluster) -> App:
     )
 
 
+def dispatcher(inventory: Cluster) -> Dispatcher:
+    """The dispatcher's REST submission server (spark-submit's mesos://<dispatcher>:7077)."""
+    address = f"{first_node(inventory, DISPATCHER).private_ip}:{DISPATCHER_PORT}"
+    return Dispatcher(f"http://{address}", f"mesos://{address}")
+
+
+PROCESSOR_JOB = mesos_job.JobPlatform(
+    dispatcher=dispatcher,
+    mesos_master=lambda inventory: f"mesos://{zk_url(inventory, 'mesos')}",
+    libmesos=lambda spec: spec.binary("libmesos"),
+)
+ENTRY_POINT_STEP, PROCESSOR_STEP = mesos_job.steps(PROCESSOR_JOB)
+
+
 def package_apps(spec: DeploySpec, inventory: Cluster) -> list[App]:
     """A Marathon app per broker (pinned to its agent) and Spark's MesosClusterDispatcher."""
     return [
@@ -443,10 +461,12 @@ PLATFORM = Platform(
         Step("agents", EVERY_AGENT, spark.plan_install),
         Step("packages", EVERY_AGENT, spark.plan_connector),
         Step("packages", FIRST_MASTER, apps_planner(package_apps)),
+        ENTRY_POINT_STEP,
         Step("demo", FIRST_BROKER, demo_common.plan_topic, when=demo_enabled),
-        Step("demo", demo.PIPELINE, demo.plan_pipeline_node, when=demo_enabled),
+        Step("demo", demo.PIPELINE_NODES, demo.plan_pipeline_node, when=demo_enabled),
         Step("demo", FIRST_PUBLIC_AGENT, demo.plan_public_node, when=demo_enabled),
         demo.APPS_STEP,
+        PROCESSOR_STEP,
     ),
     handlers={
         **common.handlers(),
@@ -470,7 +490,7 @@ PLATFORM = Platform(
             "packages healthy", "packages", "Kafka and Spark dispatcher apps healthy", package_apps, 300
         ),
         *kafka.gates("packages healthy", after_phase="packages"),
-        *demo.gates(apps_timeout=180),
+        *demo.gates(180, mesos_job.gate(PROCESSOR_JOB, 300)),
     ),
     units=(common.SERVER_UNIT, zookeeper.UNIT, *UNITS.values(), influxdb.UNIT),
     configs=(
@@ -480,6 +500,7 @@ PLATFORM = Platform(
         *(f"/etc/systemd/system/{u}" for u in (zookeeper.UNIT, *UNITS.values())),
         kafka.CONFIG,
         APPS_DIR,
+        spark_dispatcher.SUBMISSIONS_DIR,
     ),
     artifacts=(common.KAFKA_BUNDLE, *common.SPARK_BUNDLES, *common.DEMO_BUNDLES, *PACKAGES),
 )

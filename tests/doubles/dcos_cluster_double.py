@@ -26,6 +26,10 @@ Per master, on its address:
 - Marathon (:8080 on the first master): the Marathon double (marathon_double.py) as DC/OS runs it
   (`--mesos_role slave_public`, `unreserved` default); an installed package adds its scheduler app
   (`/<service name>`), as Cosmos does.
+- The Spark package's MesosClusterDispatcher behind Admin Router at `/service/<spark service name>/`
+  once spark is installed (spark_dispatcher_double.py: the REST submission API `dcos spark run` uses,
+  serverSparkVersion 3.0.1 as the package ships); its drivers and executors are placed on the joined
+  private agents and listed in the leader's `/master/state` `frameworks`.
 
 Simulated: everything behind the endpoints (no Mesos, ZooKeeper, Exhibitor or services run).
 """
@@ -45,6 +49,7 @@ from typing import Any
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from marathon_double import Marathon
 from mesos_double import Request, serve
+from spark_dispatcher_double import Dispatcher
 
 VERSION = "2.2.1"
 MEDIA = "application/vnd.dcos.package.{kind}+json;charset=utf-8;version={version}"
@@ -163,12 +168,18 @@ def _error(
     return status, body, {}
 
 
-class Cosmos:
-    """The package API: installs recorded here, schedulers submitted to the Marathon double."""
+SPARK_PACKAGE_SPARK = "3.0.1"  # the Spark of spark-build 2.12.0-3.0.1 (its dispatcher's version)
 
-    def __init__(self, marathon: Marathon) -> None:
+
+class Cosmos:
+    """The package API: installs recorded here, schedulers submitted to the Marathon double; an installed
+    spark package's dispatcher is created by `dispatcher_for(service name)`."""
+
+    def __init__(self, marathon: Marathon, dispatcher_for: Any = None) -> None:
         self.marathon = marathon
         self.installed: dict[str, dict[str, Any]] = {}  # appId -> package definition
+        self.dispatchers: dict[str, Dispatcher] = {}  # service name -> the spark package's dispatcher
+        self.dispatcher_for = dispatcher_for
         self.lock = threading.Lock()
 
     def handle(self, req: Request) -> tuple[int, Any, dict[str, str]]:
@@ -236,6 +247,8 @@ class Cosmos:
         if status not in (200, 201):
             return _error(500, "MarathonBadResponse", f"Marathon answered {status}: {answer}")
         self.installed[app_id] = {"name": name, "version": version, "options": options}
+        if name == "spark" and self.dispatcher_for is not None:
+            self.dispatchers[app_id.strip("/")] = self.dispatcher_for(app_id.strip("/"))
         return 200, {"packageName": name, "packageVersion": version, "appId": app_id}, {}
 
 
@@ -263,7 +276,8 @@ class DcosCluster:
                 "accepted_resource_roles_default_behavior": "unreserved",
             }
         )
-        self.cosmos = Cosmos(self.marathon)
+        self.frameworks: dict[str, dict[str, Any]] = {}  # what the Spark dispatchers registered
+        self.cosmos = Cosmos(self.marathon, self.dispatcher)
         self.servers: list[Any] = []
 
     def start(self) -> DcosCluster:
@@ -284,6 +298,17 @@ class DcosCluster:
             server.shutdown()
             server.server_close()
 
+    def dispatcher(self, service: str) -> Dispatcher:
+        """The spark package's dispatcher: drivers and executors on the joined private agents."""
+        return Dispatcher(
+            service,
+            SPARK_PACKAGE_SPARK,
+            {},
+            lambda: [self.slave(a) for a in self.agents if a in self.joined],
+            lambda framework: self.frameworks.__setitem__(framework["id"], framework),
+            lambda framework_id: self.frameworks.pop(framework_id, None),
+        )
+
     def version_document(self, ip: str) -> dict[str, Any] | None:
         if self.node_root is None:
             return {"version": self.version, "dcos-image-commit": "contract-double", "dcos-variant": "open"}
@@ -300,6 +325,12 @@ class DcosCluster:
             return self.exhibitor_api(Request(req.method, "/exhibitor/v1/cluster/status", "", b""))
         if req.path.startswith("/package/"):
             return self.cosmos.handle(req)
+        if req.path.startswith("/service/"):
+            service, _, rest = req.path.removeprefix("/service/").partition("/")
+            dispatcher = self.cosmos.dispatchers.get(service)
+            if dispatcher is None:
+                return 404, f"service {service} is not running (no such package installed)", {}
+            return dispatcher.handle(Request(req.method, "/" + rest, req.query, req.body, req.headers))
         return 404, f"{req.path} is not part of this double", {}
 
     def exhibitor_api(self, req: Request) -> tuple[int, Any, dict[str, str]]:
@@ -348,7 +379,8 @@ class DcosCluster:
         slaves = [self.slave(a) for a in [*self.agents, *self.public_agents] if a in self.joined]
         if req.path == "/master/slaves":
             return 200, {"slaves": slaves, "recovered_slaves": []}, {}
-        return 200, {"leader": f"master@{self.leader}:5050", "slaves": slaves, "frameworks": []}, {}
+        state = {"leader": f"master@{self.leader}:5050", "slaves": slaves}
+        return 200, {**state, "frameworks": list(self.frameworks.values())}, {}
 
 
 def main(argv: Sequence[str]) -> int:

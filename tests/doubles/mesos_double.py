@@ -21,7 +21,10 @@ What it simulates instead of implementing (the contract's edges, not Mesos):
   (same host, this master's --port), and the first one up in --zk order leads.
 - Agents register by POSTing their info to the leader's `/double/agents` every 0.5 s (real agents speak
   libprocess); the leader lists an agent as active for 3 s after its last registration.
-- No tasks run: Marathon's double places tasks on the registered agents itself.
+- No tasks run: Marathon's double places tasks on the registered agents itself. Other frameworks'
+  tasks (the Spark dispatcher double's drivers and their executors) are POSTed by those doubles to the
+  leader's `/double/frameworks` and listed in `/master/state` `frameworks` (DELETE
+  `/double/frameworks?id=<framework id>` removes one, as a framework's teardown does).
 """
 
 from __future__ import annotations
@@ -434,6 +437,7 @@ class Master:
         self.zk = zk_servers(flags["zk"], "zk") if "zk" in flags else None
         self.quorum = int(flags.get("quorum", "1"))
         self.agents: dict[str, tuple[float, dict[str, Any]]] = {}
+        self.frameworks: dict[str, dict[str, Any]] = {}  # id -> framework with its tasks
         self.leader = Cached(self._elect)
         self.id = str(uuid.uuid4())
 
@@ -462,7 +466,7 @@ class Master:
             "activated_slaves": len(slaves),
             "deactivated_slaves": 0,
             "slaves": slaves,
-            "frameworks": [],
+            "frameworks": list(self.frameworks.values()),
         }
 
     def handle(self, req: Request) -> tuple[int, Any, dict[str, str]]:
@@ -472,7 +476,7 @@ class Master:
         elected = leader == self.address
         if req.path == "/metrics/snapshot":
             return 200, {"master/elected": int(elected), "master/slaves_active": len(self.agents)}, {}
-        if req.path in ("/master/state", "/state", "/redirect", "/double/agents"):
+        if req.path in ("/master/state", "/state", "/redirect", "/double/agents", "/double/frameworks"):
             if leader is None:
                 return 503, "No leader elected", {}
             if req.path == "/redirect":
@@ -483,6 +487,13 @@ class Master:
                 info = json.loads(req.body)
                 self.agents[info["hostname"]] = (time.monotonic(), info)
                 return 200, {"registered": True}, {}
+            if req.path == "/double/frameworks" and req.method == "POST":
+                framework = json.loads(req.body)
+                self.frameworks[framework["id"]] = framework
+                return 200, {"registered": True}, {}
+            if req.path == "/double/frameworks" and req.method == "DELETE":
+                self.frameworks.pop(req.query.removeprefix("id="), None)
+                return 200, {"removed": True}, {}
             return 200, self.state(leader), {}
         return 404, "", {}
 

@@ -126,11 +126,19 @@ def test_one_master_plan_and_demo_steps(tmp_path: Path) -> None:
         "spark-kafka-artifact",
     ]
     assert keys(phases["demo"]["public-agent-0"])[:2] == ["demo-runtime", "base-packages"]
-    assert [k for k in keys(phases["demo"]["master-0"]) if k.startswith("app:")] == [
+    assert [k for k in keys(phases["demo"]["master-0"]) if k.startswith(("app:", "spark-"))] == [
         "app:/fastdata/demo/producer",
-        "app:/fastdata/demo/processor",
         "app:/fastdata/demo/dashboard",
-    ]
+        "spark-submissions-dir",
+        "spark-request:processor",
+        "spark-job:processor",
+    ], "the processor is a Spark job submitted to the Spark package's dispatcher, not a Marathon app"
+    assert keys(phases["demo"]["bootstrap-0"]) == ["demo-jobs-dir", "demo-job-entry"]
+    request = json.loads(files_of(phases["demo"]["master-0"])["/etc/fastdata/spark/processor.json"])
+    assert request["appResource"] == "http://10.98.0.5:8099/jobs/crime-processor.py"
+    props = request["sparkProperties"]
+    assert props["spark.master"] == "mesos://zk://10.98.0.11:2181/mesos"
+    assert props["spark.mesos.driverEnv.MESOS_NATIVE_JAVA_LIBRARY"] == "/opt/mesosphere/lib/libmesos.so"
 
 
 def genconf_dir(tmp_path: Path, config: str, ip_detect: str) -> Path:

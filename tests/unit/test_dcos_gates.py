@@ -9,6 +9,7 @@ cluster double serves each master's dcos-version.json from what that double wrot
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import http.server
 import json
@@ -22,9 +23,10 @@ import pytest
 
 from contract import Node
 from roles.demo import marathon as demo_marathon
+from roles.demo import mesos_job
 from roles.engine.executor import Check, Op, plan_phases, wait_for
 from roles.errors import OperationError
-from roles.packages import marathon
+from roles.packages import marathon, spark_dispatcher
 from roles.packages.http import http as http_request
 from roles.platforms import dcos
 from tests.dcos_cluster import dcos_spec, doubles
@@ -278,9 +280,86 @@ def test_demo_apps_run_on_dcos_marathon(cluster: Cluster, monkeypatch: pytest.Mo
     the dashboard lands on the public agent (slave_public), the others on agent-0."""
     installed(cluster, monkeypatch)
     master = cluster.inv.masters[0]
-    ops = [o for o in plan_phases(dcos.PLATFORM, cluster.spec, cluster.inv)["demo"][master.name]]
-    assert len(converge(cluster.remote_for(master), ops)) == 7
-    assert probe(cluster, marathon.apps_probe(demo_marathon.demo_apps)) == Check(True, "3 apps healthy")
+    ops = [
+        o
+        for o in plan_phases(dcos.PLATFORM, cluster.spec, cluster.inv)["demo"][master.name]
+        if not o.key.startswith("spark-")
+    ]
+    assert len(converge(cluster.remote_for(master), ops)) == 5
+    assert probe(cluster, marathon.apps_probe(demo_marathon.demo_apps)) == Check(True, "2 apps healthy")
     remote = cluster.remote_for(master)
     app = http_request(remote, "GET", f"{marathon.marathon_url(cluster.inv)}/v2/apps/fastdata/demo/dashboard")
     assert [t["host"] for t in app.json()["app"]["tasks"]] == [f"{NET}.81"]
+
+
+# --- the processor through the Spark package's dispatcher (`dcos spark run`) ------------------------------
+
+JOB_GATE = mesos_job.gate(dcos.PROCESSOR_JOB, 10)
+
+
+def test_the_processor_runs_under_the_spark_packages_dispatcher(
+    cluster: Cluster, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The same submission ops as on mesos, posted through Admin Router's /service/spark to the package's
+    dispatcher; once, then a no-op; the driver and executors on the private agents."""
+    installed(cluster, monkeypatch, packages=True)
+    monkeypatch.setattr(spark_dispatcher, "SUBMISSIONS_DIR", str(cluster.root / "submissions"))
+    master = cluster.inv.masters[0]
+    ops = [
+        o
+        for o in plan_phases(dcos.PLATFORM, cluster.spec, cluster.inv)["demo"][master.name]
+        if o.key.startswith("spark-")
+    ]
+    assert converge(cluster.remote_for(master), ops) == [
+        "spark-submissions-dir",
+        "spark-request:processor",
+        "spark-job:processor",
+    ]
+    assert converge(cluster.remote_for(master), ops) == []
+    state = probe(cluster, JOB_GATE.probe)
+    assert state.ok and state.detail.endswith("RUNNING, executors on agent-1 x1, agent-2 x1"), state.detail
+
+
+@pytest.mark.parametrize(
+    ("change", "message"),
+    [
+        ({"mainClass": None}, "HTTP 400 ErrorResponse: Bad request: Main class 'mainClass' is missing."),
+        ({"appArgs": None}, "'appArgs' is missing in message CreateSubmissionRequest."),
+        ({"clientSparkVersion": ""}, "'clientSparkVersion' is missing"),
+        ({"sparkProperties": {"spark.app.name": "x", "spark.driver.memory": "768 MB"}}, "expected memory"),
+    ],
+)
+def test_the_spark_package_dispatcher_refuses_a_malformed_submission(
+    cluster: Cluster, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, change: dict[str, Any], message: str
+) -> None:
+    installed(cluster, monkeypatch, packages=True)
+    job = mesos_job.processor_job(cluster.spec, cluster.inv, dcos.PROCESSOR_JOB)
+    request = {**spark_dispatcher.create_request(job, "3.5.7", dcos.spark_dispatcher(cluster.inv)), **change}
+    body = tmp_path / "request.json"
+    body.write_text(json.dumps({k: v for k, v in request.items() if v is not None}))
+    url = f"{dcos.spark_dispatcher(cluster.inv).url}/v1/submissions/create"
+    resp = http_request(cluster.remote_for(cluster.inv.masters[0]), "POST", url, str(body))
+    assert resp.status == 400 and message in spark_dispatcher.response_problem(resp)
+
+
+def test_without_a_spark_home_the_packages_driver_fails_on_the_agent(
+    cluster: Cluster, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The package's dispatcher has no executor home default: a job without spark.mesos.executor.home is
+    accepted and its driver fails (MesosClusterScheduler's "Executor Spark home ... is not set!")."""
+    installed(cluster, monkeypatch, packages=True)
+    job = mesos_job.processor_job(cluster.spec, cluster.inv, dcos.PROCESSOR_JOB)
+    props = {k: v for k, v in job.properties.items() if k != "spark.mesos.executor.home"}
+    homeless = dataclasses.replace(job, name="homeless", properties=props)
+    monkeypatch.setattr(spark_dispatcher, "SUBMISSIONS_DIR", str(tmp_path))
+    ops = spark_dispatcher.submission_ops(
+        cluster.spec, cluster.inv.masters[0], homeless, dcos.spark_dispatcher(cluster.inv), "homeless"
+    )
+    remote = cluster.remote_for(cluster.inv.masters[0])
+    for op in ops:
+        op.apply(remote)
+    state = ops[2].check(remote)
+    assert not state.ok and state.detail.endswith(
+        "FINISHED (TASK_FAILED: Executor Spark home `spark.mesos.executor.home` is not set!): it is "
+        "submitted again"
+    )

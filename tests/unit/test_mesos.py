@@ -333,7 +333,6 @@ def test_every_generated_app_is_valid_for_marathon(tmp_path: Path) -> None:
         "/fastdata/kafka/broker-3",
         "/fastdata/spark/dispatcher",
         "/fastdata/demo/producer",
-        "/fastdata/demo/processor",
         "/fastdata/demo/dashboard",
     ]
     for app in apps:

@@ -8,7 +8,9 @@ on the nodes; here a few lines answer its `srvr` four-letter word so the doubles
 
 from __future__ import annotations
 
+import dataclasses
 import json
+import re
 import socketserver
 import subprocess
 import threading
@@ -20,9 +22,10 @@ import pytest
 
 from contract import Node
 from roles.demo import marathon as demo_marathon
-from roles.engine.executor import Check, plan_phases, wait_for
+from roles.demo import mesos_job
+from roles.engine.executor import Check, Op, plan_phases, wait_for
 from roles.errors import OperationError
-from roles.packages import marathon, mesos_api, zookeeper
+from roles.packages import marathon, mesos_api, spark_dispatcher, zookeeper
 from roles.platforms import mesos
 from tests.mesos_cluster import DOUBLES, LocalRemote, flags_of, mesos_spec, with_kafka
 
@@ -55,6 +58,7 @@ class Cluster:
     def __init__(self, root: Path) -> None:
         self.spec, self.inv = mesos_spec(root, masters=3, agents=3, net=NET, demo=True)
         self.plan = plan_phases(mesos.PLATFORM, self.spec, self.inv)
+        self.submissions = root / "submissions"  # the submitting node's records, shared by the tests
         self.libmesos = root / "libmesos.so"
         self.libmesos.write_bytes(b"")
         self.procs: dict[str, subprocess.Popen[str]] = {}
@@ -70,10 +74,20 @@ class Cluster:
         return flags_of(text.decode())
 
     def start(self, node: Node, daemon: str) -> None:
-        program = {"master": "mesos-master", "agent": "mesos-agent", "marathon": "marathon"}[daemon]
+        program = {
+            "master": "mesos-master",
+            "agent": "mesos-agent",
+            "marathon": "marathon",
+            "dispatcher": "spark_dispatcher_double.py",
+        }[daemon]
         env = {"PATH": "/usr/bin:/bin", "MESOS_NATIVE_JAVA_LIBRARY": str(self.libmesos)}
+        # the dispatcher double gets the Marathon app's arguments (what spark-class is run with)
+        args = mesos.dispatcher_app(self.spec, self.inv)["args"][1:] if daemon == "dispatcher" else None
         proc = subprocess.Popen(
-            [str(DOUBLES / program), *self.flags(node, daemon)], env=env, text=True, stderr=subprocess.PIPE
+            [str(DOUBLES / program), *(args if args is not None else self.flags(node, daemon))],
+            env=env,
+            text=True,
+            stderr=subprocess.PIPE,
         )
         assert proc.stderr is not None
         line = proc.stderr.readline()
@@ -98,6 +112,7 @@ def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cluster]:
         for a in [*c.inv.agents, *c.inv.public_agents]:
             c.start(a, "agent")
         c.start(c.inv.masters[0], "marathon")
+        c.start(c.inv.agents[0], "dispatcher")
         yield c
     finally:
         for key in list(c.procs):
@@ -159,7 +174,7 @@ def test_app_ops_deploy_every_app_idempotently_and_it_gets_healthy(
         assert op.check(remote).ok, op.name
     assert all(op.check(remote).ok for op in _client_ops(cluster, apps)), "a second run changes nothing"
     assert probe(cluster, marathon.apps_probe(mesos.package_apps)) == Check(True, "4 apps healthy")
-    assert probe(cluster, marathon.apps_probe(demo_marathon.demo_apps)) == Check(True, "3 apps healthy")
+    assert probe(cluster, marathon.apps_probe(demo_marathon.demo_apps)) == Check(True, "2 apps healthy")
     hosts = {}
     for app_id in ("/fastdata/kafka/broker-2", "/fastdata/demo/dashboard"):
         out = remote.run(f"curl -sS {marathon.marathon_url(cluster.inv)}/v2/apps{app_id}").stdout
@@ -200,6 +215,217 @@ def test_marathon_refusal_is_reported_with_its_details(
     assert (
         "/cpus: got 0, expected 0.001 or more" in msg and f"{tmp_path}/fastdata-Spark.json on master-0" in msg
     )
+
+
+# --- the processor submitted to the dispatcher ------------------------------------------------------------
+
+
+def job_ops(cluster: Cluster, spec: Any = None) -> list[Op]:
+    """The submission ops of the demo phase on master-0 (the request file, the job)."""
+    phases = plan_phases(mesos.PLATFORM, spec or cluster.spec, cluster.inv)
+    return [o for o in phases["demo"]["master-0"] if o.key.startswith("spark-")]
+
+
+def converge(remote: LocalRemote, ops: list[Op]) -> list[str]:
+    changed = []
+    for op in ops:
+        if not op.check(remote).ok:
+            op.apply(remote)
+            after = op.check(remote)
+            assert after.ok, f"{op.name}: {after.detail}"
+            changed.append(op.key)
+    return changed
+
+
+def dispatcher_call(cluster: Cluster, method: str, path: str, body: Any = None) -> tuple[int, Any]:
+    url = f"{mesos.dispatcher(cluster.inv).url}{path}"
+    data = [] if body is None else ["-H", "Content-Type: application/json", "--data-binary", body]
+    out = subprocess.run(
+        ["curl", "-sS", "-X", method, *data, "-w", "\n%{http_code}", url], capture_output=True, text=True
+    ).stdout
+    text, _, status = out.rpartition("\n")
+    return int(status), json.loads(text)
+
+
+JOB_GATE = mesos_job.gate(mesos.PROCESSOR_JOB, 10)
+
+
+def test_the_processor_is_submitted_once_and_its_executors_run_on_two_agents(
+    cluster: Cluster, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """spark-submit's CreateSubmissionRequest to the dispatcher (the Marathon app's arguments run the
+    double): submitted, then a no-op; the gate finds the driver RUNNING and executors on agent-1 and
+    agent-2 (the driver is on agent-0) in the Mesos leader's frameworks."""
+    monkeypatch.setattr(spark_dispatcher, "SUBMISSIONS_DIR", str(cluster.submissions))
+    remote = cluster.remote_for(cluster.inv.masters[0])
+    assert probe(cluster, JOB_GATE.probe, want=False).detail == (
+        "crime-processor was never submitted (no submission record); run fab deploy"
+    )
+    assert converge(remote, job_ops(cluster)) == [
+        "spark-submissions-dir",
+        "spark-request:processor",
+        "spark-job:processor",
+    ]
+    assert converge(remote, job_ops(cluster)) == [], "a running driver is not submitted twice"
+    state = probe(cluster, JOB_GATE.probe)
+    assert re.fullmatch(
+        r"driver driver-\d{14}-\d{4} RUNNING, executors on agent-1 x1, agent-2 x1", state.detail
+    )
+    request = json.loads((cluster.submissions / "processor.json").read_text())
+    props = request["sparkProperties"]
+    assert request["appResource"] == "http://127.0.0.11:8099/jobs/crime-processor.py"
+    assert request["mainClass"] == "" and request["clientSparkVersion"] == "3.5.7"
+    assert {k: props[k] for k in ("spark.cores.max", "spark.executor.cores", "spark.driver.memory")} == {
+        "spark.cores.max": "2",
+        "spark.executor.cores": "1",
+        "spark.driver.memory": "768m",
+    }
+    assert props["spark.master"] == "mesos://127.0.0.21:7077" and props["spark.driver.supervise"] == "true"
+    assert props["spark.mesos.driverEnv.SPARK_MASTER"].startswith("mesos://zk://127.0.0.11:2181,")
+
+
+def test_a_changed_job_replaces_the_driver_and_a_finished_one_is_submitted_again(
+    cluster: Cluster, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(spark_dispatcher, "SUBMISSIONS_DIR", str(cluster.submissions))
+    remote = cluster.remote_for(cluster.inv.masters[0])
+    converge(remote, job_ops(cluster))
+    first = (cluster.submissions / "processor.submission").read_text().split()[0]
+    spark = dataclasses.replace(cluster.spec.spark, executors=3)
+    bigger = dataclasses.replace(
+        cluster.spec, settings=dataclasses.replace(cluster.spec.settings, spark=spark)
+    )
+    ops = job_ops(cluster, bigger)
+    ops[1].apply(remote)  # the new request file
+    assert (
+        ops[2].check(remote).detail.startswith(f"driver {first} RUNNING (state: TASK_RUNNING) runs another")
+    )
+    ops[2].apply(remote)
+    second = (cluster.submissions / "processor.submission").read_text().split()[0]
+    assert second != first and ops[2].check(remote).ok
+    assert dispatcher_call(cluster, "GET", f"/v1/submissions/status/{first}")[1]["driverState"] == "FINISHED"
+    gate = mesos_job.gate(mesos.PROCESSOR_JOB, 10)
+    state = wait_for(lambda: gate.probe(bigger, cluster.inv, cluster.remote_for), 10, 0.2)
+    assert state.ok and state.detail.endswith("x1, agent-1 x1, agent-2 x1"), state.detail
+    status, killed = dispatcher_call(cluster, "POST", f"/v1/submissions/kill/{second}")
+    assert status == 200 and killed["success"] is True
+    assert ops[2].check(remote) == Check(
+        False, f"driver {second} FINISHED (state: TASK_KILLED): it is submitted again"
+    )
+    ops[2].apply(remote)
+    assert ops[2].check(remote).ok
+
+
+GOOD = {
+    "action": "CreateSubmissionRequest",
+    "clientSparkVersion": "3.5.7",
+    "appResource": "http://127.0.0.11:8099/jobs/crime-processor.py",
+    "mainClass": "",
+    "appArgs": [],
+    "environmentVariables": {},
+    "sparkProperties": {"spark.app.name": "x", "spark.mesos.executor.home": "/opt/spark"},
+}
+
+
+def without(key: str) -> dict[str, Any]:
+    return {k: v for k, v in GOOD.items() if k != key}
+
+
+def with_props(**props: str) -> dict[str, Any]:
+    return {**GOOD, "sparkProperties": {**GOOD["sparkProperties"], **props}}
+
+
+@pytest.mark.parametrize(
+    ("body", "message"),
+    [
+        (
+            without("appResource"),
+            "Malformed request: 'appResource' is missing in message CreateSubmissionRequest.",
+        ),
+        (without("mainClass"), "Bad request: Main class 'mainClass' is missing."),
+        (without("clientSparkVersion"), "Malformed request: 'clientSparkVersion' is missing in message"),
+        (without("action"), "Malformed request: The action field is missing"),
+        ({**GOOD, "action": "KillSubmissionRequest"}, "Unexpected message type KillSubmissionRequest"),
+        ({**GOOD, "sparkProperties": None}, "Malformed request: No Spark properties set!"),
+        ({**GOOD, "sparkProperties": {"spark.driver.cores": 1}}, "sparkProperties must map names to string"),
+        (
+            with_props(**{"spark.driver.supervise": "yes"}),
+            "Property 'spark.driver.supervise' expected boolean value: actual was 'yes'.",
+        ),
+        (
+            with_props(**{"spark.executor.memory": "lots"}),
+            "Property 'spark.executor.memory' expected memory value",
+        ),
+        (with_props(**{"spark.cores.max": "two"}), "Property 'spark.cores.max' expected numeric value"),
+        ({**GOOD, "sparkProperties": {"spark.master": "mesos://x:7077"}}, "'spark.app.name' is missing"),
+        (
+            with_props(**{"spark.mesos.driver.labels": "novalue"}),
+            "Malformed label in spark.mesos.driver.labels",
+        ),
+    ],
+)
+def test_the_dispatcher_double_refuses_a_malformed_submission(
+    cluster: Cluster, body: dict[str, Any], message: str
+) -> None:
+    """As RestSubmissionServer / MesosRestServer refuse them: HTTP 400 with an ErrorResponse."""
+    status, answer = dispatcher_call(cluster, "POST", "/v1/submissions/create", json.dumps(body))
+    assert status == 400 and answer["action"] == "ErrorResponse"
+    assert message in answer["message"], answer["message"]
+
+
+def test_the_dispatcher_refusal_fails_the_op_and_bad_paths_are_400(
+    cluster: Cluster, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(spark_dispatcher, "SUBMISSIONS_DIR", str(tmp_path))
+    remote = cluster.remote_for(cluster.inv.masters[0])
+    job = mesos_job.processor_job(cluster.spec, cluster.inv, mesos.PROCESSOR_JOB)
+    bad = dataclasses.replace(job, properties={**job.properties, "spark.driver.supervise": "always"})
+    ops = spark_dispatcher.submission_ops(
+        cluster.spec, cluster.inv.masters[0], bad, mesos.dispatcher(cluster.inv), "x"
+    )
+    converge(remote, ops[:2])
+    with pytest.raises(OperationError) as info:
+        ops[2].apply(remote)
+    assert str(info.value).startswith(
+        "the Spark dispatcher at http://127.0.0.21:7077 refused crime-processor: HTTP 400 ErrorResponse: "
+        "Malformed request: Property 'spark.driver.supervise' expected boolean value: actual was 'always'.; "
+        f"the request is {tmp_path}/processor.json on master-0"
+    )
+    assert dispatcher_call(cluster, "POST", "/v2/submissions/create", "{}") == (
+        400,
+        {
+            "action": "ErrorResponse",
+            "message": "Unknown protocol version 'v2'.",
+            "serverSparkVersion": "3.5.7",
+        },
+    )
+    local = {**GOOD, "appResource": "/opt/fastdata/apps/x.py"}
+    status, answer = dispatcher_call(cluster, "POST", "/v1/submissions/create", json.dumps(local))
+    assert status == 200 and answer["success"] is True, "accepted: the driver fails on the agent"
+    status, driver = dispatcher_call(cluster, "GET", f"/v1/submissions/status/{answer['submissionId']}")
+    assert driver["driverState"] == "FINISHED" and driver["message"].startswith(
+        "TASK_FAILED: Failed to fetch"
+    )
+    no_home = {**GOOD, "sparkProperties": {"spark.app.name": "x"}}
+    answer = dispatcher_call(cluster, "POST", "/v1/submissions/create", json.dumps(no_home))[1]
+    driver = dispatcher_call(cluster, "GET", f"/v1/submissions/status/{answer['submissionId']}")[1]
+    # the dispatcher app's --conf spark.mesos.dispatcher.driverDefault.spark.mesos.executor.home applies
+    assert driver["driverState"] == "RUNNING", driver
+    assert dispatcher_call(cluster, "POST", f"/v1/submissions/kill/{answer['submissionId']}")[1]["success"]
+
+
+def test_the_dispatcher_double_refuses_arguments_the_real_one_refuses() -> None:
+    run = [
+        str(DOUBLES / "spark_dispatcher_double.py"),
+        "org.apache.spark.deploy.mesos.MesosClusterDispatcher",
+    ]
+    for args, why in (
+        (["--master", "zk://10.0.0.1:2181/mesos"], "Must specify --master mesos://"),
+        (["--master", "mesos://10.0.0.1:5050", "--conf", "spark.x"], "Spark config without '='"),
+        (["--master", "mesos://10.0.0.1:5050", "--bogus", "1"], "Unrecognized option"),
+    ):
+        proc = subprocess.run([*run, *args], capture_output=True, text=True, timeout=30)
+        assert proc.returncode == 1 and why in proc.stderr and "Usage: MesosClusterDispatcher" in proc.stderr
 
 
 def test_gates_fail_with_details_when_agents_masters_or_zookeeper_go(

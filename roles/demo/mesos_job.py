@@ -1,0 +1,143 @@
+"""The demo's processor as a cluster-mode Spark job under a MesosClusterDispatcher (mesos: the dispatcher
+the platform runs as a Marathon app; dcos: the Spark package's), never a local process (DESIGN 3.3).
+
+What `spark-submit --master mesos://<dispatcher>:7077 --deploy-mode cluster --supervise` would send,
+posted by roles/packages/spark_dispatcher.py from the first master:
+- appResource: a two-line entry point (runs `apps.processor`) on the artifact server, a URL every agent
+  fetches (the Mesos fetcher runs on the driver's agent, which has nothing of the submitting node);
+- the driver and the executors run Spark from the demo venv every private agent has (`--supervise` may
+  relaunch the driver on any of them): `spark.mesos.executor.home`, `spark.pyspark.python`; the apps tree
+  is on their PYTHONPATH (driver: `spark.mesos.driverEnv.*`, executors: `spark.executorEnv.*`);
+- the processor's own settings as its environment (roles/demo/common.py), with SPARK_MASTER the Mesos
+  master the dispatcher launches drivers against, and the sizes from settings.spark (executors, cores,
+  memory, the driver's memory; `spark.cores.max` = executors x executorCores);
+- `spark.mesos.driver.labels` carries the sha256 of what the driver runs from on the agents (apps, wheels,
+  connector jars), so a changed apps bundle changes the job definition and the job is resubmitted.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from contract import Cluster, Node
+from roles.demo import common
+from roles.engine.executor import Gate, Op, Step
+from roles.engine.ops import ARTIFACT_DIR, directory_op, file_op
+from roles.engine.placement import ARTIFACT_SERVER, FIRST_MASTER
+from roles.engine.spec import DeploySpec, demo_enabled
+from roles.errors import ArtifactMissing
+from roles.packages import spark_dispatcher
+from roles.packages.marathon import node_digest
+from roles.packages.spark_dispatcher import Dispatcher, Job
+
+APP_NAME = "crime-processor"  # the processor's appName, hence its Mesos framework name
+JOBS_PATH = "jobs"  # under the artifact server's directory
+ENTRY_POINT = f"{JOBS_PATH}/{APP_NAME}.py"
+# The demo venv (roles/demo/common.py) holds pyspark and the apps' dependencies; Debian 12's Python 3.11.
+SPARK_HOME = f"{common.VENV}/lib/python3.11/site-packages/pyspark"
+PYTHON = f"{common.VENV}/bin/python"
+CLIENT = FIRST_MASTER  # submits, and reads the submission record in the gate
+
+ENTRY_TEXT = """\
+# Rendered by fastdata (roles/demo/mesos_job.py): the demo processor's entry point as a cluster-mode
+# Spark job. The dispatcher's agent fetches this file; the apps tree and its venv are on every agent.
+import runpy
+
+runpy.run_module("apps.processor", run_name="__main__", alter_sys=True)
+"""
+
+
+@dataclass(frozen=True)
+class JobPlatform:
+    """What differs between the two Mesos platforms: where the dispatcher takes submissions, the Mesos
+    master its drivers register with, and where libmesos is on the agents (a driver is a framework)."""
+
+    dispatcher: Callable[[Cluster], Dispatcher]
+    mesos_master: Callable[[Cluster], str]
+    libmesos: Callable[[DeploySpec], str]
+
+
+def entry_url(spec: DeploySpec) -> str:
+    if spec.artifact_server is None:
+        raise ArtifactMissing("the inventory has no artifact server node (a bootstrap node or a master)")
+    return f"{spec.artifact_server.url}/{ENTRY_POINT}"
+
+
+def driver_env(spec: DeploySpec, inventory: Cluster, platform: JobPlatform) -> dict[str, str]:
+    """The processor's environment (as its systemd unit gets it on standalone) for a dispatcher's driver."""
+    env = common.processor_env(inventory)
+    env.pop("PYSPARK_SUBMIT_ARGS", None)  # spark.driver.memory sizes the driver here
+    env.update(
+        SPARK_MASTER=platform.mesos_master(inventory),
+        PYTHONPATH=common.APPS_DIR,
+        PYTHONUNBUFFERED="1",
+        MESOS_NATIVE_JAVA_LIBRARY=platform.libmesos(spec),
+    )
+    return env
+
+
+def node_config(spec: DeploySpec, node: Node) -> str:
+    """sha256 of what the driver and executors run from on an agent (the same on every agent)."""
+    names = ("demo-wheels", "demo-apps", "spark-kafka", "pyspark", "py4j")
+    return node_digest(common.pipeline_ops(spec, node, []), [spec.artifact(n) for n in names])
+
+
+def processor_job(spec: DeploySpec, inventory: Cluster, platform: JobPlatform) -> Job:
+    s = spec.spark
+    agent = inventory.agents[0]
+    properties = {
+        "spark.driver.supervise": "true",
+        "spark.driver.cores": "1",
+        "spark.driver.memory": s.driver_memory,
+        "spark.executor.memory": s.executor_memory,
+        "spark.executor.cores": str(s.executor_cores),
+        "spark.cores.max": str(s.executors * s.executor_cores),
+        "spark.mesos.executor.home": SPARK_HOME,
+        "spark.pyspark.python": PYTHON,
+        "spark.executorEnv.PYTHONPATH": common.APPS_DIR,
+        "spark.mesos.driver.labels": f"fastdata.node-config:{node_config(spec, agent)}",
+        **{f"spark.mesos.driverEnv.{k}": v for k, v in driver_env(spec, inventory, platform).items()},
+    }
+    return Job(name="processor", app_name=APP_NAME, app_resource=entry_url(spec), properties=properties)
+
+
+# --- steps and gates ------------------------------------------------------------------------------------
+
+
+def plan_entry_point(spec: DeploySpec, inventory: Cluster, node: Node) -> list[Op]:
+    """The entry point published by the artifact server (the step places it there)."""
+    return [
+        directory_op("demo-jobs-dir", f"{ARTIFACT_DIR}/{JOBS_PATH}", mode=0o755),
+        file_op(
+            "demo-job-entry",
+            f"{APP_NAME} entry point served at {entry_url(spec)}",
+            f"{ARTIFACT_DIR}/{ENTRY_POINT}",
+            ENTRY_TEXT,
+        ),
+    ]
+
+
+def steps(platform: JobPlatform) -> tuple[Step, Step]:
+    """(the entry point on the artifact server: first in the demo phase, before the submission;
+    the submission from the first master: last)."""
+
+    def plan_processor_job(spec: DeploySpec, inventory: Cluster, node: Node) -> list[Op]:
+        job = processor_job(spec, inventory, platform)
+        what = f"demo processor ({spec.spark.executors} executors)"
+        return spark_dispatcher.submission_ops(spec, node, job, platform.dispatcher(inventory), what)
+
+    return (
+        Step("demo", ARTIFACT_SERVER, plan_entry_point, when=demo_enabled),
+        Step("demo", CLIENT, plan_processor_job, when=demo_enabled),
+    )
+
+
+def gate(platform: JobPlatform, timeout: float) -> Gate:
+    return spark_dispatcher.driver_gate(
+        "demo processor driver running, executors on the agents",
+        CLIENT,
+        lambda spec, inventory: processor_job(spec, inventory, platform),
+        platform.dispatcher,
+        timeout,
+    )
