@@ -24,6 +24,7 @@ from roles.engine.ops import (
     artifact_op,
     directory_op,
     file_op,
+    http_get,
     probed,
     service_op,
     source,
@@ -344,7 +345,7 @@ def datanode_states(live: dict[str, dict[str, object]]) -> dict[str, str]:
 def jmx(inventory: Cluster, remote_for: RemoteFor, bean: str) -> RunResult:
     nn = namenode(inventory)
     url = f"http://{nn.private_ip}:{NAMENODE_UI}/jmx?qry=Hadoop:service=NameNode,name={bean}"
-    return remote_for(nn).run(f"curl -sf --max-time 10 {q(url)}", check=False, timeout=30)
+    return remote_for(nn).run(http_get(url), check=False, timeout=30)
 
 
 def probe_namenode(spec: DeploySpec, inventory: Cluster, remote_for: RemoteFor) -> Check:
