@@ -177,8 +177,9 @@ _SIZES: dict[Cloud, dict[Role, str]] = {
         Role.AGENT: "Standard_D4s_v3",
         Role.PUBLIC_AGENT: "Standard_D2s_v3",
     },
-    # memory limits of LXC containers: 2 + 3 x 4 + 2 = 16 GB fits the 24 GB reference host (DESIGN 5)
-    Cloud.LOCAL: {Role.BOOTSTRAP: "2G", Role.MASTER: "2G", Role.AGENT: "4G", Role.PUBLIC_AGENT: "2G"},
+    # memory limits of LXC containers: 3 + 3 x 4 + 2 = 17 GB fits the 24 GB reference host (DESIGN 5); the
+    # master runs the Spark master, the HDFS NameNode, the producer and the processor's driver
+    Cloud.LOCAL: {Role.BOOTSTRAP: "2G", Role.MASTER: "3G", Role.AGENT: "4G", Role.PUBLIC_AGENT: "2G"},
 }
 _DCOS_SIZES: dict[Cloud, dict[Role, str]] = {
     Cloud.AWS: {Role.MASTER: "m5.2xlarge", Role.AGENT: "m5.xlarge", Role.PUBLIC_AGENT: "m5.xlarge"},

@@ -8,9 +8,9 @@ posted by roles/packages/spark_dispatcher.py from the first master:
 - the driver and the executors run Spark from the demo venv every private agent has (`--supervise` may
   relaunch the driver on any of them): `spark.mesos.executor.home`, `spark.pyspark.python`; the apps tree
   is on their PYTHONPATH (driver: `spark.mesos.driverEnv.*`, executors: `spark.executorEnv.*`);
-- the processor's own settings as its environment (roles/demo/common.py), with SPARK_MASTER the Mesos
-  master the dispatcher launches drivers against, and the sizes from settings.spark (executors, cores,
-  memory, the driver's memory; `spark.cores.max` = executors x executorCores);
+- the processor's own settings as its environment (roles/demo/common.py: Kafka, InfluxDB, checkpoints
+  and archive on HDFS), the sizes from settings.spark as on standalone (common.job_conf: executors,
+  cores, memory, `spark.cores.max` = executors x executorCores) and the driver's memory;
 - `spark.mesos.driver.labels` carries the sha256 of what the driver runs from on the agents (apps, wheels,
   connector jars), so a changed apps bundle changes the job definition and the job is resubmitted.
 """
@@ -50,11 +50,10 @@ runpy.run_module("apps.processor", run_name="__main__", alter_sys=True)
 
 @dataclass(frozen=True)
 class JobPlatform:
-    """What differs between the two Mesos platforms: where the dispatcher takes submissions, the Mesos
-    master its drivers register with, and where libmesos is on the agents (a driver is a framework)."""
+    """What differs between the two Mesos platforms: where the dispatcher takes submissions and where
+    libmesos is on the agents (a driver is a Mesos framework)."""
 
     dispatcher: Callable[[Cluster], Dispatcher]
-    mesos_master: Callable[[Cluster], str]
     libmesos: Callable[[DeploySpec], str]
 
 
@@ -65,11 +64,10 @@ def entry_url(spec: DeploySpec) -> str:
 
 
 def driver_env(spec: DeploySpec, inventory: Cluster, platform: JobPlatform) -> dict[str, str]:
-    """The processor's environment (as its systemd unit gets it on standalone) for a dispatcher's driver."""
-    env = common.processor_env(inventory)
-    env.pop("PYSPARK_SUBMIT_ARGS", None)  # spark.driver.memory sizes the driver here
+    """The processor's environment (what its systemd unit gets on standalone) for a dispatcher's driver;
+    no SPARK_MASTER: the dispatcher launches the driver with `--master` its own Mesos master."""
+    env = common.processor_env(spec, inventory)
     env.update(
-        SPARK_MASTER=platform.mesos_master(inventory),
         PYTHONPATH=common.APPS_DIR,
         PYTHONUNBUFFERED="1",
         MESOS_NATIVE_JAVA_LIBRARY=platform.libmesos(spec),
@@ -84,15 +82,12 @@ def node_config(spec: DeploySpec, node: Node) -> str:
 
 
 def processor_job(spec: DeploySpec, inventory: Cluster, platform: JobPlatform) -> Job:
-    s = spec.spark
     agent = inventory.agents[0]
     properties = {
+        **common.job_conf(spec, inventory),  # executors, cores, memory, HDFS replication and user
         "spark.driver.supervise": "true",
         "spark.driver.cores": "1",
-        "spark.driver.memory": s.driver_memory,
-        "spark.executor.memory": s.executor_memory,
-        "spark.executor.cores": str(s.executor_cores),
-        "spark.cores.max": str(s.executors * s.executor_cores),
+        "spark.driver.memory": spec.spark.driver_memory,
         "spark.mesos.executor.home": SPARK_HOME,
         "spark.pyspark.python": PYTHON,
         "spark.executorEnv.PYTHONPATH": common.APPS_DIR,

@@ -586,9 +586,7 @@ def mesos_master(inventory: Cluster) -> str:
 
 # DC/OS agents have libmesos from the mesos package under /opt/mesosphere [path unverified against DC/OS].
 DCOS_LIBMESOS = "/opt/mesosphere/lib/libmesos.so"
-PROCESSOR_JOB = mesos_job.JobPlatform(
-    dispatcher=spark_dispatcher, mesos_master=mesos_master, libmesos=lambda spec: DCOS_LIBMESOS
-)
+PROCESSOR_JOB = mesos_job.JobPlatform(dispatcher=spark_dispatcher, libmesos=lambda spec: DCOS_LIBMESOS)
 ENTRY_POINT_STEP, PROCESSOR_STEP = mesos_job.steps(PROCESSOR_JOB)
 
 

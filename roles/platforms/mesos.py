@@ -424,7 +424,6 @@ def dispatcher(inventory: Cluster) -> Dispatcher:
 
 PROCESSOR_JOB = mesos_job.JobPlatform(
     dispatcher=dispatcher,
-    mesos_master=lambda inventory: f"mesos://{zk_url(inventory, 'mesos')}",
     libmesos=lambda spec: spec.binary("libmesos"),
 )
 ENTRY_POINT_STEP, PROCESSOR_STEP = mesos_job.steps(PROCESSOR_JOB)

@@ -281,7 +281,7 @@ def test_the_processor_is_submitted_once_and_its_executors_run_on_two_agents(
         "spark.driver.memory": "768m",
     }
     assert props["spark.master"] == "mesos://127.0.0.21:7077" and props["spark.driver.supervise"] == "true"
-    assert props["spark.mesos.driverEnv.SPARK_MASTER"].startswith("mesos://zk://127.0.0.11:2181,")
+    assert props["spark.mesos.driverEnv.CHECKPOINT_DIR"].startswith("hdfs://127.0.0.11:8020/")
 
 
 def test_a_changed_job_replaces_the_driver_and_a_finished_one_is_submitted_again(
