@@ -126,6 +126,8 @@ def deploy(
             raise err
         for note in check_capacity(inventory, remotes):
             progress.line(f"  capacity: {note}")
+        for note in platform.preflight(spec, inventory, remotes) if platform.preflight else []:
+            progress.line(f"  preflight: {note}")
         executor = Executor(platform, spec, inventory, remotes, progress)
         try:
             sub = executor.run(dry_run=dry_run)

@@ -131,6 +131,9 @@ class Platform:
     # Checks of the spec against the inventory that need no node (e.g. DC/OS's config.yaml):
     # `validate(spec, cluster)` raises ConfigError before anything connects.
     validate: Callable[[DeploySpec, Cluster], None] | None = None
+    # Read-only checks of the nodes' own facts (their OS, their Python) after connecting, before any op
+    # (plan and deploy): `preflight(spec, cluster, remotes)` raises ConfigError or returns notes.
+    preflight: Callable[[DeploySpec, Cluster, Mapping[str, Remote]], list[str]] | None = None
 
 
 @dataclass

@@ -29,7 +29,7 @@ from contract import Cluster, Node, Role
 from contract import Platform as PlatformName
 from contract.schema import MASTER_COUNTS
 from roles.demo import marathon as demo
-from roles.demo import mesos_job
+from roles.demo import mesos_job, runtime
 from roles.engine.connection import Remote, RunResult
 from roles.engine.executor import Check, Gate, Op, Platform, RemoteFor, Step, gate_group
 from roles.engine.ops import (
@@ -530,33 +530,11 @@ def plan_packages(spec: DeploySpec, inventory: Cluster, node: Node) -> list[Op]:
 # --- demo: the mesos platform's Marathon apps on DC/OS's Marathon --------------------------------------
 
 
-def demo_runtime_op(node: Node) -> Op:
-    """The demo apps run from a Python 3.11 venv on their node (roles/demo/common.py, cp311 wheels): a
-    Debian 12 node has it; CentOS 7 (Python 3.6) does not, and this says so instead of failing inside pip."""
-    check = "python3 -c 'import sys; print(sys.version_info >= (3, 11))' 2>/dev/null; command -v apt-get"
-
-    def judge(res: RunResult) -> Check:
-        lines = res.stdout.split()
-        ok = lines[:1] == ["True"] and len(lines) > 1
-        return Check(ok, "Python >= 3.11 and apt" if ok else "no Python 3.11 / apt on the node")
-
-    def apply(r: Remote) -> None:
-        raise OperationError(
-            f"{node.name} cannot run the demo apps: they need Python 3.11 and Debian packages (InfluxDB, "
-            "Java 17) on the node, as on the local cloud's Debian 12 nodes; CentOS 7 (the DC/OS image on "
-            "aws/azure) has Python 3.6. Set fastdata:demo.enabled false for this stack, or use a node "
-            "image with Python 3.11"
-        )
-
-    return probed("demo-runtime", f"{node.name} can run the demo apps", check, judge, apply)
-
-
 def plan_demo_pipeline_node(spec: DeploySpec, inventory: Cluster, node: Node) -> list[Op]:
-    """The runtime check, the base packages (Java for the processor's Spark), the connector jars and the
-    files the producer and the processor's driver and executors run from, on every private agent, as on
-    the mesos platform (DC/OS nodes get no base step)."""
+    """The base packages (Java for the processor's Spark), the connector jars and the files the producer
+    and the processor's driver and executors run from, on every private agent, as on the mesos platform
+    (DC/OS nodes get no base step). Whether the nodes can run them is the platform's preflight."""
     return [
-        demo_runtime_op(node),
         *common.base_ops(node, java=True),
         *spark.plan_connector(spec, inventory, node),
         *demo.plan_pipeline_node(spec, inventory, node),
@@ -564,9 +542,8 @@ def plan_demo_pipeline_node(spec: DeploySpec, inventory: Cluster, node: Node) ->
 
 
 def plan_demo_public_node(spec: DeploySpec, inventory: Cluster, node: Node) -> list[Op]:
-    """The runtime check, the base packages, InfluxDB and the dashboard's files."""
+    """The base packages, InfluxDB and the dashboard's files."""
     return [
-        demo_runtime_op(node),
         *common.base_ops(node, java=False),
         *demo.plan_public_node(spec, inventory, node),
     ]
@@ -725,4 +702,6 @@ PLATFORM = Platform(
     # Kafka comes from the DC/OS package: its jar bundle is not pushed to the bootstrap node.
     artifacts=(*common.SPARK_BUNDLES, *common.DEMO_BUNDLES, INSTALLER),
     validate=validate,
+    # CentOS 7 (what DC/OS 2.2 supports) cannot run the demo: refused before anything changes
+    preflight=runtime.preflight(demo.PIPELINE_NODES, FIRST_PUBLIC_AGENT),
 )

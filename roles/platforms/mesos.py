@@ -25,7 +25,7 @@ from contract import Cluster, Node, Role, Settings
 from contract import Platform as PlatformName
 from roles.demo import common as demo_common
 from roles.demo import marathon as demo
-from roles.demo import mesos_job
+from roles.demo import mesos_job, runtime
 from roles.engine.executor import Handler, Op, Platform, Step, gate_group
 from roles.engine.ops import (
     apt_op,
@@ -502,4 +502,5 @@ PLATFORM = Platform(
         spark_dispatcher.SUBMISSIONS_DIR,
     ),
     artifacts=(common.KAFKA_BUNDLE, *common.SPARK_BUNDLES, *common.DEMO_BUNDLES, *PACKAGES),
+    preflight=runtime.preflight(demo.PIPELINE_NODES, FIRST_PUBLIC_AGENT),
 )

@@ -113,19 +113,15 @@ def test_three_master_plan_exact_ops_and_files(tmp_path: Path) -> None:
 
 
 def test_one_master_plan_and_demo_steps(tmp_path: Path) -> None:
-    """1 master: master_list of one; with the demo the runtime check comes before the node files."""
+    """1 master: master_list of one; with the demo every agent gets the pipeline's files, the bootstrap node
+    serves the processor's entry point and master-0 submits it to the Spark package's dispatcher."""
     spec, inv = dcos_spec(tmp_path, masters=1, agents=1, demo=True)
     phases = plan_phases(dcos.PLATFORM, spec, inv)
     assert list(phases["masters"]) == ["master-0"]
     config = files_of(phases["bootstrap"]["bootstrap-0"])["/opt/fastdata/dcos/genconf/config.yaml"]
     assert 'master_list: ["10.98.0.11"]\n' in config
-    assert keys(phases["demo"]["agent-0"])[:4] == [
-        "demo-runtime",
-        "base-packages",
-        "artifact-dir",
-        "spark-kafka-artifact",
-    ]
-    assert keys(phases["demo"]["public-agent-0"])[:2] == ["demo-runtime", "base-packages"]
+    assert keys(phases["demo"]["agent-0"])[:3] == ["base-packages", "artifact-dir", "spark-kafka-artifact"]
+    assert keys(phases["demo"]["public-agent-0"])[:1] == ["base-packages"]
     assert [k for k in keys(phases["demo"]["master-0"]) if k.startswith(("app:", "spark-"))] == [
         "app:/fastdata/demo/producer",
         "app:/fastdata/demo/dashboard",
