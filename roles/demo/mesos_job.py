@@ -50,11 +50,13 @@ runpy.run_module("apps.processor", run_name="__main__", alter_sys=True)
 
 @dataclass(frozen=True)
 class JobPlatform:
-    """What differs between the two Mesos platforms: where the dispatcher takes submissions and where
-    libmesos is on the agents (a driver is a Mesos framework)."""
+    """What differs between the two Mesos platforms: where the dispatcher takes submissions, where
+    libmesos is on the agents (a driver is a Mesos framework), and the HDFS the checkpoints and the
+    archive go to (mesos: our NameNode; dcos: the hdfs package's nameservice)."""
 
     dispatcher: Callable[[Cluster], Dispatcher]
     libmesos: Callable[[DeploySpec], str]
+    hdfs_root: Callable[[Cluster], str]
 
 
 def entry_url(spec: DeploySpec) -> str:
@@ -67,7 +69,10 @@ def driver_env(spec: DeploySpec, inventory: Cluster, platform: JobPlatform) -> d
     """The processor's environment (what its systemd unit gets on standalone) for a dispatcher's driver;
     no SPARK_MASTER: the dispatcher launches the driver with `--master` its own Mesos master."""
     env = common.processor_env(spec, inventory)
+    root = platform.hdfs_root(inventory)
     env.update(
+        CHECKPOINT_DIR=root + common.CHECKPOINTS,
+        ARCHIVE_DIR=root + common.ARCHIVE,
         PYTHONPATH=common.APPS_DIR,
         PYTHONUNBUFFERED="1",
         MESOS_NATIVE_JAVA_LIBRARY=platform.libmesos(spec),

@@ -7,8 +7,10 @@
   from the bootstrap URL; agents `slave`, public agents `slave_public` (docs/contracts.md, "The dcos
   platform"). The installed version file decides: install, already installed, or an upgrade (not done:
   reported);
-- packages: Kafka and Spark through the package API (Cosmos) from the first master, options rendered
-  from the spec; installed once, a changed options file is reported as needing an update;
+- packages: HDFS, Kafka and Spark through the package API (Cosmos) from the first master, options
+  rendered from the spec; installed once, a changed options file is reported as needing an update. HDFS
+  is the package's HA layout (dcos-commons' hdfs: journal and name nodes, a DataNode per private agent);
+  Spark's drivers and executors get its hdfs-site/core-site through the Spark package's `hdfs.config-url`;
 - demo: the Marathon apps of roles/demo/marathon.py (as on the mesos platform) on DC/OS's Marathon, and
   the processor submitted to the Spark package's dispatcher (`dcos spark run`'s REST submission, through
   Admin Router's /service/spark), as on mesos (roles/demo/mesos_job.py).
@@ -56,7 +58,7 @@ from roles.engine.templates import render
 from roles.errors import ConfigError, OperationError
 from roles.packages import influxdb, spark
 from roles.packages.http import HttpResponse, http, http_command, parse_http
-from roles.packages.marathon import app_health, marathon_url
+from roles.packages.marathon import app_health, marathon_url, mb
 from roles.packages.mesos_api import agents_gate, agents_probe
 from roles.packages.spark_dispatcher import SUBMISSIONS_DIR, Dispatcher
 from roles.platforms import common
@@ -386,10 +388,11 @@ def plan_install(spec: DeploySpec, inventory: Cluster, node: Node) -> list[Op]:
     return [state_op("dcos-installed", name, probe, lambda res: install_state(res, want, role), act)]
 
 
-# --- packages: Kafka and Spark through the package API (Cosmos) -----------------------------------------
+# --- packages: HDFS, Kafka and Spark through the package API (Cosmos) -----------------------------------
 
-# The Universe versions tested against the package API double (docs/contracts.md, "The dcos platform").
-PACKAGE_VERSIONS = {"kafka": "2.10.0-2.4.0", "spark": "2.12.0-3.0.1"}
+# The Universe versions tested against the package API double (docs/contracts.md, "The dcos platform"),
+# in install order: Spark's options point at HDFS's endpoints.
+PACKAGE_VERSIONS = {"hdfs": "2.8.0-3.2.1", "kafka": "2.10.0-2.4.0", "spark": "2.12.0-3.0.1"}
 MEDIA = "application/vnd.dcos.package.{kind}+json;charset=utf-8;version={version}"
 INSTALL_HEADERS = {
     "Content-Type": MEDIA.format(kind="install-request", version="v1"),
@@ -400,7 +403,7 @@ LIST_HEADERS = {
     "Accept": MEDIA.format(kind="list-response", version="v1"),
 }
 COSMOS_MARK = "@@fastdata-cosmos"
-SERVICE_NAMES = {"kafka": "kafka", "spark": "spark"}
+SERVICE_NAMES = {"hdfs": "hdfs", "kafka": "kafka", "spark": "spark"}
 
 
 def cosmos_url(inventory: Cluster, action: str) -> str:
@@ -408,14 +411,36 @@ def cosmos_url(inventory: Cluster, action: str) -> str:
     return f"http://{first_node(inventory, FIRST_MASTER).private_ip}:{ADMIN_ROUTER_PORT}/package/{action}"
 
 
+def hdfs_endpoints(service: str) -> str:
+    """The HDFS scheduler's endpoints (hdfs-site.xml, core-site.xml) on DC/OS' Marathon VIP
+    [name pattern from the dcos-commons docs, unverified against a running DC/OS]."""
+    return f"http://api.{service}.marathon.l4lb.thisdcos.directory/v1/endpoints"
+
+
+def hdfs_root(inventory: Cluster) -> str:
+    """What the demo's HDFS paths start with: the package's HA nameservice, named after the service, which
+    the hdfs-site.xml from its endpoints resolves to the active NameNode [unverified against DC/OS]."""
+    return f"hdfs://{SERVICE_NAMES['hdfs']}"
+
+
 def package_options(spec: DeploySpec, inventory: Cluster) -> dict[str, dict[str, Any]]:
-    """Options JSON per package (mesosphere/dcos-kafka-service and spark-build universe/config.json).
+    """Options JSON per package (mesosphere/dcos-kafka-service, spark-build and dcos-commons' hdfs
+    universe/config.json).
 
     Kafka: one broker per private agent on port 9092 (so the producer's and probe's bootstrap list, every
     agent's :9092, is the same as on the other platforms); the demo topic is created on first use with the
-    spec's partitions, replication and min.insync.replicas as broker defaults."""
-    k = spec.kafka
+    spec's partitions, replication and min.insync.replicas as broker defaults. HDFS: a DataNode per private
+    agent; the nodes' memory twice settings.hdfs' heaps (the package docs' rule: memory above the heap);
+    permissions off (the package's default, said here: the demo's jobs create their tree without a chown).
+    Spark: drivers and executors fetch HDFS's client config from its endpoints."""
+    k, h = spec.kafka, spec.hdfs
     return {
+        "hdfs": {
+            "service": {"name": SERVICE_NAMES["hdfs"]},
+            "name_node": {"mem": 2 * mb(h.namenode_heap)},
+            "data_node": {"count": len(inventory.agents), "mem": 2 * mb(h.datanode_heap)},
+            "hdfs": {"permissions_enabled": False},
+        },
         "kafka": {
             "service": {"name": SERVICE_NAMES["kafka"]},
             "brokers": {"count": k.brokers, "port": 9092},
@@ -426,7 +451,10 @@ def package_options(spec: DeploySpec, inventory: Cluster) -> dict[str, dict[str,
                 "min_insync_replicas": k.min_insync_replicas,
             },
         },
-        "spark": {"service": {"name": SERVICE_NAMES["spark"]}},
+        "spark": {
+            "service": {"name": SERVICE_NAMES["spark"]},
+            "hdfs": {"config-url": hdfs_endpoints(SERVICE_NAMES["hdfs"])},
+        },
     }
 
 
@@ -520,7 +548,8 @@ def package_ops(spec: DeploySpec, inventory: Cluster, node: Node, package: str) 
 
 
 def plan_packages(spec: DeploySpec, inventory: Cluster, node: Node) -> list[Op]:
-    """Kafka and Spark installed through the package API, from the first master (the step places it)."""
+    """HDFS, Kafka and Spark installed through the package API, from the first master (the step places
+    it), in PACKAGE_VERSIONS' order."""
     ops = [directory_op("dcos-packages-dir", PACKAGES_DIR, mode=0o755)]
     for package in PACKAGE_VERSIONS:
         ops += package_ops(spec, inventory, node, package)
@@ -563,7 +592,9 @@ def mesos_master(inventory: Cluster) -> str:
 
 # DC/OS agents have libmesos from the mesos package under /opt/mesosphere [path unverified against DC/OS].
 DCOS_LIBMESOS = "/opt/mesosphere/lib/libmesos.so"
-PROCESSOR_JOB = mesos_job.JobPlatform(dispatcher=spark_dispatcher, libmesos=lambda spec: DCOS_LIBMESOS)
+PROCESSOR_JOB = mesos_job.JobPlatform(
+    dispatcher=spark_dispatcher, libmesos=lambda spec: DCOS_LIBMESOS, hdfs_root=hdfs_root
+)
 ENTRY_POINT_STEP, PROCESSOR_STEP = mesos_job.steps(PROCESSOR_JOB)
 
 
@@ -649,6 +680,32 @@ def probe_packages(spec: DeploySpec, inventory: Cluster, remote_for: RemoteFor) 
     return Check(not problems, "; ".join(problems) or "; ".join(healthy))
 
 
+def hdfs_plan_check(inventory: Cluster, resp: HttpResponse) -> Check:
+    """The HDFS scheduler's deploy plan (dcos-commons `GET /v1/plans/deploy`): COMPLETE, with a data
+    step per private agent (the package's DataNodes, one per agent)."""
+    data = resp.json()
+    if resp.status != 200 or not isinstance(data, dict):
+        return Check(False, f"HDFS scheduler: {resp.describe()}")
+    phases = {str(p.get("name")): p for p in data.get("phases") or [] if isinstance(p, dict)}
+    steps = phases.get("data", {}).get("steps") or []
+    done = [s for s in steps if isinstance(s, dict) and s.get("status") == "COMPLETE"]
+    want = len(inventory.agents)
+    if data.get("status") != "COMPLETE" or len(done) < want:
+        pending = [f"{n} {p.get('status')}" for n, p in phases.items() if p.get("status") != "COMPLETE"]
+        return Check(
+            False,
+            f"HDFS deploy plan {data.get('status')}: {', '.join(pending) or 'all phases complete'}; "
+            f"{len(done)} of {want} DataNodes deployed (the package places one per private agent)",
+        )
+    return Check(True, f"HDFS deploy plan COMPLETE: name nodes and {len(done)} DataNodes (every agent)")
+
+
+def probe_hdfs(spec: DeploySpec, inventory: Cluster, remote_for: RemoteFor) -> Check:
+    master = first_node(inventory, FIRST_MASTER)
+    url = f"http://{master.private_ip}:{ADMIN_ROUTER_PORT}/service/{SERVICE_NAMES['hdfs']}/v1/plans/deploy"
+    return hdfs_plan_check(inventory, http(remote_for(master), "GET", url))
+
+
 PLATFORM = Platform(
     name=PlatformName.DCOS,
     steps=(
@@ -673,7 +730,8 @@ PLATFORM = Platform(
         *gate_group(
             "packages healthy",
             "packages",
-            ("Kafka and Spark packages installed and healthy", probe_packages, 900),
+            ("HDFS, Kafka and Spark packages installed and healthy", probe_packages, 900),
+            ("HDFS deployed: name nodes and a DataNode on every agent", probe_hdfs, 900),
         ),
         *demo.gates(300, mesos_job.gate(PROCESSOR_JOB, 600)),
     ),

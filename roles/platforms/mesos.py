@@ -1,9 +1,15 @@
 """The mesos platform (DESIGN 3.3): Apache Mesos + Marathon + ZooKeeper, and everything else as Marathon apps.
 
 - masters (one at a time): a ZooKeeper ensemble from Debian's `zookeeper` package, mesos-master
-  (replicated log, quorum = majority of the masters), Marathon (HA, state in ZooKeeper);
+  (replicated log, quorum = majority of the masters), Marathon (HA, state in ZooKeeper); the HDFS
+  NameNode on the first master;
 - agents: mesos-agent; public agents the same with `--default_role=slave_public
-  --attributes=public_ip:true`, as DC/OS configures its public agents (docs/contracts.md, "mesos");
+  --attributes=public_ip:true`, as DC/OS configures its public agents (docs/contracts.md, "mesos"); an
+  HDFS DataNode on every private agent. HDFS runs as the standalone platform's systemd units
+  (roles/packages/hdfs.py), like ZooKeeper, not as Marathon apps: it is storage the platform's own jobs
+  depend on (the processor's checkpoints), its NameNode metadata and DataNode blocks live on fixed node
+  paths, and the DataNodes must stay put on their agents; Marathon apps would only add a second
+  supervisor, pinning constraints and a restart path through Marathon for no gain;
 - packages: one Marathon app per Kafka broker (KRaft, the broker config roles/packages/kafka.py renders
   for the standalone platform, pinned to its agent) and Spark's MesosClusterDispatcher, PUT to Marathon's
   `/v2/apps` from the first master;
@@ -52,7 +58,7 @@ from roles.engine.placement import (
 from roles.engine.spec import DeploySpec, Supplied, demo_enabled
 from roles.engine.templates import render
 from roles.errors import ConfigError
-from roles.packages import influxdb, kafka, spark, spark_dispatcher, zookeeper
+from roles.packages import hdfs, influxdb, kafka, spark, spark_dispatcher, zookeeper
 from roles.packages.http import http_ok
 from roles.packages.marathon import (
     APPS_DIR,
@@ -425,6 +431,7 @@ def dispatcher(inventory: Cluster) -> Dispatcher:
 PROCESSOR_JOB = mesos_job.JobPlatform(
     dispatcher=dispatcher,
     libmesos=lambda spec: spec.binary("libmesos"),
+    hdfs_root=hdfs.namenode_url,
 )
 ENTRY_POINT_STEP, PROCESSOR_STEP = mesos_job.steps(PROCESSOR_JOB)
 
@@ -455,11 +462,14 @@ PLATFORM = Platform(
         Step("masters", EVERY_MASTER, zookeeper.plan_zookeeper),
         Step("masters", EVERY_MASTER, plan_master),
         Step("masters", EVERY_MASTER, plan_marathon),
+        Step("masters", FIRST_MASTER, hdfs.plan_namenode),
         Step("agents", EVERY_AGENT_AND_PUBLIC_AGENT, plan_agent),
         Step("agents", BROKERS, plan_kafka_node),
         Step("agents", EVERY_AGENT, spark.plan_install),
+        Step("agents", EVERY_AGENT, hdfs.plan_datanode),
         Step("packages", EVERY_AGENT, spark.plan_connector),
         Step("packages", FIRST_MASTER, apps_planner(package_apps)),
+        Step("packages", FIRST_MASTER, hdfs.plan_demo_tree, when=demo_enabled),
         ENTRY_POINT_STEP,
         Step("demo", FIRST_BROKER, demo_common.plan_topic, when=demo_enabled),
         Step("demo", demo.PIPELINE_NODES, demo.plan_pipeline_node, when=demo_enabled),
@@ -470,6 +480,7 @@ PLATFORM = Platform(
     handlers={
         **common.handlers(),
         zookeeper.HANDLER: zookeeper.handler(),
+        **hdfs.handlers(),
         HANDLERS["master"]: _handler(
             "master", "mesos-master restarted (rolling)", MASTER_PORT, "/master/health"
         ),
@@ -485,22 +496,37 @@ PLATFORM = Platform(
             ("Marathon leader elected", probe_marathon_leader, 240),
         ),
         agents_gate("all Mesos agents registered", AGENTS_ENDPOINT, 180),
+        *hdfs.gates("platform up", after_phase="agents"),
         apps_gate(
             "packages healthy", "packages", "Kafka and Spark dispatcher apps healthy", package_apps, 300
         ),
         *kafka.gates("packages healthy", after_phase="packages"),
         *demo.gates(180, mesos_job.gate(PROCESSOR_JOB, 300)),
     ),
-    units=(common.SERVER_UNIT, zookeeper.UNIT, *UNITS.values(), influxdb.UNIT),
+    units=(
+        common.SERVER_UNIT,
+        zookeeper.UNIT,
+        *UNITS.values(),
+        hdfs.NAMENODE_UNIT,
+        hdfs.DATANODE_UNIT,
+        influxdb.UNIT,
+    ),
     configs=(
         zookeeper.CONFIG,
         f"{zookeeper.DATA}/myid",
         *FLAGS_FILES.values(),
         *(f"/etc/systemd/system/{u}" for u in (zookeeper.UNIT, *UNITS.values())),
         kafka.CONFIG,
+        *hdfs.CONFIGS,
         APPS_DIR,
         spark_dispatcher.SUBMISSIONS_DIR,
     ),
-    artifacts=(common.KAFKA_BUNDLE, *common.SPARK_BUNDLES, *common.DEMO_BUNDLES, *PACKAGES),
+    artifacts=(
+        common.KAFKA_BUNDLE,
+        *common.SPARK_BUNDLES,
+        common.HADOOP_BUNDLE,
+        *common.DEMO_BUNDLES,
+        *PACKAGES,
+    ),
     preflight=runtime.preflight(demo.PIPELINE_NODES, FIRST_PUBLIC_AGENT),
 )

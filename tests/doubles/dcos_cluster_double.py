@@ -11,11 +11,16 @@ Per master, on its address:
   /exhibitor/exhibitor/v1/cluster/status`, and the package API (Cosmos) `POST /package/install` and
   `POST /package/list`. The package API checks the versioned media types (Content-Type of the request,
   Accept of the response: 415 / 406 otherwise), the request body (unknown fields, types), the package
-  and version in its catalog (kafka 2.10.0-2.4.0 / 2.9.0-2.4.0, spark 2.12.0-3.0.1) and the options
-  against the package's config.json properties (mesosphere/dcos-kafka-service, mesosphere/spark-build;
+  and version in its catalog (kafka 2.10.0-2.4.0 / 2.9.0-2.4.0, spark 2.12.0-3.0.1, hdfs 2.8.0-3.2.1 /
+  2.7.0-3.2.1) and the options against the package's config.json properties
+  (mesosphere/dcos-kafka-service, mesosphere/spark-build, mesosphere/dcos-commons frameworks/hdfs;
   docs/reference/dcos-mesos.md 5.1, 5.2), with Cosmos' error shape {type, message, data: {errors}}; an
   installed service name answers 409 PackageAlreadyInstalled. Unknown option properties are refused
   (assumes the schemas' additionalProperties: false **[unverified]**).
+- An installed hdfs package's scheduler (dcos-commons SDK) behind Admin Router at
+  `/service/<name>/v1/plans/deploy`: phases journal (3 nodes), name (2), data (data_node.count), each
+  pod type one per agent (hostname UNIQUE), so the plan is COMPLETE only when the joined private agents
+  can hold them (3 journal nodes, data_node.count DataNodes), else IN_PROGRESS with PENDING steps.
 - Exhibitor (:8181): `GET /exhibitor/v1/cluster/status`, one entry per master, `serving` unless a test
   changes `exhibitor[ip]`.
 - Mesos (:5050): `/redirect` (307 to the first master, the leader), `/master/state` and `/master/slaves`
@@ -90,6 +95,46 @@ KAFKA_OPTIONS: dict[str, Any] = {
         "inter_broker_protocol_version": str,
     },
 }
+HDFS_NODE = {
+    "cpus": float,
+    "mem": float,
+    "disk": float,
+    "disk_type": ("ROOT", "MOUNT"),
+    "volume_profile": str,
+}
+# dcos-commons frameworks/hdfs/universe/config.json (cd740e3); volume_profile from the 2.8.0-3.2.1 docs
+HDFS_OPTIONS: dict[str, Any] = {
+    "service": {
+        "name": str,
+        "user": str,
+        "principal": str,
+        "secret_name": str,
+        "deploy_strategy": ("parallel", "serial"),
+        "update_strategy": ("parallel", "serial"),
+        "tls": {"enabled": bool},
+        "kerberos": dict,
+    },
+    "journal_node": HDFS_NODE,
+    "name_node": HDFS_NODE,
+    "zkfc_node": {"cpus": float, "mem": float},
+    "data_node": {"count": float, **HDFS_NODE},
+    "hdfs": {
+        "administrators": str,
+        "name_node_rpc_port": int,
+        "name_node_http_port": int,
+        "zkfc_port": int,
+        "journal_node_rpc_port": int,
+        "journal_node_http_port": int,
+        "data_node_rpc_port": int,
+        "data_node_http_port": int,
+        "data_node_ipc_port": int,
+        "permissions_enabled": bool,
+        "name_node_heartbeat_recheck_interval": int,
+        "compress_image": bool,
+        "image_compression_codec": str,
+        "hadoop_root_logger": str,
+    },
+}
 SPARK_OPTIONS: dict[str, Any] = {
     "service": {
         "name": str,
@@ -105,11 +150,12 @@ SPARK_OPTIONS: dict[str, Any] = {
         "virtual_network_enabled": bool,
     },
     "security": dict,
-    "hdfs": dict,
+    "hdfs": {"config-url": str},
 }
 CATALOG = {
     "kafka": (("2.10.0-2.4.0", "2.9.0-2.4.0"), KAFKA_OPTIONS),
     "spark": (("2.12.0-3.0.1",), SPARK_OPTIONS),
+    "hdfs": (("2.8.0-3.2.1", "2.7.0-3.2.1"), HDFS_OPTIONS),
 }
 POSITIVE = {
     "/brokers/count",
@@ -118,6 +164,10 @@ POSITIVE = {
     "/brokers/disk",
     "/service/cpus",
     "/service/mem",
+    "/data_node/count",
+    "/data_node/mem",
+    "/name_node/mem",
+    "/journal_node/mem",
 }
 
 
@@ -175,11 +225,13 @@ class Cosmos:
     """The package API: installs recorded here, schedulers submitted to the Marathon double; an installed
     spark package's dispatcher is created by `dispatcher_for(service name)`."""
 
-    def __init__(self, marathon: Marathon, dispatcher_for: Any = None) -> None:
+    def __init__(self, marathon: Marathon, dispatcher_for: Any = None, agents: Any = None) -> None:
         self.marathon = marathon
         self.installed: dict[str, dict[str, Any]] = {}  # appId -> package definition
         self.dispatchers: dict[str, Dispatcher] = {}  # service name -> the spark package's dispatcher
+        self.schedulers: dict[str, HdfsScheduler] = {}  # service name -> the hdfs package's scheduler
         self.dispatcher_for = dispatcher_for
+        self.agents = agents or (lambda: [])
         self.lock = threading.Lock()
 
     def handle(self, req: Request) -> tuple[int, Any, dict[str, str]]:
@@ -249,7 +301,36 @@ class Cosmos:
         self.installed[app_id] = {"name": name, "version": version, "options": options}
         if name == "spark" and self.dispatcher_for is not None:
             self.dispatchers[app_id.strip("/")] = self.dispatcher_for(app_id.strip("/"))
+        if name == "hdfs":
+            count = int((options.get("data_node") or {}).get("count", 3))
+            self.schedulers[app_id.strip("/")] = HdfsScheduler(count, self.agents)
         return 200, {"packageName": name, "packageVersion": version, "appId": app_id}, {}
+
+
+class HdfsScheduler:
+    """The hdfs package's deploy plan (dcos-commons `GET /v1/plans/deploy`), from how many private agents
+    joined: each pod type places one pod per agent."""
+
+    PODS = (("journal", "node"), ("name", "node, zkfc"), ("data", "node"))
+
+    def __init__(self, data_nodes: int, agents: Any) -> None:
+        self.counts = {"journal": 3, "name": 2, "data": data_nodes}
+        self.agents = agents
+
+    def handle(self, req: Request) -> tuple[int, Any, dict[str, str]]:
+        if req.path != "/v1/plans/deploy" or req.method != "GET":
+            return 404, {"message": f"{req.method} {req.path} is not part of this double"}, {}
+        agents = len(self.agents())
+        phases = []
+        for pod, tasks in self.PODS:
+            steps = [
+                {"name": f"{pod}-{i}:[{tasks}]", "status": "COMPLETE" if i < agents else "PENDING"}
+                for i in range(self.counts[pod])
+            ]
+            done = all(step["status"] == "COMPLETE" for step in steps)
+            phases.append({"name": pod, "status": "COMPLETE" if done else "IN_PROGRESS", "steps": steps})
+        status = "COMPLETE" if all(p["status"] == "COMPLETE" for p in phases) else "IN_PROGRESS"
+        return 200, {"phases": phases, "errors": [], "status": status}, {}
 
 
 class DcosCluster:
@@ -277,7 +358,9 @@ class DcosCluster:
             }
         )
         self.frameworks: dict[str, dict[str, Any]] = {}  # what the Spark dispatchers registered
-        self.cosmos = Cosmos(self.marathon, self.dispatcher)
+        self.cosmos = Cosmos(
+            self.marathon, self.dispatcher, lambda: [a for a in self.agents if a in self.joined]
+        )
         self.servers: list[Any] = []
 
     def start(self) -> DcosCluster:
@@ -327,10 +410,10 @@ class DcosCluster:
             return self.cosmos.handle(req)
         if req.path.startswith("/service/"):
             service, _, rest = req.path.removeprefix("/service/").partition("/")
-            dispatcher = self.cosmos.dispatchers.get(service)
-            if dispatcher is None:
+            backend = self.cosmos.dispatchers.get(service) or self.cosmos.schedulers.get(service)
+            if backend is None:
                 return 404, f"service {service} is not running (no such package installed)", {}
-            return dispatcher.handle(Request(req.method, "/" + rest, req.query, req.body, req.headers))
+            return backend.handle(Request(req.method, "/" + rest, req.query, req.body, req.headers))
         return 404, f"{req.path} is not part of this double", {}
 
     def exhibitor_api(self, req: Request) -> tuple[int, Any, dict[str, str]]:

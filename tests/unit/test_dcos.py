@@ -72,6 +72,8 @@ def test_three_master_plan_exact_ops_and_files(tmp_path: Path) -> None:
     }
     assert keys(phases["packages"]["master-0"]) == [
         "dcos-packages-dir",
+        "hdfs-install-request",
+        "package:hdfs",
         "kafka-install-request",
         "package:kafka",
         "spark-install-request",

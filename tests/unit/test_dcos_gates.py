@@ -208,9 +208,12 @@ def test_packages_install_once_and_changed_options_are_reported(
 ) -> None:
     installed(cluster, monkeypatch)
     remote = cluster.remote_for(cluster.inv.masters[0])
-    assert probe(cluster, dcos.probe_packages, want=False).detail.startswith("kafka not installed")
+    assert probe(cluster, dcos.probe_packages, want=False).detail.startswith("hdfs not installed")
+    assert probe(cluster, dcos.probe_hdfs, want=False).detail.startswith("HDFS scheduler: HTTP 404")
     assert converge(remote, package_ops(cluster, cluster.spec)) == [
         "dcos-packages-dir",
+        "hdfs-install-request",
+        "package:hdfs",
         "kafka-install-request",
         "package:kafka",
         "spark-install-request",
@@ -218,10 +221,13 @@ def test_packages_install_once_and_changed_options_are_reported(
     ]
     assert converge(remote, package_ops(cluster, cluster.spec)) == [], "a second run changes nothing"
     assert probe(cluster, dcos.probe_packages) == Check(
-        True, "/kafka: 1/1 running, 1 healthy; /spark: 1/1 running, 1 healthy"
+        True, "/hdfs: 1/1 running, 1 healthy; /kafka: 1/1 running, 1 healthy; /spark: 1/1 running, 1 healthy"
+    )
+    assert probe(cluster, dcos.probe_hdfs) == Check(
+        True, "HDFS deploy plan COMPLETE: name nodes and 3 DataNodes (every agent)"
     )
     changed = with_kafka(cluster.spec, partitions=12)
-    file_op, package_op = package_ops(cluster, changed)[1:3]
+    file_op, package_op = package_ops(cluster, changed)[3:5]
     file_op.apply(remote)
     state = package_op.check(remote)
     assert state == Check(
@@ -253,7 +259,35 @@ def test_packages_install_once_and_changed_options_are_reported(
             "instance is lower than the required minimum: 0)",
         ),
         ({"packageName": "kafka"}, {"Content-Type": "application/json"}, "HTTP 415 UnsupportedContentType"),
-        ({"packageName": "hdfs"}, dcos.INSTALL_HEADERS, "HTTP 400 PackageNotFound: Package [hdfs] not found"),
+        (
+            {"packageName": "cassandra"},
+            dcos.INSTALL_HEADERS,
+            "HTTP 400 PackageNotFound: Package [cassandra] not found",
+        ),
+        (
+            {"packageName": "hdfs", "options": {"service": {"name": "h2"}, "data_node": {"replicas": 3}}},
+            dcos.INSTALL_HEADERS,
+            "HTTP 400 JsonSchemaMismatch: Options JSON failed validation (/data_node: object instance has "
+            "properties which are not allowed: [replicas])",
+        ),
+        (
+            {"packageName": "hdfs", "options": {"service": {"name": "h3"}, "hdfs": {"dfs_replication": 2}}},
+            dcos.INSTALL_HEADERS,
+            "(/hdfs: object instance has properties which are not allowed: [dfs_replication])",
+        ),
+        (
+            {
+                "packageName": "hdfs",
+                "options": {"service": {"name": "h4"}, "data_node": {"disk_type": "SSD"}},
+            },
+            dcos.INSTALL_HEADERS,
+            "(/data_node/disk_type: 'SSD' is not one of ['ROOT', 'MOUNT'])",
+        ),
+        (
+            {"packageName": "spark", "options": {"service": {"name": "s2"}, "hdfs": {"config_url": "x"}}},
+            dcos.INSTALL_HEADERS,
+            "(/hdfs: object instance has properties which are not allowed: [config_url])",
+        ),
         ({"name": "kafka"}, dcos.INSTALL_HEADERS, "/packageName: missing required property"),
         ({"packageName": "spark"}, dcos.INSTALL_HEADERS, "HTTP 409 PackageAlreadyInstalled"),
     ],
@@ -363,3 +397,20 @@ def test_without_a_spark_home_the_packages_driver_fails_on_the_agent(
         "FINISHED (TASK_FAILED: Executor Spark home `spark.mesos.executor.home` is not set!): it is "
         "submitted again"
     )
+
+
+def test_the_hdfs_plan_waits_for_enough_private_agents(
+    cluster: Cluster, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The package places one journal node and one DataNode per agent: with an agent gone, the deploy
+    plan is IN_PROGRESS and the gate names what is missing."""
+    installed(cluster, monkeypatch, packages=True)
+    cluster.double.joined.discard(f"{NET}.23")
+    try:
+        state = probe(cluster, dcos.probe_hdfs, want=False)
+        assert state.detail == (
+            "HDFS deploy plan IN_PROGRESS: journal IN_PROGRESS, data IN_PROGRESS; 2 of 3 DataNodes deployed "
+            "(the package places one per private agent)"
+        )
+    finally:
+        cluster.double.joined.add(f"{NET}.23")

@@ -15,7 +15,7 @@ from roles.demo import marathon as demo_marathon
 from roles.engine.executor import Op, plan_phases
 from roles.engine.spec import DeploySpec
 from roles.errors import ArtifactMissing
-from roles.packages import marathon
+from roles.packages import hdfs, marathon
 from roles.platforms import mesos
 from tests.mesos_cluster import (
     DOUBLES,
@@ -92,11 +92,15 @@ def test_three_master_plan_exact_ops_and_files(tmp_path: Path) -> None:
     and public agent's flags; the apps submitted from master-0 only."""
     spec, inv = mesos_spec(tmp_path, masters=3, agents=3)
     phases = plan_phases(mesos.PLATFORM, spec, inv)
+    # HDFS: the standalone platform's units (roles/packages/hdfs.py), NameNode on master-0 after Marathon
+    namenode = keys(hdfs.plan_namenode(spec, inv, inv.masters[0]))
+    datanode = keys(hdfs.plan_datanode(spec, inv, inv.agents[1]))
+    assert "hdfs-namenode-running" in namenode and "hdfs-datanode-running" in datanode
     assert {h: keys(o) for h, o in phases["masters"].items()} == {
-        f"master-{i}": MASTER_KEYS for i in range(3)
+        f"master-{i}": MASTER_KEYS + (namenode if i == 0 else []) for i in range(3)
     }
-    assert keys(phases["agents"]["agent-1"]) == AGENT_KEYS + BROKER_NODE_KEYS
-    assert keys(phases["agents"]["public-agent-0"]) == AGENT_KEYS
+    assert keys(phases["agents"]["agent-1"]) == AGENT_KEYS + BROKER_NODE_KEYS + datanode
+    assert keys(phases["agents"]["public-agent-0"]) == AGENT_KEYS, "no DataNode on public agents"
     assert keys(phases["packages"]["master-0"]) == ["marathon-apps-dir"] + [
         f"app{part}:/fastdata/{app}"
         for app in ("kafka/broker-1", "kafka/broker-2", "kafka/broker-3", "spark/dispatcher")
@@ -176,7 +180,9 @@ def test_one_master_plan(tmp_path: Path) -> None:
     """1 master: quorum 1, a one-server ZooKeeper (standalone mode), the same op list."""
     spec, inv = mesos_spec(tmp_path, masters=1, agents=1)
     phases = plan_phases(mesos.PLATFORM, spec, inv)
-    assert list(phases["masters"]) == ["master-0"] and keys(phases["masters"]["master-0"]) == MASTER_KEYS
+    namenode = keys(hdfs.plan_namenode(spec, inv, inv.masters[0]))
+    assert list(phases["masters"]) == ["master-0"]
+    assert keys(phases["masters"]["master-0"]) == MASTER_KEYS + namenode
     m0 = files_of(phases["masters"]["master-0"])
     assert flags_of(m0["/etc/default/mesos-master"])[:2] == ["--zk=zk://10.98.0.11:2181/mesos", "--quorum=1"]
     assert m0["/etc/zookeeper/conf/zoo.cfg"].endswith(
