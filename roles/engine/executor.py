@@ -69,6 +69,10 @@ class Op:
     # The executor runs the probes of all a host's ops in one SSH round trip at phase start.
     probe: str | None = None
     judge: Callable[[RunResult], Check] | None = None
+    # The state is reached by the restart this op notifies (a rolling handler: one host at a time, in
+    # inventory order, health-gated), not by `apply`: a changed op queues it (upgrades: the new version
+    # running). A re-run finds nodes still on the old version and queues them again (resumable).
+    by_restart: bool = False
 
 
 Planner = Callable[[DeploySpec, Cluster, Node], list[Op]]
@@ -333,6 +337,10 @@ class Executor:
                 return OpResult(host, op.key, op.name, "ok", state.detail, time.monotonic() - t0)
             if dry_run:
                 return OpResult(host, op.key, op.name, "would-change", state.detail, time.monotonic() - t0)
+            if op.by_restart:
+                return OpResult(
+                    host, op.key, op.name, "changed", f"{state.detail}: restart queued", time.monotonic() - t0
+                )
             self._prefetched.pop(host, None)  # state changed: later checks must read it live
             op.apply(remote)
             after = op.check(remote)
@@ -423,6 +431,8 @@ class Executor:
                     report.results.append(r)
                     if r.status == "failed":
                         failed.add(r.host)
+                if handler.rolling and failed & set(group):
+                    break  # a rolling restart stops at the first unhealthy host (the rest keep serving)
 
     def _restart_one(self, handler: Handler, host: str) -> OpResult:
         remote = self.remotes[host]

@@ -25,19 +25,22 @@ Attic); resolving the spec refuses to start before any node is touched when they
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import replace
 
 from contract import Cluster, Node, Role, Settings
 from contract import Platform as PlatformName
 from roles.demo import common as demo_common
 from roles.demo import marathon as demo
 from roles.demo import mesos_job, runtime
-from roles.engine.executor import Handler, Op, Platform, Step, gate_group
+from roles.engine.connection import Remote, RunResult
+from roles.engine.executor import Check, Handler, Op, Platform, Step, gate_group
 from roles.engine.ops import (
     apt_op,
     artifact_op,
     directory_op,
     file_op,
+    probed,
     service_op,
     source,
     unit_handler,
@@ -59,7 +62,7 @@ from roles.engine.spec import DeploySpec, Supplied, demo_enabled
 from roles.engine.templates import render
 from roles.errors import ConfigError
 from roles.packages import hdfs, influxdb, kafka, spark, spark_dispatcher, zookeeper
-from roles.packages.http import http_ok
+from roles.packages.http import http, http_ok
 from roles.packages.marathon import (
     APPS_DIR,
     MARATHON_PORT,
@@ -83,7 +86,7 @@ from roles.packages.mesos_api import (
 )
 from roles.packages.spark_dispatcher import Dispatcher
 from roles.packages.zookeeper import zk_hosts, zk_url
-from roles.platforms import common
+from roles.platforms import common, upgrades
 
 DISPATCHER_PORT = 7077
 DISPATCHER_UI_PORT = 8081
@@ -248,6 +251,76 @@ def daemon_unit(
     )
 
 
+# --- upgrades: which version each daemon runs --------------------------------------------------------------
+
+PACKAGE_OF = {"master": "mesos", "agent": "mesos", "marathon": "marathon"}
+
+
+def running_probe(daemon: str) -> str:
+    """The command line of the daemon's running process (empty when it does not run)."""
+    return (
+        f"pid=$(systemctl show -p MainPID --value {UNITS[daemon]} 2>/dev/null); "
+        "if [ -n \"$pid\" ] && [ \"$pid\" != 0 ]; then tr '\\0' ' ' < /proc/$pid/cmdline; fi; true"
+    )
+
+
+def running_version(cmdline: str, package: str) -> str | None:
+    """The version a daemon runs, from the versioned home its binary is in (/opt/mesos/<v>/...)."""
+    m = re.search(rf"/opt/{package}/([^/\s]+)/", cmdline)
+    return m.group(1) if m else None
+
+
+def version_op(spec: DeploySpec, node: Node, daemon: str, what: str) -> Op:
+    """The daemon runs the wanted version. A node running another is restarted by the daemon's rolling
+    handler (one node at a time, health-gated: masters, then Marathon, then agents, phase by phase, as the
+    Mesos upgrade docs order them); a node not running it yet is started by its service op."""
+    package = PACKAGE_OF[daemon]
+    want = getattr(spec.versions, package)
+
+    def judge(res: RunResult) -> Check:
+        have = running_version(res.stdout, package)
+        if have is None:
+            return Check(True, f"{what} not running yet: it starts with {want}")
+        if have != want:
+            return Check(False, f"{what} runs {have}, want {want}")
+        return Check(True, f"{what} runs {want}")
+
+    def apply(r: Remote) -> None:  # by_restart: the handler restarts it
+        raise AssertionError("reached by the restart handler")
+
+    op = probed(
+        f"{daemon}-version", f"{what} {want} running on {node.name}", running_probe(daemon), judge, apply
+    )
+    return replace(op, notify=(HANDLERS[daemon],), by_restart=True)
+
+
+def upgrade_preflight(spec: DeploySpec, inventory: Cluster, remotes: Mapping[str, Remote]) -> list[str]:
+    """`fab plan`/`deploy`: the Mesos and Marathon upgrades that will run, node by node in order; a
+    downgrade refused before anything changes."""
+    masters = [n.name for n in inventory.masters]
+    agents = [n.name for n in (*inventory.agents, *inventory.public_agents)]
+
+    def running(daemon: str, nodes: Sequence[Node]) -> dict[str, str | None]:
+        facts = upgrades.read_facts(nodes, remotes, running_probe(daemon))
+        return {n: running_version(out or "", PACKAGE_OF[daemon]) for n, out in facts.items()}
+
+    mesos_running = {
+        **running("master", inventory.masters),
+        **running("agent", [*inventory.agents, *inventory.public_agents]),
+    }
+    v = spec.versions
+    return [
+        *upgrades.rollout("Mesos", v.mesos, mesos_running, [masters, agents], ["masters", "agents"]),
+        *upgrades.rollout(
+            "Marathon",
+            v.marathon,
+            running("marathon", inventory.masters),
+            [masters],
+            ["masters (after their mesos-masters)"],
+        ),
+    ]
+
+
 def daemon_ops(
     spec: DeploySpec,
     node: Node,
@@ -257,7 +330,8 @@ def daemon_ops(
     unit: str,
     pre: Sequence[Op] = (),
 ) -> list[Op]:
-    """A Mesos-side daemon: its package/dirs (`pre`), flags file, unit, running; restarted on change."""
+    """A Mesos-side daemon: its package/dirs (`pre`), flags file, unit, running, and running the wanted
+    version; restarted (rolling) on change."""
     handler = HANDLERS[daemon]
     return [
         *pre,
@@ -276,6 +350,7 @@ def daemon_ops(
             notify=[handler],
         ),
         service_op(f"{daemon}-running", UNITS[daemon], f"{what} running on {node.name}", satisfies=[handler]),
+        version_op(spec, node, daemon, what),
     ]
 
 
@@ -444,9 +519,20 @@ def package_apps(spec: DeploySpec, inventory: Cluster) -> list[App]:
     ]
 
 
-def _handler(daemon: str, name: str, port: int, path: str) -> Handler:
+def _handler(daemon: str, name: str, healthy: Callable[[Remote], Check]) -> Handler:
     """Rolling, health-checked: one master / Marathon / agent at a time keeps their quorums."""
-    return unit_handler(HANDLERS[daemon], name, UNITS[daemon], http_ok(port, path), rolling=True, timeout=180)
+    return unit_handler(HANDLERS[daemon], name, UNITS[daemon], healthy, rolling=True, timeout=180)
+
+
+def agent_registered(r: Remote) -> Check:
+    """A restarted agent is healthy once it registered with the leading master (`slave/registered`): an
+    agent the master refuses (e.g. newer than the masters) never is, and the rollout stops there."""
+    resp = http(r, "GET", f"http://{r.node.private_ip}:{AGENT_PORT}/metrics/snapshot")
+    data = resp.json()
+    if resp.status != 200 or not isinstance(data, dict):
+        return Check(False, f"/metrics/snapshot on port {AGENT_PORT}: {resp.describe()}")
+    registered = data.get("slave/registered") == 1
+    return Check(registered, "registered with the leading master" if registered else "not registered (yet)")
 
 
 AGENTS_ENDPOINT = "/master/state"
@@ -482,10 +568,12 @@ PLATFORM = Platform(
         zookeeper.HANDLER: zookeeper.handler(),
         **hdfs.handlers(),
         HANDLERS["master"]: _handler(
-            "master", "mesos-master restarted (rolling)", MASTER_PORT, "/master/health"
+            "master", "mesos-master restarted (rolling)", http_ok(MASTER_PORT, "/master/health")
         ),
-        HANDLERS["marathon"]: _handler("marathon", "Marathon restarted (rolling)", MARATHON_PORT, "/ping"),
-        HANDLERS["agent"]: _handler("agent", "mesos-agent restarted (rolling)", AGENT_PORT, "/health"),
+        HANDLERS["marathon"]: _handler(
+            "marathon", "Marathon restarted (rolling)", http_ok(MARATHON_PORT, "/ping")
+        ),
+        HANDLERS["agent"]: _handler("agent", "mesos-agent restarted (rolling)", agent_registered),
     },
     gates=(
         *zookeeper.gates("platform up", after_phase="masters"),
@@ -528,5 +616,7 @@ PLATFORM = Platform(
         *common.DEMO_BUNDLES,
         *PACKAGES,
     ),
-    preflight=runtime.preflight(demo.PIPELINE_NODES, FIRST_PUBLIC_AGENT),
+    preflight=upgrades.preflights(
+        runtime.preflight(demo.PIPELINE_NODES, FIRST_PUBLIC_AGENT), upgrade_preflight
+    ),
 )

@@ -20,7 +20,11 @@ What it simulates instead of implementing (the contract's edges, not Mesos):
   connections and `--quorum` masters are up; masters are assumed to listen beside the ZooKeeper servers
   (same host, this master's --port), and the first one up in --zk order leads.
 - Agents register by POSTing their info to the leader's `/double/agents` every 0.5 s (real agents speak
-  libprocess); the leader lists an agent as active for 3 s after its last registration.
+  libprocess); the leader lists an agent as active for 3 s after its last registration. The leader refuses
+  an agent whose version is newer than its own (409): the Mesos upgrade docs order an upgrade masters
+  first, then agents; an agent upgraded out of order stays unregistered (`slave/registered` 0) and says
+  why on stderr once. The version is the `VERSION` below: a test "Mesos 1.11.1 package" is this file with
+  that line changed.
 - No tasks run: Marathon's double places tasks on the registered agents itself. Other frameworks'
   tasks (the Spark dispatcher double's drivers and their executors) are POSTed by those doubles to the
   leader's `/double/frameworks` and listed in `/master/state` `frameworks` (DELETE
@@ -157,6 +161,10 @@ CHOICES = {
 }
 DURATION = re.compile(r"^\d+(\.\d+)?(ns|us|ms|secs|mins|hrs|days|weeks)$")
 ROLE = re.compile(r"^(\*|[^\s/.\-][^\s]*)$")
+
+
+def version_key(version: str) -> tuple[int, ...]:
+    return tuple(int(p) for p in re.findall(r"\d+", version))
 
 
 class FlagError(Exception):
@@ -472,6 +480,8 @@ class Master:
     def handle(self, req: Request) -> tuple[int, Any, dict[str, str]]:
         if req.path in ("/master/health", "/health"):
             return 200, "", {}
+        if req.path == "/version":
+            return 200, {"version": VERSION}, {}
         leader = self.leader.get()
         elected = leader == self.address
         if req.path == "/metrics/snapshot":
@@ -485,6 +495,9 @@ class Master:
                 return 307, "", {"Location": f"//{leader}{req.path}"}
             if req.path == "/double/agents" and req.method == "POST":
                 info = json.loads(req.body)
+                if version_key(str(info.get("version", VERSION))) > version_key(VERSION):
+                    self.agents.pop(info["hostname"], None)
+                    return 409, {"message": f"agent {info['version']} is newer than master {VERSION}"}, {}
                 self.agents[info["hostname"]] = (time.monotonic(), info)
                 return 200, {"registered": True}, {}
             if req.path == "/double/frameworks" and req.method == "POST":
@@ -513,6 +526,7 @@ class Agent:
         self.resources = self._resources(parse_resources(flags.get("resources", "")))
         self.id = f"{uuid.uuid4()}-S0"
         self.master: str | None = None
+        self.refused = False
 
     def _resources(self, given: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
         """role -> {cpus, mem, disk, ports}; unreserved (*) ones go to --default_role."""
@@ -552,8 +566,13 @@ class Agent:
                 if status == 307:
                     leader = headers.get("location", "").lstrip("/")
                     break
-            ok = leader is not None and call(leader, "POST", "/double/agents", self.info())[0] == 200
-            self.master = leader if ok else None
+            status, body, _ = call(leader, "POST", "/double/agents", self.info()) if leader else (0, b"", {})
+            if status == 409 and not self.refused:
+                self.refused = True
+                print(
+                    f"Master refused registration: {json.loads(body)['message']}", file=sys.stderr, flush=True
+                )
+            self.master = leader if status == 200 else None
             time.sleep(0.5)
 
     def handle(self, req: Request) -> tuple[int, Any, dict[str, str]]:

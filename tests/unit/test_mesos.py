@@ -53,11 +53,13 @@ MASTER_KEYS = [
     "master-flags",
     "master-unit",
     "master-running",
+    "master-version",
     "marathon-artifact",
     "marathon-unpacked",
     "marathon-flags",
     "marathon-unit",
     "marathon-running",
+    "marathon-version",
 ]
 AGENT_KEYS = [
     "mesos-artifact",
@@ -66,6 +68,7 @@ AGENT_KEYS = [
     "agent-flags",
     "agent-unit",
     "agent-running",
+    "agent-version",
 ]
 BROKER_NODE_KEYS = [
     "kafka-user",
