@@ -17,7 +17,7 @@ from typing import Any
 
 from contract import Cluster, Node
 from roles.artifacts import Artifact, ArtifactCache, bundle_names
-from roles.engine.connection import RunResult
+from roles.engine.connection import CommandFailed, RunResult
 from roles.engine.executor import Platform
 from roles.engine.inventory import parse_inventory
 from roles.engine.spec import DeploySpec, Supplied, resolve, with_artifacts
@@ -176,6 +176,8 @@ class LocalRemote:
 
     def run(self, command: str, *, check: bool = True, timeout: float | None = None) -> RunResult:
         proc = subprocess.run(["bash", "-c", command], capture_output=True, text=True, timeout=timeout or 60)
+        if check and proc.returncode != 0:  # as the SSH remote does
+            raise CommandFailed(self.node.name, command, proc.returncode, proc.stdout + proc.stderr)
         return RunResult(command, proc.returncode, proc.stdout, proc.stderr)
 
     def put(self, data: bytes | Path, path: str, mode: int = 0o644, owner: str = "root") -> None:

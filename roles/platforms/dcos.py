@@ -23,8 +23,10 @@ from __future__ import annotations
 import hashlib
 import ipaddress
 import json
+import re
 import shlex
 from collections.abc import Mapping
+from dataclasses import replace
 from typing import Any
 
 from contract import Cluster, Node, Role
@@ -33,7 +35,7 @@ from contract.schema import MASTER_COUNTS
 from roles.demo import marathon as demo
 from roles.demo import mesos_job, runtime
 from roles.engine.connection import Remote, RunResult
-from roles.engine.executor import Check, Gate, Op, Platform, RemoteFor, Step, gate_group
+from roles.engine.executor import Check, Gate, Handler, Op, Platform, RemoteFor, Step, gate_group
 from roles.engine.ops import (
     ARTIFACT_DIR,
     directory_op,
@@ -61,7 +63,8 @@ from roles.packages.http import HttpResponse, http, http_command, parse_http
 from roles.packages.marathon import app_health, marathon_url, mb
 from roles.packages.mesos_api import agents_gate, agents_probe
 from roles.packages.spark_dispatcher import SUBMISSIONS_DIR, Dispatcher
-from roles.platforms import common
+from roles.platforms import common, upgrades
+from roles.platforms.upgrades import version_key
 
 q = shlex.quote
 
@@ -324,6 +327,7 @@ def plan_bootstrap(spec: DeploySpec, inventory: Cluster, node: Node) -> list[Op]
             link_judge,
             link_apply,
         ),
+        upgrade_script_op(spec, inventory, node),
     ]
 
 
@@ -359,19 +363,20 @@ def install_state(res: RunResult, want_version: str, role: str) -> tuple[str, st
 
 
 def plan_install(spec: DeploySpec, inventory: Cluster, node: Node) -> list[Op]:
-    """`dcos_install.sh <role>` from the bootstrap URL, once; the version file decides (dcos-ansible)."""
+    """`dcos_install.sh <role>` from the bootstrap URL, once; the version file decides (dcos-ansible).
+    Another installed version is upgraded by the node's upgrade op (below), not reinstalled."""
     role = INSTALL_ROLES[node.role]
     want = spec.versions.dcos
     url = f"{bootstrap_url(inventory)}/dcos_install.sh"
     probe = f"cat {VERSION_FILE} 2>/dev/null; echo {VERSION_MARK}; ls {ROLES_DIR} 2>/dev/null; true"
 
+    def state(res: RunResult) -> tuple[str, str]:
+        current, detail = install_state(res, want, role)
+        if current == "upgrade":  # installed, in this role: the upgrade op takes it to `want`
+            return "installed", f"{detail} (upgraded by the node upgrade below)"
+        return current, detail
+
     def act(r: Remote, state: str, detail: str) -> None:
-        if state == "upgrade":
-            raise OperationError(
-                f"{detail} on {node.name}: upgrading DC/OS is not automated (DC/OS's upgrade: "
-                "`dcos_generate_config.sh --generate-node-upgrade-script <installed>`, masters one at a "
-                "time); set settings.versions.dcos to the installed version to manage this cluster as is"
-            )
         if state != "absent":
             raise OperationError(
                 f"{detail} on {node.name}; dcos_install.sh refuses to run over an existing installation. "
@@ -385,7 +390,152 @@ def plan_install(spec: DeploySpec, inventory: Cluster, node: Node) -> list[Op]:
         )
 
     name = f"DC/OS {want} {role} on {node.name}"
-    return [state_op("dcos-installed", name, probe, lambda res: install_state(res, want, role), act)]
+    return [state_op("dcos-installed", name, probe, state, act), upgrade_op(spec, node)]
+
+
+# --- upgrades (docs/reference/dcos-mesos.md 1.8) ------------------------------------------------------------
+# The bootstrap node generates the node upgrade script for the installed version with the new installer
+# and the same config.yaml / ip-detect; nodes run it masters first, one at a time, then agents one at a
+# time (the upgrade handler, rolling), each gated on the script's own checks and the version it leaves.
+
+UPGRADE_HANDLER = "upgrade-dcos"
+SETUP_FLAGS = "/etc/mesosphere/setup-flags"  # repository-url: the bootstrap URL dcos_install.sh used
+UPGRADE_MARK = "@@fastdata-upgrade"
+VERSION_SED = r"""sed -n 's/.*"version": *"\([^"]*\)".*/\1/p'"""
+
+
+def installed_version(text: str) -> str:
+    try:
+        return str(json.loads(text).get("version", "")) if text.strip() else ""
+    except (json.JSONDecodeError, AttributeError):
+        return ""
+
+
+def upgrade_op(spec: DeploySpec, node: Node) -> Op:
+    """The node runs versions.dcos; one running an older version is upgraded by UPGRADE_HANDLER (rolling:
+    masters in their phase, then agents in theirs, one at a time)."""
+    want = spec.versions.dcos
+
+    def judge(res: RunResult) -> Check:
+        have = installed_version(res.stdout)
+        if not have or have == want:
+            return Check(True, f"DC/OS {have or want} on {node.name}")
+        if version_key(have) > version_key(want):
+            return Check(False, f"DC/OS {have} installed is newer than {want}: a downgrade is not supported")
+        return Check(False, f"DC/OS {have} installed, upgraded to {want}")
+
+    def apply(r: Remote) -> None:  # by_restart: the handler upgrades it
+        raise AssertionError("reached by the upgrade handler")
+
+    op = probed(
+        "dcos-upgraded",
+        f"DC/OS {want} running on {node.name}",
+        f"cat {VERSION_FILE} 2>/dev/null; true",
+        judge,
+        apply,
+    )
+    return replace(op, notify=(UPGRADE_HANDLER,), by_restart=True)
+
+
+def upgrade_node(r: Remote) -> None:
+    """Fetch the node upgrade script generated for the node's installed version from the bootstrap URL
+    the node was installed from, and run it (it refuses a node on another version, and agents before the
+    masters; it waits for the node's checks)."""
+    r.run(
+        f"have=$({VERSION_SED} {VERSION_FILE}); url=$(cat {SETUP_FLAGS}/repository-url); "
+        f'mkdir -p {INSTALL_DIR} && cd {INSTALL_DIR} && echo "$have" > .upgraded-from && '
+        'curl -fsS -o dcos_node_upgrade.sh "$url/upgrade/from-$have/dcos_node_upgrade.sh" && '
+        "bash dcos_node_upgrade.sh",
+        timeout=3600,
+    )
+
+
+def node_upgraded(r: Remote) -> Check:
+    """The script exited 0 (its checks passed) and the node's version moved from what it was."""
+    out = r.run(
+        f"cat {INSTALL_DIR}/.upgraded-from 2>/dev/null; echo {UPGRADE_MARK}; {VERSION_SED} {VERSION_FILE}"
+    )
+    before, _, now = out.stdout.partition(f"{UPGRADE_MARK}\n")
+    before, now = before.strip(), now.strip()
+    return Check(bool(now) and now != before, f"DC/OS {now or '?'} (was {before or '?'})")
+
+
+def upgrade_script_op(spec: DeploySpec, inventory: Cluster, node: Node) -> Op:
+    """On the bootstrap node: a node upgrade script for every older version a master runs, generated by
+    the new installer (`--generate-node-upgrade-script <installed>`) and published as
+    serve/upgrade/from-<installed>/ (the generated folder's name is a uuid; dcos-terraform copies it to a
+    fixed path the same way)."""
+    installer = spec.artifact(INSTALLER.name)
+    want = spec.versions.dcos
+    urls = " ".join(
+        q(f"http://{m.private_ip}:{ADMIN_ROUTER_PORT}/dcos-metadata/dcos-version.json")
+        for m in inventory.masters
+    )
+    probe = (
+        f'for u in {urls}; do curl -sS --max-time 10 "$u" 2>/dev/null | {VERSION_SED}; echo; done; '
+        f"echo {UPGRADE_MARK}; ls {SERVE_DIR}/upgrade 2>/dev/null; true"
+    )
+
+    def missing(res: RunResult) -> list[str]:
+        versions, _, links = res.stdout.partition(f"{UPGRADE_MARK}\n")
+        have = {v for v in versions.split() if v != want and version_key(v) < version_key(want)}
+        return sorted(v for v in have if f"from-{v}" not in links.split())
+
+    def judge(res: RunResult) -> Check:
+        todo = missing(res)
+        if todo:
+            return Check(False, f"no node upgrade script for {', '.join(todo)} -> {want}")
+        return Check(True, f"node upgrade scripts for the masters' versions up to date (-> {want})")
+
+    def apply(r: Remote) -> None:
+        for have in missing(r.run(probe, check=False)):
+            out = r.run(
+                f"cd {DCOS_DIR} && bash {q(f'{ARTIFACT_DIR}/{installer.filename}')} "
+                f"--generate-node-upgrade-script {q(have)}",
+                timeout=1800,
+            )
+            m = re.search(r"Node upgrade script URL: \S*/upgrade/([^/\s]+)/dcos_node_upgrade.sh", out.stdout)
+            if m is None:
+                raise OperationError(
+                    f"dcos_generate_config.sh --generate-node-upgrade-script {have} printed no upgrade "
+                    f"script URL on {node.name}: {out.stdout.strip()[-300:]}"
+                )
+            r.run(f"ln -sfn {q(m.group(1))} {q(f'{SERVE_DIR}/upgrade/from-{have}')}")
+
+    return probed("dcos-upgrade-script", f"DC/OS node upgrade script(s) to {want}", probe, judge, apply)
+
+
+def upgrade_preflight(spec: DeploySpec, inventory: Cluster, remotes: Mapping[str, Remote]) -> list[str]:
+    """`fab plan`/`deploy`: the DC/OS upgrade that will run, node by node in order; a downgrade or an
+    unsupported path refused before anything changes."""
+    nodes = [*inventory.masters, *inventory.agents, *inventory.public_agents]
+    facts = upgrades.read_facts(nodes, remotes, f"cat {VERSION_FILE} 2>/dev/null; true")
+    running = {name: installed_version(out or "") or None for name, out in facts.items()}
+    want = spec.versions.dcos
+    old = {v for v in running.values() if v and v != want}
+    unsupported = sorted(v for v in old if version_key(v)[:2] not in ((2, 0), (2, 1), (2, 2)))
+    if unsupported:
+        raise ConfigError(
+            f"DC/OS {', '.join(unsupported)} cannot be upgraded to {want} directly (DC/OS supports 2.0.x and "
+            "2.1.x -> 2.2.x and patches within 2.2; nothing was changed on any node): upgrade in steps"
+        )
+    lines = upgrades.rollout(
+        "DC/OS",
+        want,
+        running,
+        [
+            [n.name for n in inventory.masters],
+            [n.name for n in (*inventory.agents, *inventory.public_agents)],
+        ],
+        ["masters", "agents"],
+    )
+    if lines:
+        boot = bootstrap_node(inventory).name
+        scripts = ", ".join(sorted(old, key=version_key))
+        lines[0] = lines[0].replace(
+            ": masters", f": {boot} generates the node upgrade script (from {scripts}); masters", 1
+        )
+    return lines
 
 
 # --- packages: HDFS, Kafka and Spark through the package API (Cosmos) -----------------------------------
@@ -721,7 +871,12 @@ PLATFORM = Platform(
         demo.APPS_STEP,
         PROCESSOR_STEP,
     ),
-    handlers=common.handlers(),
+    handlers={
+        **common.handlers(),
+        UPGRADE_HANDLER: Handler(
+            UPGRADE_HANDLER, "DC/OS node upgraded (rolling)", upgrade_node, node_upgraded, True, 3600
+        ),
+    },
     gates=(
         # DC/OS' own start-up after dcos_install.sh (dcos-setup, Exhibitor, Admin Router) takes minutes.
         Gate("platform up", "DC/OS version on every master", probe_versions, 900, after_phase="masters"),
@@ -761,5 +916,7 @@ PLATFORM = Platform(
     artifacts=(*common.SPARK_BUNDLES, *common.DEMO_BUNDLES, INSTALLER),
     validate=validate,
     # CentOS 7 (what DC/OS 2.2 supports) cannot run the demo: refused before anything changes
-    preflight=runtime.preflight(demo.PIPELINE_NODES, FIRST_PUBLIC_AGENT),
+    preflight=upgrades.preflights(
+        runtime.preflight(demo.PIPELINE_NODES, FIRST_PUBLIC_AGENT), upgrade_preflight
+    ),
 )

@@ -7,7 +7,8 @@ Contract double of DC/OS 2.2's `dcos_generate_config.sh` and the `dcos_install.s
 (stdlib only; test use only). Run as `dcos_generate_config.sh` (symlink) or as a `dcos_install.sh` it
 wrote; both also run under `bash <file>`, as the real ones are run.
 
-dcos_generate_config.sh [--genconf | --version | --help], in the directory holding genconf/:
+dcos_generate_config.sh [--genconf | --generate-node-upgrade-script <installed> | --version | --help],
+in the directory holding genconf/:
 - reads genconf/config.yaml (a YAML subset: `key: value` lines, values plain scalars or JSON/flow lists;
   anything else is refused as unparsable, where real gen would parse full YAML), stringifies it as gen does
   (lists -> JSON, booleans -> 'true'/'false') and validates what dcos/dcos gen/calc.py validates
@@ -20,7 +21,21 @@ dcos_generate_config.sh [--genconf | --version | --help], in the directory holdi
 - on success writes genconf/serve/: dcos_install.sh (this file, with the bootstrap URL and version baked
   in), bootstrap.latest, bootstrap/<id>.bootstrap.tar.xz (empty) and <id>.active.json,
   cluster-package-info.json; and genconf/cluster_packages.json.
+- `--generate-node-upgrade-script <installed>` (dcos/dcos dcos_installer/upgrade.py; docs/reference/
+  dcos-mesos.md 1.8): validates config.yaml as --genconf does, writes
+  genconf/serve/upgrade/<uuid>/dcos_node_upgrade.sh (this file, with the from/to versions, the bootstrap
+  URL and master_list baked in) and prints `Node upgrade script URL: <bootstrap_url>/upgrade/<uuid>/
+  dcos_node_upgrade.sh` as its last line; refuses an <installed> that is not a version or is not a
+  supported path to this installer's version (2.0.x, 2.1.x or 2.2.x to 2.2.x, not a downgrade).
 - Simulated: no Docker is needed or run; no packages are built.
+
+dcos_node_upgrade.sh [--skip-checks] [-v] (a generated one):
+- refuses unless the node's /opt/mesosphere/etc/dcos-version.json (under $DCOS_DOUBLE_ROOT) says the
+  <installed> version it was generated for, as the real script does;
+- on an agent (roles slave, slave_public) refuses unless every master of master_list already serves the
+  new version at http://<master>/dcos-metadata/dcos-version.json: DC/OS upgrades masters first (the real
+  script's `dcos-check-runner check cluster` before it starts; simulated by this check);
+- writes the new version into the version file (what `pkgpanda activate` leaves) and exits 0.
 
 dcos_install.sh [-d|--disable-preflight] [-p|--preflight-only] [--no-block-dcos-setup] ROLE
   (ROLE: master, slave or slave_public)
@@ -39,6 +54,8 @@ import json
 import os
 import re
 import sys
+import urllib.request
+import uuid
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -307,7 +324,104 @@ def install(argv: Sequence[str], env: Mapping[str, str]) -> int:
     return 0
 
 
+def version_key(version: str) -> tuple[int, ...]:
+    return tuple(int(p) for p in re.findall(r"\d+", version))
+
+
+def supported_upgrade(installed: str, target: str) -> str | None:
+    """Why `installed` -> `target` is not a supported path (docs: 2.0.x/2.1.x -> 2.2.x, patches in 2.2)."""
+    if not re.fullmatch(r"\d+\.\d+\.\d+", installed):
+        return f"'{installed}' is not a DC/OS version"
+    if version_key(installed) >= version_key(target):
+        return f"{installed} is not older than {target}"
+    if version_key(installed)[:2] not in ((2, 0), (2, 1), (2, 2)):
+        return f"upgrading from {installed} to {target} is not supported (from 2.0.x, 2.1.x or 2.2.x only)"
+    return None
+
+
+def generate_upgrade(cwd: Path, source: Path, installed: str) -> int:
+    problem = supported_upgrade(installed, VERSION)
+    if problem:
+        print(f"Error: {problem}", file=sys.stderr)
+        return 1
+    config_path = cwd / "genconf" / "config.yaml"
+    try:
+        config = stringify(parse_config(config_path.read_text()))
+    except (OSError, ParseError) as exc:
+        print(f"Unable to read genconf/config.yaml: {exc}", file=sys.stderr)
+        return 1
+    errors = validate(config, cwd)
+    if errors:
+        print("Errors:", file=sys.stderr)
+        for key, message in sorted(errors.items()):
+            print(f"{key}: {message}", file=sys.stderr)
+        return 1
+    uid = uuid.uuid4().hex
+    folder = cwd / "genconf" / "serve" / "upgrade" / uid
+    folder.mkdir(parents=True)
+    baked = {
+        "mode": "upgrade",
+        "bootstrap_url": config["bootstrap_url"],
+        "version": VERSION,
+        "from": installed,
+        "master_list": config.get("master_list", "[]"),
+    }
+    text = source.read_text().replace("BAKED: dict[str, str] = {}", f"BAKED: dict[str, str] = {baked!r}", 1)
+    (folder / "dcos_node_upgrade.sh").write_text(text)
+    print(f"Node upgrade script URL: {config['bootstrap_url']}/upgrade/{uid}/dcos_node_upgrade.sh")
+    return 0
+
+
+def node_upgrade(argv: Sequence[str], env: Mapping[str, str]) -> int:
+    unknown = [a for a in argv if a not in ("--skip-checks", "-v", "--verbose")]
+    if unknown:
+        print(
+            f"unknown option {unknown[0]}; usage: dcos_node_upgrade.sh [--skip-checks] [-v]", file=sys.stderr
+        )
+        return 1
+    root = Path(env.get("DCOS_DOUBLE_ROOT") or "/")
+    version_file = root / "opt/mesosphere/etc/dcos-version.json"
+    try:
+        have = str(json.loads(version_file.read_text()).get("version"))
+    except (OSError, ValueError):
+        print(f"{version_file} is missing: DC/OS is not installed on this node", file=sys.stderr)
+        return 1
+    if have != BAKED["from"]:
+        print(
+            f"The installed DC/OS version {have} does not match {BAKED['from']}, the version this upgrade "
+            "script was generated for",
+            file=sys.stderr,
+        )
+        return 1
+    roles = [p.name for p in (root / "etc/mesosphere/roles").glob("*")]
+    if "master" not in roles:
+        behind = []
+        for master in json.loads(BAKED["master_list"]):
+            try:
+                url = f"http://{master}/dcos-metadata/dcos-version.json"
+                with urllib.request.urlopen(url, timeout=5) as resp:
+                    version = json.loads(resp.read()).get("version")
+            except (OSError, ValueError):
+                version = "unreachable"
+            if version != BAKED["version"]:
+                behind.append(f"{master} ({version})")
+        if behind:
+            print(
+                f"Cluster check failed: masters must be upgraded to {BAKED['version']} before agents; "
+                f"not yet: {', '.join(behind)}",
+                file=sys.stderr,
+            )
+            return 1
+    document = json.loads(version_file.read_text())
+    document["version"] = BAKED["version"]
+    version_file.write_text(json.dumps(document) + "\n")
+    print(f"Upgrade of {' '.join(roles)} node from {have} to {BAKED['version']} (double): done")
+    return 0
+
+
 def main(argv: Sequence[str], env: Mapping[str, str], program: str) -> int:
+    if BAKED.get("mode") == "upgrade":  # a generated dcos_node_upgrade.sh
+        return node_upgrade(argv, env)
     if BAKED or os.path.basename(program) == "dcos_install.sh":  # a generated dcos_install.sh
         return install(argv, env)
     args = list(argv) or ["--genconf"]
@@ -317,6 +431,8 @@ def main(argv: Sequence[str], env: Mapping[str, str], program: str) -> int:
     if args[0] == "--version":
         print(json.dumps({"version": VERSION, "variant": ""}))
         return 0
+    if args[0] == "--generate-node-upgrade-script" and len(args) == 2:
+        return generate_upgrade(Path.cwd(), Path(__file__).resolve(), args[1])
     if args != ["--genconf"]:
         print(f"unrecognized arguments: {' '.join(args)}; see --help", file=sys.stderr)
         return 1

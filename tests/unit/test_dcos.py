@@ -59,16 +59,20 @@ def test_three_master_plan_exact_ops_and_files(tmp_path: Path) -> None:
         "dcos-ip-detect",
         "dcos-genconf",
         "dcos-serve-published",
+        "dcos-upgrade-script",
     ], "the Kafka jar bundle is not seeded: Kafka comes from the DC/OS package"
     assert list(phases["bootstrap"]) == ["bootstrap-0"]
     assert {h: keys(o) for h, o in phases["masters"].items()} == {
-        f"master-{i}": ["dcos-installed"] for i in range(3)
+        f"master-{i}": ["dcos-installed", "dcos-upgraded"] for i in range(3)
     }
     assert {h: [o.name for o in ops] for h, ops in phases["agents"].items()} == {
-        "agent-0": ["DC/OS 2.2.1 slave on agent-0"],
-        "agent-1": ["DC/OS 2.2.1 slave on agent-1"],
-        "agent-2": ["DC/OS 2.2.1 slave on agent-2"],
-        "public-agent-0": ["DC/OS 2.2.1 slave_public on public-agent-0"],
+        "agent-0": ["DC/OS 2.2.1 slave on agent-0", "DC/OS 2.2.1 running on agent-0"],
+        "agent-1": ["DC/OS 2.2.1 slave on agent-1", "DC/OS 2.2.1 running on agent-1"],
+        "agent-2": ["DC/OS 2.2.1 slave on agent-2", "DC/OS 2.2.1 running on agent-2"],
+        "public-agent-0": [
+            "DC/OS 2.2.1 slave_public on public-agent-0",
+            "DC/OS 2.2.1 running on public-agent-0",
+        ],
     }
     assert keys(phases["packages"]["master-0"]) == [
         "dcos-packages-dir",
@@ -308,7 +312,10 @@ def test_render_writes_every_file_per_node_without_ssh(tmp_path: Path) -> None:
     assert "master_list" in (out / "bootstrap-0/opt/fastdata/dcos/genconf/config.yaml").read_text()
     assert (out / "master-0/etc/fastdata/dcos/packages/spark.json").is_file()
     listing = (out / "master-2/OPERATIONS.txt").read_text()
-    assert listing.endswith("masters\tdcos-installed\tDC/OS 2.2.1 master on master-2\n")
+    assert listing.endswith(
+        "masters\tdcos-installed\tDC/OS 2.2.1 master on master-2\n"
+        "masters\tdcos-upgraded\tDC/OS 2.2.1 running on master-2\n"
+    )
 
 
 @pytest.mark.parametrize(

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import dataclasses
 import functools
+import hashlib
 import http.server
 import json
 import shutil
@@ -22,15 +23,18 @@ from typing import Any
 import pytest
 
 from contract import Node
+from roles.artifacts import Artifact
 from roles.demo import marathon as demo_marathon
 from roles.demo import mesos_job
+from roles.engine.connection import CommandFailed, RunResult
 from roles.engine.executor import Check, Op, plan_phases, wait_for
-from roles.errors import OperationError
+from roles.engine.spec import with_artifacts
+from roles.errors import ConfigError, OperationError
 from roles.packages import marathon, spark_dispatcher
 from roles.packages.http import http as http_request
 from roles.platforms import dcos
 from tests.dcos_cluster import dcos_spec, doubles
-from tests.mesos_cluster import LocalRemote, with_kafka
+from tests.mesos_cluster import DOUBLES, LocalRemote, with_kafka
 
 pytestmark = [pytest.mark.unit, pytest.mark.double]
 _, CLUSTER_DOUBLE = doubles()
@@ -83,6 +87,7 @@ class Cluster:
         monkeypatch.setenv("DCOS_DOUBLE_ROOT", str(root))
         monkeypatch.setattr(dcos, "VERSION_FILE", f"{root}/opt/mesosphere/etc/dcos-version.json")
         monkeypatch.setattr(dcos, "ROLES_DIR", f"{root}/etc/mesosphere/roles")
+        monkeypatch.setattr(dcos, "SETUP_FLAGS", f"{root}/etc/mesosphere/setup-flags")
 
 
 @pytest.fixture(scope="module")
@@ -157,25 +162,11 @@ def test_bootstrap_then_every_node_installs_once(cluster: Cluster, monkeypatch: 
     for node in [*cluster.inv.masters, *cluster.inv.agents, *cluster.inv.public_agents]:
         cluster.node_root(node, monkeypatch)
         install = dcos.plan_install(cluster.spec, cluster.inv, node)
-        assert converge(cluster.remote_for(node), install) == ["dcos-installed"]
+        assert converge(cluster.remote_for(node), install) == ["dcos-installed"], "dcos-upgraded holds"
         assert converge(cluster.remote_for(node), install) == []
         role = cluster.root / "nodes" / node.private_ip / "etc/mesosphere/roles"
         assert [p.name for p in role.iterdir()] == [dcos.INSTALL_ROLES[node.role]]
     assert probe(cluster, dcos.probe_versions) == Check(True, "DC/OS 2.2.1 on 3 master(s)")
-
-
-def test_a_different_installed_version_is_an_upgrade_not_done(
-    cluster: Cluster, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
-) -> None:
-    node = cluster.inv.agents[0]
-    monkeypatch.setenv("DCOS_DOUBLE_ROOT", str(tmp_path))
-    monkeypatch.setattr(dcos, "VERSION_FILE", f"{tmp_path}/version.json")
-    monkeypatch.setattr(dcos, "ROLES_DIR", f"{tmp_path}/roles")
-    (tmp_path / "version.json").write_text('{"version": "2.2.0"}')
-    (op,) = dcos.plan_install(cluster.spec, cluster.inv, node)
-    assert op.check(cluster.remote_for(node)) == Check(False, "DC/OS 2.2.0 installed, want 2.2.1")
-    with pytest.raises(OperationError, match="upgrading DC/OS is not automated"):
-        op.apply(cluster.remote_for(node))
 
 
 def test_platform_gates_pass_then_name_what_is_missing(
@@ -414,3 +405,86 @@ def test_the_hdfs_plan_waits_for_enough_private_agents(
         )
     finally:
         cluster.double.joined.add(f"{NET}.23")
+
+
+# --- the DC/OS upgrade (runs last: it leaves the module's cluster on 2.2.2) --------------------------------
+
+
+def test_the_upgrade_is_generated_on_bootstrap_then_masters_then_agents_one_at_a_time(
+    cluster: Cluster, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """versions.dcos 2.2.1 -> 2.2.2 with the 2.2.2 installer: bootstrap-0 generates the node upgrade script
+    for 2.2.1 (serve/upgrade/from-2.2.1/); an agent before the masters is refused by the script; masters,
+    then agents, each by the rolling upgrade handler, each gated on the version it leaves; a re-run is a
+    no-op."""
+    installed(cluster, monkeypatch)
+    source = (DOUBLES / "dcos_installer_double.py").read_text()
+    new = cluster.artifacts / "dcos_generate_config-2.2.2.sh"
+    new.write_text(source.replace('VERSION = "2.2.1"', 'VERSION = "2.2.2"', 1))
+    installer = Artifact(
+        "dcos-installer", new, hashlib.sha256(new.read_bytes()).hexdigest(), new.stat().st_size
+    )
+    spec = with_artifacts(cluster.spec, {"dcos-installer": installer})
+    versions = dataclasses.replace(spec.versions, dcos="2.2.2")
+    spec = dataclasses.replace(spec, settings=dataclasses.replace(spec.settings, versions=versions))
+    boot = cluster.inv.by_role("bootstrap")[0]
+    ops = [
+        o
+        for o in plan_phases(dcos.PLATFORM, spec, cluster.inv)["bootstrap"][boot.name]
+        if o.key.startswith("dcos-")
+    ]
+    assert converge(cluster.remote_for(boot), ops) == ["dcos-genconf", "dcos-upgrade-script"]
+    script = cluster.root / "bootstrap/genconf/serve/upgrade/from-2.2.1/dcos_node_upgrade.sh"
+    assert script.is_file()
+    handler = dcos.PLATFORM.handlers[dcos.UPGRADE_HANDLER]
+    agent = cluster.inv.agents[0]
+    cluster.node_root(agent, monkeypatch)
+    with pytest.raises(CommandFailed) as refused:
+        handler.restart(cluster.remote_for(agent))
+    assert (
+        "masters must be upgraded to 2.2.2 before agents; not yet: 127.0.1.11 (2.2.1)" in refused.value.output
+    )
+    for node in [*cluster.inv.masters, *cluster.inv.agents, *cluster.inv.public_agents]:
+        cluster.node_root(node, monkeypatch)
+        remote = cluster.remote_for(node)
+        (_, upgrade) = dcos.plan_install(spec, cluster.inv, node)
+        assert upgrade.by_restart and upgrade.notify == (dcos.UPGRADE_HANDLER,)
+        assert upgrade.check(remote) == Check(False, "DC/OS 2.2.1 installed, upgraded to 2.2.2")
+        handler.restart(remote)
+        assert handler.healthy is not None and handler.healthy(remote) == Check(
+            True, "DC/OS 2.2.2 (was 2.2.1)"
+        )
+        assert upgrade.check(remote).ok
+    assert probe(cluster, lambda s, i, r: dcos.probe_versions(spec, i, r)) == Check(
+        True, "DC/OS 2.2.2 on 3 master(s)"
+    )
+    cluster.paths(monkeypatch)
+    assert converge(cluster.remote_for(boot), ops) == [], "a re-run generates nothing"
+
+
+class VersionNode:
+    def __init__(self, version: str | None) -> None:
+        self.version = version
+
+    def run(self, command: str, **kw: Any) -> RunResult:
+        text = json.dumps({"version": self.version}) if self.version else ""
+        return RunResult(command, 0, text, "")
+
+
+def test_plan_shows_the_dcos_upgrade_and_refuses_a_downgrade_or_a_skip(cluster: Cluster) -> None:
+    spec = cluster.spec
+    versions = dataclasses.replace(spec.versions, dcos="2.2.2")
+    up = dataclasses.replace(spec, settings=dataclasses.replace(spec.settings, versions=versions))
+    nodes = {n.name: VersionNode("2.2.1") for n in cluster.inv.nodes}
+    nodes["master-0"] = VersionNode("2.2.2")  # resumed after master-0
+    assert dcos.upgrade_preflight(up, cluster.inv, nodes) == [  # type: ignore[arg-type]
+        "upgrade DC/OS 2.2.1 -> 2.2.2: bootstrap-0 generates the node upgrade script (from 2.2.1); masters "
+        "one at a time: master-1, master-2; then agents one at a time: agent-0, agent-1, agent-2, "
+        "public-agent-0"
+    ]
+    assert dcos.upgrade_preflight(up, cluster.inv, {n: VersionNode("2.2.2") for n in nodes}) == []  # type: ignore[arg-type]
+    with pytest.raises(ConfigError, match=r"DC/OS 2\.2\.1 is older than what runs \(master-0 runs 2\.2\.2"):
+        dcos.upgrade_preflight(spec, cluster.inv, nodes)  # type: ignore[arg-type]
+    old = {n: VersionNode("1.13.9") for n in nodes}
+    with pytest.raises(ConfigError, match=r"DC/OS 1\.13\.9 cannot be upgraded to 2\.2\.2 directly"):
+        dcos.upgrade_preflight(up, cluster.inv, old)  # type: ignore[arg-type]
