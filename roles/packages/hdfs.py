@@ -129,10 +129,20 @@ def hdfs_site(inventory: Cluster, node: Node) -> str:
     )
 
 
+# Hadoop 3.4 is not built for Java 17 (Debian 12's only JDK): WebHDFS (the UI's file browser, JAXB) needs
+# java.lang opened to reflection or answers 500 InaccessibleObjectException; Hadoop 3.5's launcher opens
+# the same packages.
+JAVA17_OPENS = tuple(
+    f"--add-opens=java.base/{p}=ALL-UNNAMED"
+    for p in ("java.lang", "java.lang.reflect", "java.io", "java.net", "java.nio", "java.util", "sun.nio.ch")
+)
+
+
 def daemon_argv(spec: DeploySpec, heap: str, main_class: str, *args: str) -> list[str]:
     return [
         "/usr/bin/java",
         f"-Xmx{heap}",
+        *JAVA17_OPENS,
         "-Djava.net.preferIPv4Stack=true",
         f"-Dhadoop.log.dir={LOG_DIR}",
         "-Dhadoop.root.logger=INFO,console",
