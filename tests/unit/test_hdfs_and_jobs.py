@@ -176,3 +176,18 @@ def test_reconcile_names_only_the_types_that_differ() -> None:
         == {}
     )
     assert reconcile({"theft": 3}, {"theft": 2, "arson": 1}) == {"arson": (0, 1), "theft": (3, 2)}
+
+
+@pytest.mark.parametrize(
+    ("out", "ok", "detail"),
+    [
+        ("active\nRUNNING\n", True, "registered"),
+        ("active\nCONNECTING\n", False, "not registered"),
+        ("activating\n", False, "activating"),
+    ],
+)
+def test_a_restarted_datanode_is_healthy_once_registered(out: str, ok: bool, detail: str) -> None:
+    host = FakeHost("agent-0", handler=lambda c: RunResult(c, 0, out, ""))
+    state = hdfs.datanode_registered(host)  # type: ignore[arg-type]
+    assert state.ok is ok and detail in state.detail
+    assert hdfs.handlers()[hdfs.DATANODE_HANDLER].healthy is hdfs.datanode_registered
