@@ -154,6 +154,27 @@ def probe_apps(spec: DeploySpec, inventory: Cluster, remote_for: RemoteFor) -> C
     return Check(not problems, "; ".join(problems) or "producer, processor, InfluxDB and dashboard healthy")
 
 
+def batch_job(spec: DeploySpec, inventory: Cluster, reconcile: bool) -> tuple[Node, str]:
+    """The batch job over the archive, a client-mode driver on the first master like the processor
+    (its own cores: spark.cores.max), optionally reconciled with the streaming counts in InfluxDB."""
+    master = first_node(inventory, FIRST_MASTER)
+    env = {
+        "HADOOP_USER_NAME": common.hdfs.DEMO_USER,
+        "PYSPARK_SUBMIT_ARGS": common.client_submit_args(spec, inventory, master),
+        "PYTHONPATH": common.APPS_DIR,
+    }
+    flags = f"--archive-dir {q(common.archive_url(inventory))}"
+    if reconcile:
+        flags += f" --influx-url {q(common.influx_url(inventory))} --influx-db {common.INFLUX_DB}"
+        flags += f" --influx-rp {common.INFLUX_RP}"
+    command = (
+        f"cd {common.APPS_DIR} && "
+        + " ".join(f"{k}={q(v)}" for k, v in env.items())
+        + f" {common.VENV}/bin/python -m apps.batch {flags}"
+    )
+    return master, command
+
+
 GATES = (
     Gate("apps healthy", "demo apps healthy", probe_apps, 120, after_phase="demo"),
     Gate(

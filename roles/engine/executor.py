@@ -138,6 +138,9 @@ class Platform:
     # Read-only checks of the nodes' own facts (their OS, their Python) after connecting, before any op
     # (plan and deploy): `preflight(spec, cluster, remotes)` raises ConfigError or returns notes.
     preflight: Callable[[DeploySpec, Cluster, Mapping[str, Remote]], list[str]] | None = None
+    # The demo's batch job on this platform (`fab batch`): `batch_job(spec, cluster, reconcile)` gives the
+    # node to run it from and the shell command that submits it to the cluster and prints its JSON.
+    batch_job: Callable[[DeploySpec, Cluster, bool], tuple[Node, str]] | None = None
 
 
 @dataclass

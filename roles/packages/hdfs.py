@@ -129,10 +129,20 @@ def hdfs_site(inventory: Cluster, node: Node) -> str:
     )
 
 
+# Hadoop 3.4 is not built for Java 17 (Debian 12's only JDK): WebHDFS (the UI's file browser, JAXB) needs
+# java.lang opened to reflection or answers 500 InaccessibleObjectException; Hadoop 3.5's launcher opens
+# the same packages.
+JAVA17_OPENS = tuple(
+    f"--add-opens=java.base/{p}=ALL-UNNAMED"
+    for p in ("java.lang", "java.lang.reflect", "java.io", "java.net", "java.nio", "java.util", "sun.nio.ch")
+)
+
+
 def daemon_argv(spec: DeploySpec, heap: str, main_class: str, *args: str) -> list[str]:
     return [
         "/usr/bin/java",
         f"-Xmx{heap}",
+        *JAVA17_OPENS,
         "-Djava.net.preferIPv4Stack=true",
         f"-Dhadoop.log.dir={LOG_DIR}",
         "-Dhadoop.root.logger=INFO,console",
@@ -364,11 +374,48 @@ def probe_namenode(spec: DeploySpec, inventory: Cluster, remote_for: RemoteFor) 
     return Check(True, f"NameNode out of safe mode, {len(serving)} live DataNodes (every agent)")
 
 
+# Run on a DataNode: its own JMX says whether it is registered with the NameNode again (the HTTP address
+# comes from its hdfs-site.xml, so the check needs nothing but the node).
+_DATANODE_REGISTERED = """\
+import json, re, sys, urllib.request
+site = open(sys.argv[1]).read()
+addr = re.search(r"dfs.datanode.http.address</name><value>([^<]+)<", site).group(1)
+url = "http://%s/jmx?qry=Hadoop:service=DataNode,name=DataNodeInfo" % addr
+bean = json.load(urllib.request.urlopen(url, timeout=10))["beans"][0]
+actors = json.loads(bean.get("BPServiceActorInfo") or "[]")
+print(" ".join(a.get("ActorState", "?") for a in actors) or "no-namenode")
+"""
+
+
+def datanode_registered(r: Remote) -> Check:
+    """Health after a DataNode restart: the unit active and its block pool actor RUNNING (registered
+    with the NameNode), so the next DataNode restarts only once this one serves its replicas again."""
+    res = r.run(
+        f"systemctl is-active {DATANODE_UNIT} && "
+        f"python3 -c {q(_DATANODE_REGISTERED)} {CONF_DIR}/hdfs-site.xml",
+        check=False,
+        timeout=30,
+    )
+    state = res.stdout.split()
+    if state[:1] != ["active"]:
+        return Check(False, f"{DATANODE_UNIT} {' '.join(state[:1]) or 'not active'}")
+    if "RUNNING" not in state[1:]:
+        return Check(False, f"DataNode not registered with the NameNode yet ({' '.join(state[1:]) or '?'})")
+    return Check(True, "DataNode registered with the NameNode")
+
+
 def handlers() -> dict[str, Handler]:
-    """The NameNode alone; the DataNodes one at a time (each holds a replica of some blocks)."""
+    """The NameNode alone; the DataNodes one at a time, each registered again before the next (each
+    holds a replica of some blocks)."""
     return {
         NAMENODE_HANDLER: unit_handler(NAMENODE_HANDLER, "HDFS NameNode restarted", NAMENODE_UNIT),
-        DATANODE_HANDLER: unit_handler(DATANODE_HANDLER, "HDFS DataNode restarted", DATANODE_UNIT),
+        DATANODE_HANDLER: unit_handler(
+            DATANODE_HANDLER,
+            "HDFS DataNode restarted",
+            DATANODE_UNIT,
+            healthy=datanode_registered,
+            timeout=180,
+        ),
     }
 
 

@@ -63,5 +63,6 @@ PLATFORM = Platform(
         *hdfs.CONFIGS,
         *demo.CONFIGS,
     ),
+    batch_job=demo.batch_job,
     artifacts=(common.KAFKA_BUNDLE, *common.SPARK_BUNDLES, common.HADOOP_BUNDLE, *common.DEMO_BUNDLES),
 )
