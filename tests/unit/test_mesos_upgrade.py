@@ -1,7 +1,8 @@
 """Mesos and Marathon version changes (issue 13 item 5): shown by `fab plan` node by node, refused when
 they go backwards, rolled by the platform's own restart handlers - mesos-masters one at a time, then the
 Marathons, then the agents one at a time, each health-gated - and resumable. The Mesos double refuses an
-agent newer than the masters, so an out-of-order upgrade stops at that agent."""
+agent newer than the masters, so an out-of-order upgrade stops at that agent. The DC/OS rollout's order
+through the executor is at the end (its procedure against the doubles: tests/unit/test_dcos_gates.py)."""
 
 from __future__ import annotations
 
@@ -21,7 +22,8 @@ from roles.engine.connection import RunResult
 from roles.engine.executor import Check, DeployFailed, Executor, Platform, Progress, Step, wait_for
 from roles.engine.placement import EVERY_AGENT_AND_PUBLIC_AGENT, EVERY_MASTER
 from roles.errors import ConfigError
-from roles.platforms import mesos
+from roles.platforms import dcos, mesos
+from tests.dcos_cluster import dcos_spec
 from tests.mesos_cluster import DOUBLES, inventory_file, mesos_inventory, mesos_spec, package_settings
 
 pytestmark = [pytest.mark.unit, pytest.mark.double]
@@ -254,3 +256,55 @@ def test_the_mesos_double_refuses_an_agent_newer_than_the_master(tmp_path: Path)
         for proc in procs:
             proc.terminate()
             proc.wait(10)
+
+
+# --- the DC/OS rollout order through the executor ----------------------------------------------------------
+
+
+class DcosNode:
+    """A DC/OS node on `version`; the upgrade handler's script moves it to `target` (and records it)."""
+
+    def __init__(self, node: Node, version: str, target: str, log: list[str]) -> None:
+        self.node, self.version, self.target, self.log = node, version, target, log
+        self.before = ""
+
+    def run(self, command: str, *, check: bool = True, timeout: float | None = None) -> RunResult:
+        if "dcos_node_upgrade.sh" in command:
+            self.log.append(self.node.name)
+            self.before, self.version = self.version, self.target
+            return RunResult(command, 0, "", "")
+        if ".upgraded-from" in command:  # the handler's health: the version moved
+            return RunResult(command, 0, f"{self.before}\n{dcos.UPGRADE_MARK}\n{self.version}\n", "")
+        if command.startswith(f"cat {dcos.VERSION_FILE}"):
+            return RunResult(command, 0, json.dumps({"version": self.version}), "")
+        return RunResult(command, 0, "", "")
+
+    def close(self) -> None:
+        pass
+
+
+def test_the_dcos_rollout_upgrades_masters_then_agents_one_at_a_time(tmp_path: Path) -> None:
+    spec, inv = dcos_spec(tmp_path, masters=3, agents=2)
+    versions = dataclasses.replace(spec.versions, dcos="2.2.2")
+    spec = dataclasses.replace(spec, settings=dataclasses.replace(spec.settings, versions=versions))
+    log: list[str] = []
+    nodes = {n.name: DcosNode(n, "2.2.1", "2.2.2", log) for n in inv.nodes}
+    nodes["master-0"].version = "2.2.2"  # resumed: master-0 was upgraded by an earlier run
+
+    def upgrade(spec: Any, inv: Any, node: Node) -> list[Any]:
+        return [dcos.upgrade_op(spec, node)]
+
+    platform = dataclasses.replace(
+        dcos.PLATFORM,
+        steps=(Step("masters", EVERY_MASTER, upgrade), Step("agents", EVERY_AGENT_AND_PUBLIC_AGENT, upgrade)),
+        gates=(),
+        validate=None,
+    )
+    executor = Executor(platform, spec, inv, nodes, Progress(io.StringIO()), health_interval=0)  # type: ignore[arg-type]
+    try:
+        executor.run()
+        assert log == ["master-1", "master-2", "agent-0", "agent-1", "public-agent-0"]
+        log.clear()
+        assert executor.run().changes == 0 and log == []
+    finally:
+        executor.close()
