@@ -13,10 +13,13 @@ posted by roles/packages/spark_dispatcher.py from the first master:
   cores, memory, `spark.cores.max` = executors x executorCores) and the driver's memory;
 - `spark.mesos.driver.labels` carries the sha256 of what the driver runs from on the agents (apps, wheels,
   connector jars), so a changed apps bundle changes the job definition and the job is resubmitted.
+
+The batch job (`fab batch`) runs in client mode instead (see `batch_job`).
 """
 
 from __future__ import annotations
 
+import shlex
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -31,6 +34,7 @@ from roles.packages import spark_dispatcher
 from roles.packages.marathon import node_digest
 from roles.packages.spark_dispatcher import Dispatcher, Job
 
+q = shlex.quote
 APP_NAME = "crime-processor"  # the processor's appName, hence its Mesos framework name
 JOBS_PATH = "jobs"  # under the artifact server's directory
 ENTRY_POINT = f"{JOBS_PATH}/{APP_NAME}.py"
@@ -57,6 +61,10 @@ class JobPlatform:
     dispatcher: Callable[[Cluster], Dispatcher]
     libmesos: Callable[[DeploySpec], str]
     hdfs_root: Callable[[Cluster], str]
+    # the batch job's client-mode driver: the mesos:// master URL, and a shell prelude that gives it the
+    # HDFS client config when the platform's HDFS needs one (dcos: the hdfs package's endpoints)
+    mesos_master: Callable[[Cluster], str]
+    hadoop_conf: Callable[[Cluster], str] = lambda inventory: ""
 
 
 def entry_url(spec: DeploySpec) -> str:
@@ -141,3 +149,56 @@ def gate(platform: JobPlatform, timeout: float) -> Gate:
         platform.dispatcher,
         timeout,
     )
+
+
+# --- the batch job (`fab batch`) ---------------------------------------------------------------------------
+
+
+def batch_job(platform: JobPlatform) -> Callable[[DeploySpec, Cluster, bool], tuple[Node, str]]:
+    """`fab batch` on a Mesos platform: apps.batch as a client-mode Spark driver on the first agent
+    against the platform's Mesos (its executors on the agents, Spark from the demo venv there), so its
+    JSON result comes back over SSH; a cluster-mode driver's output would stay in a Mesos sandbox. The
+    driver is a Mesos framework: libmesos and LIBPROCESS_IP on its host (hdfs-spark-kafka4.md B.4)."""
+
+    def job(spec: DeploySpec, inventory: Cluster, reconcile: bool) -> tuple[Node, str]:
+        agent = inventory.agents[0]
+        conf = {
+            **common.job_conf(spec, inventory),
+            "spark.mesos.executor.home": SPARK_HOME,
+            "spark.pyspark.python": PYTHON,
+            "spark.executorEnv.PYTHONPATH": common.APPS_DIR,
+            "spark.driver.host": agent.private_ip,
+            "spark.driver.bindAddress": agent.private_ip,
+        }
+        submit = " ".join(
+            [
+                "--master",
+                platform.mesos_master(inventory),
+                "--deploy-mode",
+                "client",
+                "--driver-memory",
+                spec.spark.driver_memory,
+                *(f"--conf {k}={v}" for k, v in sorted(conf.items())),
+                "pyspark-shell",
+            ]
+        )
+        env = {
+            "HADOOP_USER_NAME": common.hdfs.DEMO_USER,
+            "PYSPARK_SUBMIT_ARGS": submit,
+            "PYTHONPATH": common.APPS_DIR,
+            "MESOS_NATIVE_JAVA_LIBRARY": platform.libmesos(spec),
+            "LIBPROCESS_IP": agent.private_ip,
+        }
+        flags = f"--archive-dir {q(platform.hdfs_root(inventory) + common.ARCHIVE)}"
+        if reconcile:
+            flags += f" --influx-url {q(common.influx_url(inventory))} --influx-db {common.INFLUX_DB}"
+            flags += f" --influx-rp {common.INFLUX_RP}"
+        prelude = platform.hadoop_conf(inventory)
+        command = (
+            f"{prelude + ' && ' if prelude else ''}cd {common.APPS_DIR} && "
+            + " ".join(f"{k}={q(v)}" for k, v in env.items())
+            + f" {common.VENV}/bin/python -m apps.batch {flags}"
+        )
+        return agent, command
+
+    return job

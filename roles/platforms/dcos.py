@@ -742,8 +742,24 @@ def mesos_master(inventory: Cluster) -> str:
 
 # DC/OS agents have libmesos from the mesos package under /opt/mesosphere [path unverified against DC/OS].
 DCOS_LIBMESOS = "/opt/mesosphere/lib/libmesos.so"
+HADOOP_CONF_DIR = "/opt/fastdata/hadoop-conf"  # the hdfs package's client config, for client-mode drivers
+
+
+def hadoop_conf(inventory: Cluster) -> str:
+    """The hdfs package's hdfs-site.xml and core-site.xml fetched from its endpoints (the nameservice)."""
+    base = hdfs_endpoints(SERVICE_NAMES["hdfs"])
+    fetch = " && ".join(
+        f"curl -fsS -o {HADOOP_CONF_DIR}/{f} {q(f'{base}/{f}')}" for f in ("hdfs-site.xml", "core-site.xml")
+    )
+    return f"mkdir -p {HADOOP_CONF_DIR} && {fetch} && export HADOOP_CONF_DIR={HADOOP_CONF_DIR}"
+
+
 PROCESSOR_JOB = mesos_job.JobPlatform(
-    dispatcher=spark_dispatcher, libmesos=lambda spec: DCOS_LIBMESOS, hdfs_root=hdfs_root
+    dispatcher=spark_dispatcher,
+    libmesos=lambda spec: DCOS_LIBMESOS,
+    hdfs_root=hdfs_root,
+    mesos_master=mesos_master,
+    hadoop_conf=hadoop_conf,
 )
 ENTRY_POINT_STEP, PROCESSOR_STEP = mesos_job.steps(PROCESSOR_JOB)
 
@@ -915,6 +931,7 @@ PLATFORM = Platform(
     # Kafka comes from the DC/OS package: its jar bundle is not pushed to the bootstrap node.
     artifacts=(*common.SPARK_BUNDLES, *common.DEMO_BUNDLES, INSTALLER),
     validate=validate,
+    batch_job=mesos_job.batch_job(PROCESSOR_JOB),
     # CentOS 7 (what DC/OS 2.2 supports) cannot run the demo: refused before anything changes
     preflight=upgrades.preflights(
         runtime.preflight(demo.PIPELINE_NODES, FIRST_PUBLIC_AGENT), upgrade_preflight

@@ -507,6 +507,7 @@ PROCESSOR_JOB = mesos_job.JobPlatform(
     dispatcher=dispatcher,
     libmesos=lambda spec: spec.binary("libmesos"),
     hdfs_root=hdfs.namenode_url,
+    mesos_master=lambda inventory: f"mesos://{zk_url(inventory, 'mesos')}",
 )
 ENTRY_POINT_STEP, PROCESSOR_STEP = mesos_job.steps(PROCESSOR_JOB)
 
@@ -616,6 +617,7 @@ PLATFORM = Platform(
         *common.DEMO_BUNDLES,
         *PACKAGES,
     ),
+    batch_job=mesos_job.batch_job(PROCESSOR_JOB),
     preflight=upgrades.preflights(
         runtime.preflight(demo.PIPELINE_NODES, FIRST_PUBLIC_AGENT), upgrade_preflight
     ),

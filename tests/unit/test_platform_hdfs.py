@@ -1,6 +1,7 @@
 """HDFS on the Mesos platforms, through `fab render` and `fab plan` (no node is changed): mesos runs the
 standalone platform's systemd units (NameNode on master-0, a DataNode per private agent), dcos installs
-the DC/OS `hdfs` package through the package API and points the Spark package and the processor at it."""
+the DC/OS `hdfs` package through the package API and points the Spark package and the processor at it;
+`fab batch` there (a client-mode driver on agent-0 over the archive on that HDFS)."""
 
 from __future__ import annotations
 
@@ -111,3 +112,45 @@ def test_dcos_plan_shows_the_hdfs_package_it_would_install(
     lines = planned(tmp_path, dcos_inventory(1, 3, artifacts=installer_settings(tmp_path / "i")), monkeypatch)
     assert "master-0: DC/OS package hdfs installed" in lines
     assert "master-0: hdfs install request (options)" in lines
+
+
+# --- `fab batch` on the Mesos platforms ---------------------------------------------------------------------
+
+
+def test_the_batch_job_is_a_client_mode_driver_on_agent_0_against_mesos(tmp_path: Path) -> None:
+    """mesos: the Mesos master through ZooKeeper, libmesos from the supplied package, our NameNode."""
+    from roles.platforms import mesos
+    from tests.mesos_cluster import mesos_spec
+
+    spec, inv = mesos_spec(tmp_path, masters=3, agents=3, demo=True)
+    assert mesos.PLATFORM.batch_job is not None
+    node, command = mesos.PLATFORM.batch_job(spec, inv, True)
+    assert node.name == "agent-0"
+    assert (
+        "--master mesos://zk://10.98.0.11:2181,10.98.0.12:2181,10.98.0.13:2181/mesos --deploy-mode client"
+        in (command)
+    )
+    assert "--conf spark.cores.max=2" in command and "--conf spark.mesos.executor.home=" in command
+    assert "MESOS_NATIVE_JAVA_LIBRARY=/opt/mesos/1.11.0/usr/lib/libmesos-1.11.0.so" in command
+    assert "LIBPROCESS_IP=10.98.0.21" in command
+    assert command.endswith(
+        "-m apps.batch --archive-dir hdfs://10.98.0.11:8020/fastdata/archive/crimes --influx-url "
+        "http://10.98.0.81:8086 --influx-db crimes --influx-rp demo"
+    )
+
+
+def test_the_dcos_batch_job_fetches_the_hdfs_packages_client_config(tmp_path: Path) -> None:
+    from roles.platforms import dcos
+    from tests.dcos_cluster import dcos_spec
+
+    spec, inv = dcos_spec(tmp_path, masters=1, agents=3, demo=True)
+    assert dcos.PLATFORM.batch_job is not None
+    node, command = dcos.PLATFORM.batch_job(spec, inv, False)
+    assert node.name == "agent-0"
+    assert command.startswith(
+        "mkdir -p /opt/fastdata/hadoop-conf && curl -fsS -o /opt/fastdata/hadoop-conf/hdfs-site.xml "
+        "http://api.hdfs.marathon.l4lb.thisdcos.directory/v1/endpoints/hdfs-site.xml"
+    )
+    assert "export HADOOP_CONF_DIR=/opt/fastdata/hadoop-conf && cd /opt/fastdata/apps" in command
+    assert "MESOS_NATIVE_JAVA_LIBRARY=/opt/mesosphere/lib/libmesos.so" in command
+    assert command.endswith("-m apps.batch --archive-dir hdfs://hdfs/fastdata/archive/crimes")
