@@ -173,6 +173,19 @@ def leaders_per_broker(admin: AdminClient, topic: str) -> dict[str, Any]:
     }
 
 
+def wait_for_leaders(admin: AdminClient, topic: str, partitions: int, timeout_s: float = 30) -> None:
+    """Until the new topic's metadata shows a leader for every partition: assigning it before that makes
+    the consumer's first offset lookups fail (librdkafka retries them, but the clock would be running)."""
+    deadline = mono() + timeout_s
+    while mono() < deadline:
+        meta = admin.list_topics(topic, timeout=10).topics.get(topic)
+        found = meta.partitions.values() if meta is not None and meta.error is None else []
+        if len(found) == partitions and all(p.leader >= 0 for p in found):
+            return
+        time.sleep(0.5)
+    raise BenchError(f"topic {topic}: not every partition has a leader {timeout_s:.0f}s after its creation")
+
+
 def at(samples: list[tuple[float, int]], t: float) -> int:
     """The last cumulative value recorded at or before ``t`` (0 before the first sample)."""
     value = 0
@@ -192,6 +205,7 @@ def raw_kafka(
     config = {"min.insync.replicas": str(min_isr)}
     admin.create_topics([NewTopic(topic, partitions, rf, config=config)])[topic].result(60)
     try:
+        wait_for_leaders(admin, topic, partitions)
         consumed: list[tuple[float, int]] = []
         ready, done = threading.Event(), threading.Event()
         errors: list[str] = []
@@ -974,4 +988,11 @@ def main() -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    try:
+        sys.exit(main())
+    except KeyboardInterrupt:
+        # Ctrl-C or SIGTERM: the context managers and finally blocks have restored the cluster by now.
+        print(
+            "bench-pipeline: interrupted (demo producer restored, temporary topic deleted)", file=sys.stderr
+        )
+        sys.exit(130)
