@@ -205,8 +205,15 @@ def server_properties(spec: DeploySpec, inventory: Cluster, node: Node) -> str:
 
 def format_flags(spec: DeploySpec, inventory: Cluster, node: Node) -> str:
     """How `kafka-storage format` is told the quorum (hdfs-spark-kafka4.md C.2): a static quorum is in the
-    config; a dynamic one's initial controllers get --initial-controllers (the same value on each); a
-    broker-only node gets --no-initial-controllers on 3.9 (its docs) and no flag on 4.x (kraft.md)."""
+    config; a dynamic one's initial controllers get --initial-controllers (the same value on each, so a
+    controller formatted later than the others - e.g. after a deploy interrupted before it - joins as the
+    voter the others already list); a broker-only node gets --no-initial-controllers on 3.9 (its docs) and
+    no flag on 4.x (kraft.md).
+
+    Not handled here: a controller whose disk was lost gets the same directory id again, which KIP-853's
+    directory ids exist to avoid (it may vote without the log it had). Replacing a controller the Kafka
+    way - format with --no-initial-controllers, add-controller, remove-controller of the old directory
+    id - belongs to node replacement (issue 12); docs/contracts.md 'KRaft quorum' gives the commands."""
     if spec.kafka.quorum == "static":
         return ""
     if is_controller(inventory, node):
@@ -247,8 +254,6 @@ def storage_op(spec: DeploySpec, inventory: Cluster, node: Node) -> Op:
                 f"{existing.get('node.id')}, expected {cid} node {nid}; move it away by hand if that data "
                 "is disposable, then re-run"
             )
-        if spec.kafka.quorum == "dynamic" and is_controller(inventory, node):
-            _refuse_rejoining_controller(inventory, node, r)
         r.run(
             f"runuser -u kafka -- java -Xmx256m -cp {shlex.quote(libs_dir(spec) + '/*')} "
             f"kafka.tools.StorageTool format -t {cid} -c {CONFIG}{format_flags(spec, inventory, node)}",
@@ -262,27 +267,6 @@ def storage_op(spec: DeploySpec, inventory: Cluster, node: Node) -> Op:
         judge,
         apply,
     )
-
-
-def _refuse_rejoining_controller(inventory: Cluster, node: Node, r: Remote) -> None:
-    """--initial-controllers bootstraps a new quorum. A controller whose disk is empty while other
-    controllers already answer is a replaced node: giving it its old identity back with an empty log is
-    what KIP-853's directory ids exist to prevent, so it is refused with Kafka's own procedure."""
-    others = [a for a in controllers(inventory) if a.name != node.name]
-    probe = "; ".join(
-        f"timeout 2 bash -c '</dev/tcp/{a.private_ip}/{CONTROLLER_PORT}' 2>/dev/null && echo {a.name}"
-        for a in others
-    )
-    answering = r.run(probe, check=False, timeout=30).stdout.split() if others else []
-    if answering:
-        raise OperationError(
-            f"{node.name}: controller {node_id(node)} has empty storage but the quorum already runs "
-            f"({', '.join(answering)} answer on {CONTROLLER_PORT}); a replaced controller re-joins with "
-            "Kafka's tools, not a fresh format: `kafka-metadata-quorum --bootstrap-controller "
-            f"{controller_bootstrap(inventory)} remove-controller --controller-id {node_id(node)} "
-            "--controller-directory-id <old id from describe --status>`, then format this node with "
-            "--no-initial-controllers, start it and run `add-controller` (docs/contracts.md, KRaft quorum)"
-        )
 
 
 def logging_ops(spec: DeploySpec, node: Node, notify: Sequence[str]) -> list[Op]:
