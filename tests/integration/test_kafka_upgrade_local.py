@@ -9,6 +9,8 @@ Stack, bridge and subnet come from FASTDATA_IT_UPGRADE_* (defaults it-kafka-upgr
 from __future__ import annotations
 
 import os
+import signal
+import subprocess
 import threading
 import time
 from collections.abc import Iterator
@@ -24,7 +26,7 @@ from roles.engine import inventory as inv_mod
 from roles.engine.executor import Progress
 from roles.packages import kafka, kafka_upgrade
 from tests.cluster import pulumi, throwaway_stack, write_stack_file
-from tests.helpers import report, run
+from tests.helpers import project_env, report, run
 
 pytestmark = pytest.mark.integration
 STACK = os.environ.get("FASTDATA_IT_UPGRADE_STACK", "it-kafka-upgrade")
@@ -133,10 +135,47 @@ def consumed(servers: str, want: int) -> list[int]:
     return got
 
 
+def running_versions(cluster: Cluster) -> dict[str, str | None]:
+    remotes, _ = tasks.connect_all(cluster, Progress(quiet=True))
+    try:
+        out = {}
+        for node in kafka.brokers(cluster):
+            running = kafka.parse_running(remotes[node.name].run(kafka.RUNNING_FACTS).stdout)
+            out[node.name] = running[0] if running else None
+        return out
+    finally:
+        for r in remotes.values():
+            r.close()
+
+
+def interrupted_deploy(after: str) -> str:
+    """`fab deploy` killed (SIGKILL, the whole process group: like a control machine that died) right
+    after it printed the rolling restart of `after`. Returns its output."""
+    proc = subprocess.Popen(
+        [str(ROOT / ".venv" / "bin" / "fab"), "deploy", "--stack", STACK],
+        cwd=ROOT,
+        env=project_env(),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        start_new_session=True,
+    )
+    lines = []
+    assert proc.stdout is not None
+    for line in proc.stdout:
+        lines.append(line)
+        if f"[{after}" in line and "Kafka broker restarted (rolling)" in line:
+            os.killpg(proc.pid, signal.SIGKILL)
+            break
+    proc.wait(60)
+    return "".join(lines)
+
+
 def test_rolling_upgrade_with_traffic(cluster: Cluster) -> None:
-    """3.9.1 -> 4.x: plan names every broker and its step, deploy rolls one node at a time, no partition is
-    ever without a leader, produced = consumed, every broker runs 4.x, metadata.version final, and a
-    re-run changes nothing."""
+    """3.9.1 -> 4.x: plan names every broker and its step; deploy rolls one node at a time, is killed after
+    the first broker's restart, and the re-run restarts only the brokers still on the old version (never
+    the first); no partition is ever without a leader, produced = consumed, every broker runs 4.x,
+    metadata.version final, and one more run changes nothing."""
     from confluent_kafka.admin import AdminClient, NewTopic
 
     first = tasks.deploy(STACK, None)
@@ -164,20 +203,26 @@ def test_rolling_upgrade_with_traffic(cluster: Cluster) -> None:
             assert line in text, text[-3000:]
         assert plan.changes > 0
 
+        order = [n.name for n in kafka.rolling_order(upgraded)]
         t0 = time.monotonic()
+        killed = interrupted_deploy(after=order[0])
+        assert f"[{order[0]}" in killed and "Kafka broker restarted (rolling)" in killed, killed[-3000:]
+        before = running_versions(upgraded)
+        assert before[order[0]] == NEW, before
+        still_old = [name for name in order if before[name] != NEW]
         out = io.StringIO()
         result = tasks.deploy(STACK, None, out=out)
         seconds = time.monotonic() - t0
         assert not result.failures
-        log = out.getvalue()
         restarts = [r.host for r in result.results if r.key == f"restart:{kafka.HANDLER}"]
-        assert restarts == [n.name for n in kafka.rolling_order(upgraded)], log[-3000:]
+        assert order[0] not in restarts, out.getvalue()[-3000:]
+        assert restarts == still_old, out.getvalue()[-3000:]
         time.sleep(20)
     finally:
         traffic.stop()
     report(
-        f"Kafka {OLD} -> {NEW} rolling upgrade of 3 brokers on the local stack: `fab deploy` {seconds:.0f}s, "
-        f"{traffic.sent} events produced at {RATE}/s during it"
+        f"Kafka {OLD} -> {NEW} rolling upgrade of 3 brokers on the local stack (killed after "
+        f"{order[0]}, resumed): {seconds:.0f}s of `fab deploy`, {traffic.sent} events at {RATE}/s"
     )
     assert traffic.offline == [], traffic.offline[:10]
     assert traffic.errors == [], traffic.errors[:10]
@@ -186,11 +231,9 @@ def test_rolling_upgrade_with_traffic(cluster: Cluster) -> None:
     assert len(got) == len(set(got)) == traffic.sent, (len(got), len(set(got)), traffic.sent)
     assert set(got) == traffic.acked
 
+    assert set(running_versions(upgraded).values()) == {NEW}
     remotes, _ = tasks.connect_all(upgraded, Progress(quiet=True))
     try:
-        for node in kafka.brokers(upgraded):
-            running = kafka.parse_running(remotes[node.name].run(kafka.RUNNING_FACTS).stdout)
-            assert running is not None and running[0] == NEW, (node.name, running)
         features = (
             remotes[kafka.brokers(upgraded)[0].name]
             .run(kafka.tool_at(NEW, kafka.FEATURE_COMMAND, f"--bootstrap-server {servers} describe"))
