@@ -213,7 +213,8 @@ def format_flags(spec: DeploySpec, inventory: Cluster, node: Node) -> str:
     Not handled here: a controller whose disk was lost gets the same directory id again, which KIP-853's
     directory ids exist to avoid (it may vote without the log it had). Replacing a controller the Kafka
     way - format with --no-initial-controllers, add-controller, remove-controller of the old directory
-    id - belongs to node replacement (issue 12); docs/contracts.md 'KRaft quorum' gives the commands."""
+    id - belongs to node replacement (issue 12); docs/contracts.md (Kafka versions, the KRaft quorum and
+    upgrades) gives the commands."""
     if spec.kafka.quorum == "static":
         return ""
     if is_controller(inventory, node):
@@ -603,6 +604,7 @@ def gates(layer: str, after_phase: str) -> tuple[Gate, ...]:
 
 # --- before anything changes: the version jump and the quorum the nodes already have -------------------
 
+DOCS = "docs/contracts.md, 'Kafka versions, the KRaft quorum and upgrades'"
 QUORUM_KEYS = ("process.roles", "controller.quorum.voters", "controller.quorum.bootstrap.servers")
 GUARD_FACTS = (
     f"echo running=$({RUNNING_FACTS}); "
@@ -652,8 +654,7 @@ def quorum_guard(spec: DeploySpec, inventory: Cluster, node: Node, facts: dict[s
             f"{node.name}: this cluster was formatted with a static KRaft quorum "
             f"(controller.quorum.voters={facts['controller.quorum.voters']}) but settings.kafka.quorum is "
             "dynamic; a quorum's kind is fixed at format time. Set fastdata:kafka.quorum: static to keep "
-            "it, or migrate it to dynamic (Kafka 4.1 or newer only; docs/contracts.md 'KRaft quorum'). "
-            "Nothing was changed."
+            f"it, or migrate it to dynamic (Kafka 4.1 or newer only; {DOCS}). Nothing was changed."
         )
     if not has_voters and static and "controller.quorum.bootstrap.servers" in facts:
         raise OperationError(
@@ -675,8 +676,7 @@ def quorum_guard(spec: DeploySpec, inventory: Cluster, node: Node, facts: dict[s
             f"{node.name}: runs process.roles={roles_now}, the spec gives {process_roles(inventory, node)}; "
             "changing which nodes are KRaft controllers on a running cluster is not automated (add a "
             "controller with `kafka-metadata-quorum add-controller`, remove one with `remove-controller`, "
-            "docs/contracts.md 'KRaft quorum'). Keep fastdata:kafka.controllers as it was. Nothing was "
-            "changed."
+            f"{DOCS}). Keep fastdata:kafka.controllers as it was. Nothing was changed."
         )
 
 
