@@ -32,6 +32,7 @@ pytestmark = pytest.mark.integration
 STACK = os.environ.get("FASTDATA_IT_UPGRADE_STACK", "it-kafka-upgrade")
 BRIDGE = os.environ.get("FASTDATA_IT_UPGRADE_BRIDGE", "fdkup0")
 SUBNET = os.environ.get("FASTDATA_IT_UPGRADE_SUBNET", "10.98.42.0/24")
+STATIC_STACK = f"{STACK}-static"
 ROOT = Path(__file__).resolve().parents[2]
 OLD = "3.9.1"
 NEW = DEFAULT_VERSIONS["kafka"]
@@ -39,8 +40,9 @@ TOPIC = "it.upgrade"
 RATE = 50  # events per second, steady
 
 
-def overrides(version: str) -> dict[str, Any]:
+def overrides(version: str, quorum: str = "dynamic") -> dict[str, Any]:
     return {
+        "kafka": {"quorum": quorum},
         "local": {"bridge": BRIDGE, "subnet": SUBNET},
         "demo": {"enabled": False},
         "nodes": {
@@ -52,12 +54,25 @@ def overrides(version: str) -> dict[str, Any]:
     }
 
 
-@pytest.fixture(scope="module")
-def cluster() -> Iterator[Cluster]:
+def fetch_both() -> None:
     for version in (OLD, NEW):
         run([str(ROOT / "scripts" / "fetch-artifacts.sh"), "--kafka", version], timeout=1800)
+
+
+# Function-scoped: each test has its own stack on the same bridge, one after the other (never two at once).
+@pytest.fixture
+def cluster() -> Iterator[Cluster]:
+    fetch_both()
     with throwaway_stack(STACK, overrides(OLD)):
         yield inv_mod.load_stack(STACK)
+
+
+@pytest.fixture
+def static_cluster() -> Iterator[Cluster]:
+    """A cluster as fastdata formatted them before KIP-853: every broker a controller, static voters."""
+    fetch_both()
+    with throwaway_stack(STATIC_STACK, overrides(OLD, "static")):
+        yield inv_mod.load_stack(STATIC_STACK)
 
 
 class Traffic:
@@ -222,7 +237,8 @@ def test_rolling_upgrade_with_traffic(cluster: Cluster) -> None:
         traffic.stop()
     report(
         f"Kafka {OLD} -> {NEW} rolling upgrade of 3 brokers on the local stack (killed after "
-        f"{order[0]}, resumed): {seconds:.0f}s of `fab deploy`, {traffic.sent} events at {RATE}/s"
+        f"{order[0]}, resumed; the re-run restarted {restarts}): {seconds:.0f}s of `fab deploy`, "
+        f"{traffic.sent} events at {RATE}/s"
     )
     assert traffic.offline == [], traffic.offline[:10]
     assert traffic.errors == [], traffic.errors[:10]
@@ -247,3 +263,87 @@ def test_rolling_upgrade_with_traffic(cluster: Cluster) -> None:
             r.close()
     again = tasks.deploy(STACK, None)
     assert again.changes == 0, [f"{r.host}: {r.name}" for r in again.results if r.status == "changed"]
+
+
+def features_of(cluster: Cluster) -> dict[str, str]:
+    remotes, _ = tasks.connect_all(cluster, Progress(quiet=True))
+    try:
+        out = (
+            remotes[kafka.brokers(cluster)[0].name]
+            .run(
+                kafka.tool_at(
+                    NEW,
+                    kafka.FEATURE_COMMAND,
+                    f"--bootstrap-server {kafka.bootstrap_servers(cluster)} describe",
+                )
+            )
+            .stdout
+        )
+        return kafka_upgrade.parse_finalized(out)
+    finally:
+        for r in remotes.values():
+            r.close()
+
+
+def test_static_quorum_upgrade_then_migration_to_dynamic(static_cluster: Cluster) -> None:
+    """An existing static-quorum cluster (kafka.quorum: static) keeps working through 3.9.1 -> 4.x: the
+    finalization leaves kraft.version at 0 (KAFKA-21426). Then the documented migration (Kafka >= 4.1):
+    kraft.version=1 with kafka-features, the voter line replaced on every node, kafka.quorum: dynamic,
+    deploy - which rolls every broker - and the quorum is dynamic. Traffic flows and reconciles throughout."""
+    from confluent_kafka.admin import AdminClient, NewTopic
+
+    cluster = static_cluster
+    assert not tasks.deploy(STATIC_STACK, None).failures
+    servers = kafka.bootstrap_servers(cluster)
+    admin = AdminClient({"bootstrap.servers": servers})
+    admin.create_topics([NewTopic(TOPIC, 6, 3, config={"min.insync.replicas": "2"})])[TOPIC].result(60)
+    traffic = Traffic(servers)
+    traffic.start()
+    try:
+        write_stack_file(STATIC_STACK, overrides(NEW, "static"))
+        pulumi(STATIC_STACK, "up", "--yes", "--skip-preview")
+        t0 = time.monotonic()
+        assert not tasks.deploy(STATIC_STACK, None).failures
+        upgrade_seconds = time.monotonic() - t0
+        upgraded = inv_mod.load_stack(STATIC_STACK)
+        after = features_of(upgraded)
+        assert after["metadata.version"].startswith(kafka_upgrade.release(NEW) + "-"), after
+        assert after.get("kraft.version") == "0", f"the finalization must not flip the quorum: {after}"
+
+        # the migration, as docs/contracts.md gives it
+        remotes, _ = tasks.connect_all(upgraded, Progress(quiet=True))
+        try:
+            first = remotes[kafka.brokers(upgraded)[0].name]
+            first.run(
+                kafka.tool_at(
+                    NEW,
+                    kafka.FEATURE_COMMAND,
+                    f"--bootstrap-server {servers} upgrade --feature kraft.version=1",
+                ),
+                timeout=120,
+            )
+            line = f"controller.quorum.bootstrap.servers={kafka.controller_bootstrap(upgraded)}"
+            for node in kafka.brokers(upgraded):
+                remotes[node.name].run(f"sed -i 's|^controller.quorum.voters=.*|{line}|' {kafka.CONFIG}")
+        finally:
+            for r in remotes.values():
+                r.close()
+        assert features_of(upgraded).get("kraft.version") == "1"
+        write_stack_file(STATIC_STACK, overrides(NEW, "dynamic"))
+        pulumi(STATIC_STACK, "up", "--yes", "--skip-preview")
+        migrated = tasks.deploy(STATIC_STACK, None)
+        assert not migrated.failures
+        restarts = [r.host for r in migrated.results if r.key == f"restart:{kafka.HANDLER}"]
+        assert restarts == [n.name for n in kafka.rolling_order(upgraded)], "every broker rolled once"
+        time.sleep(20)
+    finally:
+        traffic.stop()
+    report(
+        f"static-quorum cluster {OLD} -> {NEW}: `fab deploy` {upgrade_seconds:.0f}s, kraft.version stayed 0; "
+        f"then migrated to a dynamic quorum; {traffic.sent} events at {RATE}/s throughout"
+    )
+    assert traffic.offline == [], traffic.offline[:10]
+    assert traffic.errors == [], traffic.errors[:10]
+    got = consumed(servers, traffic.sent)
+    assert len(got) == len(set(got)) == traffic.sent == len(traffic.acked)
+    assert tasks.deploy(STATIC_STACK, None).changes == 0
