@@ -80,6 +80,25 @@ def status(c, stack=None, inventory=None, timeout=30):
         sys.exit(1)
 
 
+@task(
+    help={
+        **HELP,
+        "reconcile": "also compare the per-type totals with the streaming counts in InfluxDB (exit 1 "
+        "when they differ)",
+    },
+    auto_shortflags=False,
+)
+def batch(c, stack=None, inventory=None, reconcile=False):
+    """Run the demo's batch job on the cluster: totals per crime type and district over the HDFS archive."""
+    import json
+
+    try:
+        result = tasks.batch(_stack(stack, inventory), inventory, reconcile=bool(reconcile))
+    except FastdataError as exc:
+        raise _fail(exc) from exc
+    print(json.dumps(result, indent=2, sort_keys=True))
+
+
 @task(help={**HELP, "out": "directory for the archive (default: diagnose/)"}, auto_shortflags=False)
 def diagnose(c, stack=None, inventory=None, out="diagnose"):
     """Collect logs (journals), configs and check results of every node into one .tar.gz."""

@@ -19,11 +19,10 @@ class Size:
 
 
 # Memory the settings do not name, in MiB: the OS, sshd and journald of the node; the
-# demo producer (a Python process); the demo's Spark driver (roles/demo --driver-memory 768m); ZooKeeper
-# and Marathon on Mesos masters (roles/packages/zookeeper.py HEAP, roles/platforms/mesos.py MARATHON_HEAP).
+# demo producer (a Python process); ZooKeeper and Marathon on Mesos masters (roles/packages/zookeeper.py
+# HEAP, roles/platforms/mesos.py MARATHON_HEAP).
 NODE_DAEMONS_MIB = 512
 DEMO_PRODUCER_MIB = 256
-DEMO_DRIVER_MIB = 768
 MESOS_MASTER_MIB = 256 + 512
 
 _JVM = re.compile(r"([1-9]\d*)([mMgG])")
@@ -50,11 +49,15 @@ def memory_needs(
             parts.append(("Kafka heap (fastdata:kafka.heap)", mib(k.heap)))
         parts.append(("Spark executors (fastdata:spark.workerMemory)", mib(s.worker_memory)))
         parts.append(("Spark worker daemon (fastdata:spark.workerHeap)", mib(s.worker_heap)))
+        if platform is not Platform.DCOS:  # DC/OS runs HDFS as its package, sized by the package
+            parts.append(("HDFS DataNode (fastdata:hdfs.datanodeHeap)", mib(settings.hdfs.datanode_heap)))
     elif role is Role.MASTER:
         parts.append(("Spark master (fastdata:spark.masterHeap)", mib(s.master_heap)))
+        if platform is not Platform.DCOS:
+            parts.append(("HDFS NameNode (fastdata:hdfs.namenodeHeap)", mib(settings.hdfs.namenode_heap)))
         if settings.demo.enabled:
             parts.append(("demo producer", DEMO_PRODUCER_MIB))
-            parts.append(("demo Spark driver", DEMO_DRIVER_MIB))
+            parts.append(("demo Spark driver (fastdata:spark.driverMemory)", mib(s.driver_memory)))
         if platform is Platform.MESOS:
             parts.append(("ZooKeeper and Marathon", MESOS_MASTER_MIB))
     else:

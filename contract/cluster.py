@@ -19,7 +19,7 @@ from typing import Any
 
 from contract.problems import Collector, InvalidInventory, as_int
 from contract.schema import DEMO_ROLE, REQUIRED_ROLES, ROLE_ORDER, Cloud, Platform, Role
-from contract.settings import Settings, parse_settings
+from contract.settings import SECTIONS, Settings, parse_settings
 
 TOP_KEYS = ("name", "cloud", "platform", "ssh", "nodes", "endpoints", "settings")
 # Cluster names become host names, cloud resource names and directory names.
@@ -281,8 +281,7 @@ def _parse(data: Any) -> Cluster:
     agents = sum(1 for n in nodes if n.role is Role.AGENT)
     settings = parse_settings(sc, settings_raw, agents, "the number of agent nodes")
     c.problems.extend(sc.problems)
-    for unknown in sorted(set(settings_raw) - {"versions", "kafka", "spark", "demo", "dcos", "artifacts",
-                                               "publicPorts"}):  # fmt: skip
+    for unknown in sorted(set(settings_raw) - set(SECTIONS)):
         c.add(f"settings.{unknown}", "unknown setting")
     if settings.demo.enabled and nodes:
         c.check(

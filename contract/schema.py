@@ -50,6 +50,10 @@ VERSION_LINES: dict[str, tuple[str, str]] = {
     "marathon": (r"1\.11\.\d+", "1.11.x (the line DC/OS 2.2 ships)"),
     "zookeeper": (r"3\.[5-9]\.\d+", "3.5.x to 3.9.x"),
     "influxdb": (r"1\.\d+\.\d+", "an InfluxDB 1.x version (the demo writes with the 1.x API)"),
+    "hadoop": (
+        r"3\.4\.\d+",
+        "3.4.x (HDFS from Maven Central jars, the line tested with Spark 3.5 on Java 17)",
+    ),
 }
 DEFAULT_VERSIONS: dict[str, str] = {
     "kafka": "4.4.0",  # the newest 4.x Maven Central serves (2026-12-01)
@@ -59,6 +63,7 @@ DEFAULT_VERSIONS: dict[str, str] = {
     "marathon": "1.11.24",
     "zookeeper": "3.8.0",  # Debian 12 ships 3.8.0 and 1.6.7: apt installs exactly these lines
     "influxdb": "1.6.7",
+    "hadoop": "3.4.3",
 }
 
 # --- topology -------------------------------------------------------------------------------------------
@@ -118,9 +123,25 @@ KAFKA_DEFAULTS: dict[str, object] = {
 SPARK_DEFAULTS: dict[str, object] = {
     "masterHeap": "512m",
     "workerHeap": "512m",  # the worker daemon itself
-    "workerMemory": "2g",  # what executors on one worker may use
+    "workerMemory": "1536m",  # what executors on one worker may use
     "workerCores": 2,
+    # the demo's streaming job (and the batch job): what it asks the cluster manager for
+    "executors": 2,
+    "executorCores": 1,
+    "executorMemory": "512m",
+    "driverMemory": "768m",
 }
+HDFS_DEFAULTS: dict[str, object] = {
+    "namenodeHeap": "512m",  # on the first master
+    "datanodeHeap": "384m",  # on every agent
+}
+
+
+def default_hdfs_replication(agents: int) -> int:
+    """dfs.replication: one block copy per DataNode (one per agent), up to three."""
+    return max(1, min(3, agents))
+
+
 DEMO_DEFAULTS: dict[str, object] = {
     "enabled": True,
     "dataset": "data/chicago-crimes-2015-10-17_18.csv",

@@ -20,6 +20,7 @@ from contract.schema import (
     DCOS_DEFAULTS,
     DEFAULT_VERSIONS,
     DEMO_DEFAULTS,
+    HDFS_DEFAULTS,
     KAFKA_DEFAULTS,
     KAFKA_QUORUMS,
     PUBLIC_PORTS_DEFAULT,
@@ -36,7 +37,7 @@ INFLUX_DURATION = re.compile(r"INF|[1-9]\d*[hdw]")  # an InfluxDB 1.x retention 
 ARTIFACT_URL = re.compile(r"(https?|file)://\S+")
 SHA256 = re.compile(r"[0-9a-f]{64}")
 
-SECTIONS = ("versions", "kafka", "spark", "demo", "dcos", "artifacts", "publicPorts")
+SECTIONS = ("versions", "kafka", "spark", "hdfs", "demo", "dcos", "artifacts", "publicPorts")
 KAFKA_KEYS = frozenset({"brokers", "controllers", "replicationFactor", "minInsyncReplicas", *KAFKA_DEFAULTS})
 
 
@@ -49,6 +50,7 @@ class Versions:
     marathon: str
     zookeeper: str
     influxdb: str
+    hadoop: str
 
 
 @dataclass(frozen=True)
@@ -68,6 +70,16 @@ class SparkSettings:
     worker_heap: str
     worker_memory: str
     worker_cores: int
+    executors: int  # of the demo's jobs: spark.cores.max = executors x executorCores
+    executor_cores: int
+    executor_memory: str
+    driver_memory: str
+
+
+@dataclass(frozen=True)
+class HdfsSettings:
+    namenode_heap: str
+    datanode_heap: str
 
 
 @dataclass(frozen=True)
@@ -107,6 +119,7 @@ class Settings:
     versions: Versions
     kafka: KafkaSettings
     spark: SparkSettings
+    hdfs: HdfsSettings
     demo: DemoSettings
     dcos: DcosSettings
     artifacts: ArtifactSettings
@@ -131,6 +144,14 @@ class Settings:
                 "workerHeap": s.worker_heap,
                 "workerMemory": s.worker_memory,
                 "workerCores": s.worker_cores,
+                "executors": s.executors,
+                "executorCores": s.executor_cores,
+                "executorMemory": s.executor_memory,
+                "driverMemory": s.driver_memory,
+            },
+            "hdfs": {
+                "namenodeHeap": self.hdfs.namenode_heap,
+                "datanodeHeap": self.hdfs.datanode_heap,
             },
             "demo": {
                 "enabled": d.enabled,
@@ -230,22 +251,85 @@ def parse_kafka(c: Collector, raw: Any, agents: int, agents_key: str) -> KafkaSe
     return KafkaSettings(brokers, controllers, quorum, rf, isr, partitions, heap)
 
 
-def parse_spark(c: Collector, raw: Any) -> SparkSettings:
-    given = obj(c, raw, "spark", set(SPARK_DEFAULTS))
+def _jvm_sizes(
+    c: Collector,
+    given: Mapping[str, Any],
+    section: str,
+    defaults: Mapping[str, object],
+    names: tuple[str, ...],
+) -> dict[str, str]:
     sizes: dict[str, str] = {}
-    for name in ("masterHeap", "workerHeap", "workerMemory"):
-        value = read_field(c, given, "spark", name, str(SPARK_DEFAULTS[name]), as_str, "a JVM size like 512m")
-        c.check(
+    for name in names:
+        value = read_field(c, given, section, name, str(defaults[name]), as_str, "a JVM size like 512m")
+        if not c.check(
             bool(JVM_SIZE.fullmatch(value)),
-            f"spark.{name}",
+            f"{section}.{name}",
             f"must be a JVM size like 512m or 2g (got {value!r})",
-        )
+        ):
+            value = str(defaults[name])
         sizes[name] = value
-    cores = read_field(
-        c, given, "spark", "workerCores", int(str(SPARK_DEFAULTS["workerCores"])), as_int, "an integer"
+    return sizes
+
+
+def _mib(size: str) -> int:
+    return int(size[:-1]) * (1024 if size[-1] in "gG" else 1)
+
+
+def parse_spark(c: Collector, raw: Any, agents: int, agents_key: str) -> SparkSettings:
+    """The daemons' sizes and the demo jobs' executors; executors that cannot fit the workers (one per
+    agent) are a problem naming the keys, found before anything is created or touched."""
+    d = SPARK_DEFAULTS
+    given = obj(c, raw, "spark", set(d))
+    sizes = _jvm_sizes(
+        c, given, "spark", d, ("masterHeap", "workerHeap", "workerMemory", "executorMemory", "driverMemory")
     )
-    c.check(cores >= 1, "spark.workerCores", f"must be at least 1 (got {cores})")
-    return SparkSettings(sizes["masterHeap"], sizes["workerHeap"], sizes["workerMemory"], cores)
+    ints: dict[str, int] = {}
+    for name in ("workerCores", "executors", "executorCores"):
+        value = read_field(c, given, "spark", name, int(str(d[name])), as_int, "an integer")
+        if not c.check(value >= 1, f"spark.{name}", f"must be at least 1 (got {value})"):
+            value = int(str(d[name]))
+        ints[name] = value
+    cores, executor_cores = ints["workerCores"], ints["executorCores"]
+    worker_mib, executor_mib = _mib(sizes["workerMemory"]), _mib(sizes["executorMemory"])
+    fits = c.check(
+        executor_cores <= cores,
+        "spark.executorCores",
+        f"is {executor_cores} but a worker offers spark.workerCores = {cores} (an executor runs on one)",
+    )
+    fits = (
+        c.check(
+            executor_mib <= worker_mib,
+            "spark.executorMemory",
+            f"is {sizes['executorMemory']} but a worker offers spark.workerMemory = {sizes['workerMemory']}",
+        )
+        and fits
+    )
+    if fits and agents >= 1:
+        per_worker = min(cores // executor_cores, worker_mib // executor_mib)
+        c.check(
+            ints["executors"] <= per_worker * agents,
+            "spark.executors",
+            f"is {ints['executors']} but {agents} worker(s) ({agents_key}) fit {per_worker * agents} "
+            f"executors of {executor_cores} core(s) and {sizes['executorMemory']} "
+            f"({per_worker} per worker: spark.workerCores {cores}, spark.workerMemory "
+            f"{sizes['workerMemory']}); lower spark.executors or add agents",
+        )
+    return SparkSettings(
+        sizes["masterHeap"],
+        sizes["workerHeap"],
+        sizes["workerMemory"],
+        cores,
+        ints["executors"],
+        executor_cores,
+        sizes["executorMemory"],
+        sizes["driverMemory"],
+    )
+
+
+def parse_hdfs(c: Collector, raw: Any) -> HdfsSettings:
+    given = obj(c, raw, "hdfs", set(HDFS_DEFAULTS))
+    sizes = _jvm_sizes(c, given, "hdfs", HDFS_DEFAULTS, ("namenodeHeap", "datanodeHeap"))
+    return HdfsSettings(sizes["namenodeHeap"], sizes["datanodeHeap"])
 
 
 def parse_demo(c: Collector, raw: Any) -> DemoSettings:
@@ -370,7 +454,8 @@ def parse_settings(
     return Settings(
         versions=parse_versions(c, raw.get("versions")),
         kafka=parse_kafka(c, raw.get("kafka"), agents, agents_key),
-        spark=parse_spark(c, raw.get("spark")),
+        spark=parse_spark(c, raw.get("spark"), agents, agents_key),
+        hdfs=parse_hdfs(c, raw.get("hdfs")),
         demo=parse_demo(c, raw.get("demo")),
         dcos=parse_dcos(c, raw.get("dcos")),
         artifacts=parse_artifacts(c, raw.get("artifacts")),

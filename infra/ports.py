@@ -157,6 +157,15 @@ MATRIX: tuple[Rule, ...] = (
         "Spark standalone worker UI (linked from the master UI)",
         frozenset({Platform.STANDALONE}),
     ),
+    Rule(
+        "hdfs-namenode-ui",
+        Source.ADMIN,
+        Protocol.TCP,
+        _p(9870),
+        frozenset({Role.MASTER}),
+        "HDFS NameNode UI and JMX (roles/packages/hdfs.py; hdfs-spark-kafka4.md A.5)",
+        frozenset({Platform.STANDALONE, Platform.MESOS}),
+    ),
     # --- cluster: everything between nodes (docs/reference/dcos-mesos.md 1.5, 2.3 "internal", 2.4)
     # --------------------
     Rule(
@@ -257,6 +266,31 @@ CLUSTER_SERVICES: tuple[Service, ...] = (
         _AGENTS,
         frozenset({Platform.MESOS}),
         "dcos-mesos.md 2.5 MesosClusterDispatcher",
+    ),
+    Service(
+        "spark-driver",
+        Protocol.TCP,
+        (PortRange(7078, 7095),),
+        _MASTERS,
+        frozenset({Platform.STANDALONE}),
+        "the demo jobs' client-mode drivers on the first master: spark.driver.port 7078 and "
+        "spark.blockManager.port 7079, bumped by Spark's port retries (hdfs-spark-kafka4.md B.3)",
+    ),
+    Service(
+        "hdfs-namenode",
+        Protocol.TCP,
+        _p(8020, 9870),
+        _MASTERS,
+        frozenset({Platform.STANDALONE, Platform.MESOS}),
+        "HDFS NameNode RPC and HTTP/JMX (hdfs-spark-kafka4.md A.5)",
+    ),
+    Service(
+        "hdfs-datanode",
+        Protocol.TCP,
+        _p(9864, 9866, 9867),
+        frozenset({Role.AGENT}),
+        frozenset({Platform.STANDALONE, Platform.MESOS}),
+        "HDFS DataNode HTTP, data transfer and IPC (hdfs-spark-kafka4.md A.5)",
     ),
     Service(
         "artifact-server",

@@ -25,6 +25,7 @@ from contract.schema import (
     DCOS_DEFAULTS,
     DEFAULT_VERSIONS,
     DEMO_DEFAULTS,
+    HDFS_DEFAULTS,
     KAFKA_DEFAULTS,
     MASTER_COUNTS,
     PUBLIC_PORTS_DEFAULT,
@@ -147,6 +148,7 @@ DEFAULTS: dict[str, Any] = {
     # brokers, replicationFactor and minInsyncReplicas adapt to the agent count (contract/schema.py)
     "kafka": dict(KAFKA_DEFAULTS),
     "spark": dict(SPARK_DEFAULTS),
+    "hdfs": dict(HDFS_DEFAULTS),
     "demo": dict(DEMO_DEFAULTS),
     "dcos": dict(DCOS_DEFAULTS),
     "artifacts": dict(ARTIFACT_DEFAULTS),
@@ -154,7 +156,7 @@ DEFAULTS: dict[str, Any] = {
 }
 REQUIRED_KEYS = ("cloud",)
 KEYS: tuple[str, ...] = (*REQUIRED_KEYS, *DEFAULTS)
-OBJECT_KEYS = frozenset({"nodes", "versions", "kafka", "spark", "demo", "dcos", "artifacts", "local"})
+OBJECT_KEYS = frozenset({"nodes", "versions", "kafka", "spark", "hdfs", "demo", "dcos", "artifacts", "local"})
 LIST_KEYS = frozenset({"adminCidrs", "publicPorts"})
 
 LOCAL_DEFAULTS = {"bridge": "fdbr0", "subnet": "10.98.0.0/24"}
@@ -175,8 +177,9 @@ _SIZES: dict[Cloud, dict[Role, str]] = {
         Role.AGENT: "Standard_D4s_v3",
         Role.PUBLIC_AGENT: "Standard_D2s_v3",
     },
-    # memory limits of LXC containers: 2 + 3 x 4 + 2 = 16 GB fits the 24 GB reference host (DESIGN 5)
-    Cloud.LOCAL: {Role.BOOTSTRAP: "2G", Role.MASTER: "2G", Role.AGENT: "4G", Role.PUBLIC_AGENT: "2G"},
+    # memory limits of LXC containers: 3 + 3 x 4 + 2 = 17 GB fits the 24 GB reference host (DESIGN 5); the
+    # master runs the Spark master, the HDFS NameNode, the producer and the processor's driver
+    Cloud.LOCAL: {Role.BOOTSTRAP: "2G", Role.MASTER: "3G", Role.AGENT: "4G", Role.PUBLIC_AGENT: "2G"},
 }
 _DCOS_SIZES: dict[Cloud, dict[Role, str]] = {
     Cloud.AWS: {Role.MASTER: "m5.2xlarge", Role.AGENT: "m5.xlarge", Role.PUBLIC_AGENT: "m5.xlarge"},

@@ -9,6 +9,8 @@ Layout under the cache directory:
     kafka-libs-<v>.tar                org.apache.kafka:kafka_2.13 + kafka-tools (runtime) + the logging
                                       binding of that major: reload4j for 3.x, Log4j 2 for 4.x
     spark-kafka-<v>.tar               spark-sql-kafka-0-10_2.12 + runtime deps not already in pyspark
+    hadoop-libs-<v>.tar               HDFS: lib/ = hadoop-hdfs, -hdfs-client, -common (runtime closure);
+                                      webapps/ = the NameNode/DataNode UI files (only in the tests jar)
     pyspark-<v>-py2.py3-none-any.whl  built once from the PyPI sdist
     py4j-<v>-py2.py3-none-any.whl
     demo-wheels-<hash>.tar            the demo apps' Python dependencies (confluent-kafka, requests, ...) as
@@ -43,6 +45,7 @@ from roles.errors import ArtifactMissing
 
 DEFAULT_KAFKA = DEFAULT_VERSIONS["kafka"]
 DEFAULT_SPARK = DEFAULT_VERSIONS["spark"]
+DEFAULT_HADOOP = DEFAULT_VERSIONS["hadoop"]
 SCALA_SPARK = "2.12"
 # The 3.x build's logging binding versions (reload4j is compileOnly in kafka_2.13 3.9).
 SLF4J_RELOAD4J = ("org.slf4j", "slf4j-reload4j", "1.7.36")
@@ -92,6 +95,10 @@ def spark_version(settings: Mapping[str, Any]) -> str:
     return str((settings.get("versions") or {}).get("spark") or DEFAULT_SPARK)
 
 
+def hadoop_version(settings: Mapping[str, Any]) -> str:
+    return str((settings.get("versions") or {}).get("hadoop") or DEFAULT_HADOOP)
+
+
 def _digest(text: str) -> str:
     return hashlib.sha256(text.encode()).hexdigest()[:12]
 
@@ -102,6 +109,7 @@ def bundle_names(settings: Mapping[str, Any]) -> dict[str, str]:
     return {
         "kafka": f"kafka-libs-{kv}",
         "spark-kafka": f"spark-kafka-{sv}",
+        "hadoop": f"hadoop-libs-{hadoop_version(settings)}",
         "pyspark": f"pyspark-{sv}",
         "py4j": "py4j",
         "demo-wheels": "demo-wheels-" + _digest(" ".join(demo_requirements())),
@@ -441,29 +449,68 @@ def spark_kafka_dependencies(spark: str) -> list[tuple[str, str, str]]:
     return [("org.apache.spark", f"spark-sql-kafka-0-10_{SCALA_SPARK}", spark)]
 
 
-def _mvn_copy(deps: list[tuple[str, str, str]], out: Path) -> list[Path]:
+def hadoop_dependencies(version: str) -> list[tuple[str, str, str]]:
+    """hadoop-hdfs declares hadoop-common, -auth and -hdfs-client as provided: name them (reference
+    docs/reference/hdfs-spark-kafka4.md A.2)."""
+    return [
+        ("org.apache.hadoop", "hadoop-hdfs", version),
+        ("org.apache.hadoop", "hadoop-hdfs-client", version),
+        ("org.apache.hadoop", "hadoop-common", version),
+    ]
+
+
+def _mvn(args: list[str]) -> None:
     if shutil.which("mvn") is None:
         raise ArtifactMissing("`mvn` is not installed: run ./scripts/setup.sh (apt package maven)")
+    cmd = ["mvn", "-q", "-B", *args]
+    proc = subprocess.run(cmd, capture_output=True, text=True, check=False)
+    if proc.returncode != 0:
+        tail = (proc.stdout + proc.stderr)[-2000:]
+        raise ArtifactMissing(
+            f"`{' '.join(cmd)}` failed (exit {proc.returncode}); is Maven Central reachable?\n{tail}"
+        )
+
+
+def _mvn_copy(deps: list[tuple[str, str, str]], out: Path) -> list[Path]:
     with tempfile.TemporaryDirectory(prefix="fastdata-pom-") as tmp:
         pom = Path(tmp) / "pom.xml"
         pom.write_text(render_pom(deps))
-        cmd = [
-            "mvn",
-            "-q",
-            "-B",
-            "-f",
-            str(pom),
-            "dependency:copy-dependencies",
-            "-DincludeScope=runtime",
-            f"-DoutputDirectory={out}",
-        ]
-        proc = subprocess.run(cmd, capture_output=True, text=True, check=False)
-        if proc.returncode != 0:
-            tail = (proc.stdout + proc.stderr)[-2000:]
-            raise ArtifactMissing(
-                f"`{' '.join(cmd)}` failed (exit {proc.returncode}); is Maven Central reachable?\n{tail}"
-            )
+        _mvn(
+            [
+                "-f",
+                str(pom),
+                "dependency:copy-dependencies",
+                "-DincludeScope=runtime",
+                f"-DoutputDirectory={out}",
+            ]
+        )
     return sorted(out.glob("*.jar"))
+
+
+def _hadoop_tree(version: str, stage: Path) -> list[Path]:
+    """stage/lib/*.jar (the runtime closure) and stage/webapps/ (the UI files the NameNode and DataNode
+    load from the classpath at start; Maven ships them only in hadoop-hdfs's tests jar)."""
+    jars = _mvn_copy(hadoop_dependencies(version), stage / "lib")
+    tests_jar = f"org.apache.hadoop:hadoop-hdfs:{version}:jar:tests"
+    with tempfile.TemporaryDirectory(prefix="fastdata-hdfs-tests-") as tmp:
+        with tempfile.TemporaryDirectory(prefix="fastdata-pom-") as pomdir:
+            pom = Path(pomdir) / "pom.xml"
+            pom.write_text(render_pom([]))
+            _mvn(["-f", str(pom), "dependency:copy", f"-Dartifact={tests_jar}", f"-DoutputDirectory={tmp}"])
+        found = sorted(Path(tmp).glob("hadoop-hdfs-*-tests.jar"))
+        if not found:
+            raise ArtifactMissing(f"Maven gave no {tests_jar} (the HDFS web UI files are in it)")
+        webapps: list[Path] = []
+        with zipfile.ZipFile(found[0]) as z:
+            for name in z.namelist():
+                if name.startswith("webapps/") and not name.endswith("/"):
+                    target = stage / name
+                    target.parent.mkdir(parents=True, exist_ok=True)
+                    target.write_bytes(z.read(name))
+                    webapps.append(target)
+    if not any(p.match("webapps/hdfs/*") for p in (w.relative_to(stage) for w in webapps)):
+        raise ArtifactMissing(f"{tests_jar} has no webapps/hdfs: the NameNode would not start without it")
+    return jars + webapps
 
 
 def deterministic_tar(files: list[Path], dest: Path, root: Path | None = None) -> None:
@@ -568,6 +615,25 @@ def fetch(settings: Mapping[str, Any], root: Path, log: Any = print) -> dict[str
             log(f"artifacts: {name}: {len(jars)} jars, sha256 {art.sha256[:16]}")
         done[logical] = art
 
+    name = names["hadoop"]
+    art = cached(name)
+    if art is None:
+        hv = hadoop_version(settings)
+        log(
+            f"artifacts: resolving HDFS {hv} (hadoop-hdfs, -hdfs-client, -common, the UI files) "
+            "from Maven Central"
+        )
+        with tempfile.TemporaryDirectory(prefix="fastdata-hadoop-") as tmp:
+            files = _hadoop_tree(hv, Path(tmp))
+            target = root / f"{name}.tar"
+            deterministic_tar(files, target, root=Path(tmp))
+        deps = hadoop_dependencies(hv)
+        art = cache.record(
+            name, target, "maven:" + ",".join(":".join(d) for d in deps) + ",hadoop-hdfs:tests"
+        )
+        log(f"artifacts: {name}: {len(files)} files, sha256 {art.sha256[:16]}")
+    done["hadoop"] = art
+
     name = names["demo-wheels"]
     art = cached(name)
     if art is None:
@@ -643,8 +709,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--cache", type=Path, help="cache directory (default: $FASTDATA_CACHE/artifacts)")
     parser.add_argument("--kafka", default=DEFAULT_KAFKA, help="Kafka version (3.9.x or 4.x)")
     parser.add_argument("--spark", default=DEFAULT_SPARK, help="Spark / pyspark version (3.5.x)")
+    parser.add_argument("--hadoop", default=DEFAULT_HADOOP, help="Hadoop (HDFS) version (3.4.x)")
     args = parser.parse_args(argv)
-    settings = {"versions": {"kafka": args.kafka, "spark": args.spark}}
+    settings = {"versions": {"kafka": args.kafka, "spark": args.spark, "hadoop": args.hadoop}}
     root = args.cache or cache_dir(settings)
     arts = fetch(settings, root)
     for logical, art in arts.items():

@@ -368,6 +368,47 @@ def status(
     return rows
 
 
+def batch(
+    stack: str | None, inventory_file: str | None, reconcile: bool = False, out: TextIO | None = None
+) -> dict[str, object]:
+    """The demo's batch job over the Parquet archive, run on the cluster; returns its totals (and, with
+    `reconcile`, the comparison with the streaming counts). Raises OperationError when it fails or the
+    reconciliation finds a difference."""
+    import json
+
+    from roles.errors import OperationError
+
+    progress = Progress(out)
+    inventory, spec, platform = load(stack, inventory_file)
+    if not spec.demo.enabled:
+        raise ConfigError("settings.demo.enabled is false: there is no archive to total")
+    if platform.batch_job is None:
+        raise ConfigError(f"`fab batch` is not available on the {platform.name} platform")
+    node, command = platform.batch_job(spec, inventory, reconcile)
+    remote = connect(inventory, node, load_private_key(inventory.ssh.private_key))
+    try:
+        progress.line(f"batch: submitting the batch job from {node.name} (a Spark application)")
+        t0 = time.monotonic()
+        res = remote.run(command, check=False, timeout=900)
+    finally:
+        remote.close()
+    lines = [ln for ln in res.stdout.splitlines() if ln.startswith("{")]
+    if not lines:
+        raise OperationError(
+            f"the batch job on {node.name} exited {res.exit_code} without a result:\n"
+            + (res.stderr or res.stdout)[-1500:]
+        )
+    result: dict[str, object] = json.loads(lines[-1])
+    progress.line(f"batch: done in {time.monotonic() - t0:.0f}s")
+    if not res.ok:
+        raise OperationError(
+            f"the batch job on {node.name} exited {res.exit_code}: the archive and the streaming counts "
+            f"differ: {json.dumps(result.get('reconciliation'))}. While the producer runs the two queries "
+            "can be a micro-batch apart: stop it (systemctl stop fastdata-producer), wait, and re-run"
+        )
+    return result
+
+
 def diagnose(
     stack: str | None, inventory_file: str | None, out_root: Path, out: TextIO | None = None
 ) -> Path:

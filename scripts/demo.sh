@@ -7,10 +7,11 @@
 #
 # Steps (each is idempotent, so re-running resumes where a failure stopped):
 #   1. scripts/setup.sh          toolchain: apt packages, .venv, Pulumi CLI
-#   2. scripts/fetch-artifacts   Kafka + Spark connector jars (Maven Central), pyspark and the demo's wheels
+#   2. scripts/fetch-artifacts   Kafka, Spark connector and HDFS jars (Maven Central), pyspark and the demo's wheels
 #                                (PyPI), the dashboard bundle (npm): the nodes download nothing themselves
 #   3. pulumi up                 the nodes (LXC containers; needs root)
-#   4. fab deploy                Kafka (KRaft) + Spark standalone + InfluxDB + the demo apps
+#   4. fab deploy                Kafka (KRaft) + Spark standalone + HDFS + InfluxDB + the demo apps (the
+#                                processor submitted to the Spark master)
 #   5. fab status                layered readiness, ending with an end-to-end data probe
 set -euo pipefail
 usage() { sed -n '2,14p' "$0" | sed 's/^# \{0,1\}//'; }
@@ -72,7 +73,8 @@ step "the demo is running"
 cat <<EOF
   dashboard         $(pulumi stack output dashboardUrl --stack "$stack")
   producer counters http://$master:9108/metrics
-  Spark master UI   http://$master:8080/
+  Spark master UI   http://$master:8080/  (the processor is an application there)
+  HDFS NameNode UI  http://$master:9870/  (archive: /fastdata/archive/crimes)
   InfluxDB          http://$public:8086/  (database crimes)
 EOF
 printf '  live counters     '

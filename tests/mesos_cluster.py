@@ -115,6 +115,7 @@ def fake_bundles(demo: bool) -> dict[str, Artifact]:
         "spark-kafka": "spark-kafka-3.5.7.tar",
         "pyspark": "pyspark-3.5.7-py2.py3-none-any.whl",
         "py4j": "py4j-0.10.9.7-py2.py3-none-any.whl",
+        "hadoop": "hadoop-libs-3.4.3.tar",
     }
     if demo:
         names |= {"demo-wheels": "demo-wheels-0.tar", "demo-apps": "demo-apps-0.tar"}

@@ -22,6 +22,7 @@ EVENT_SCHEMA = StructType(
         StructField("event_time", StringType()),
         StructField("emit_time", StringType()),
         StructField("type_slug", StringType()),
+        StructField("district", StringType()),
         StructField("lat", DoubleType()),
         StructField("lon", DoubleType()),
     ]
@@ -58,6 +59,36 @@ def parse_events(raw: DataFrame) -> DataFrame:
         F.col("e.lon").alias("lon"),
     )
     return parsed.withColumn("valid", F.col("emit_ts").isNotNull() & F.col("type_slug").isNotNull())
+
+
+def archive_rows(raw: DataFrame) -> DataFrame:
+    """What the archive keeps of each record: the record itself (its Kafka partition and offset when the
+    source has them, and the raw value), the parsed fields the batch job totals, and ``event_date`` (the
+    crime's date, the Parquet partition column). Malformed records are kept too, with ``valid = false``."""
+    event = F.from_json(F.col("value").cast("string"), EVENT_SCHEMA)
+    has_offsets = "partition" in raw.columns and "offset" in raw.columns
+    partition = F.col("partition") if has_offsets else F.lit(None).cast("int")
+    offset = F.col("offset") if has_offsets else F.lit(None).cast("long")
+    rows = raw.select(
+        partition.alias("kafka_partition"),
+        offset.alias("kafka_offset"),
+        F.col("value").cast("string").alias("value"),
+        event.alias("e"),
+    ).select(
+        "kafka_partition",
+        "kafka_offset",
+        "value",
+        F.col("e.id").alias("id"),
+        F.col("e.type_slug").alias("type_slug"),
+        F.col("e.district").alias("district"),
+        F.col("e.emit_time").cast("timestamp").alias("emit_ts"),
+        F.col("e.event_time").cast("timestamp").alias("event_ts"),
+        F.col("e.lat").alias("lat"),
+        F.col("e.lon").alias("lon"),
+    )
+    return rows.withColumn("valid", F.col("emit_ts").isNotNull() & F.col("type_slug").isNotNull()).withColumn(
+        "event_date", F.to_date(F.col("event_ts"))
+    )
 
 
 def _cell_index(value: Column, lower: float, span: float, bits: int) -> Column:

@@ -13,7 +13,7 @@ from apps.common.cli import HelpFormatter, env_flag, positive_float
 from apps.common.errors import ArtifactMissing, ConfigError
 from apps.common.influx import DEFAULT_RP, InfluxClient, add_connection_flags
 from apps.common.signals import stop_on_signals
-from apps.processor.aggregate import AggregationConfig, aggregate, parse_events
+from apps.processor.aggregate import AggregationConfig, aggregate, archive_rows, parse_events
 from apps.processor.sink import InfluxWriter
 
 if TYPE_CHECKING:
@@ -28,7 +28,13 @@ DESCRIPTION = """\
 Spark Structured Streaming job of the crime demo: reads JSON crime events from Kafka, counts them per
 crime type (10 s windows) and per geohash cell (1 min windows) over the events' emit time, and writes
 the counts to InfluxDB (crime_counts, crime_cells, replay_clock) with the window start as timestamp, so
-a restart or a replay overwrites points instead of counting twice.
+a restart or a replay overwrites points instead of counting twice. With --archive-dir it also appends
+every record to Parquet there, partitioned by the crime's date (exactly once: Spark's file sink commits
+each batch in its _spark_metadata log); `python -m apps.batch` totals that archive.
+
+It is a Spark driver: submit it to the cluster (spark-submit --master spark://... or mesos://..., or
+PYSPARK_SUBMIT_ARGS), keep --checkpoint-dir and --archive-dir on HDFS (hdfs://namenode:8020/...) so the
+executors on the agents and a restarted driver see the same state.
 """
 
 EPILOG = """\
@@ -57,7 +63,11 @@ def build_parser() -> argparse.ArgumentParser:
     )
     spark = parser.add_argument_group("spark")
     env_flag(
-        spark, "--master", "SPARK_MASTER", "local[2]", "Spark master URL (local[2], spark://..., mesos://...)"
+        spark,
+        "--master",
+        "SPARK_MASTER",
+        "",
+        "Spark master URL (spark://..., mesos://..., local[2] on a laptop); empty: the one spark-submit set",
     )
     env_flag(
         spark,
@@ -71,7 +81,14 @@ def build_parser() -> argparse.ArgumentParser:
         "--checkpoint-dir",
         "CHECKPOINT_DIR",
         "/var/lib/crime-processor/checkpoints",
-        "checkpoint root; each query uses <dir>/<measurement>; keep it on persistent storage",
+        "checkpoint root; each query uses <dir>/<query>; on a cluster an hdfs:// URL",
+    )
+    env_flag(
+        spark,
+        "--archive-dir",
+        "ARCHIVE_DIR",
+        "",
+        "append every record to Parquet here (partitioned by event_date); empty: no archive",
     )
     env_flag(
         spark,
@@ -219,10 +236,11 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     from pyspark.sql import SparkSession  # heavy import, after the cheap checks
 
+    builder = SparkSession.builder.appName("crime-processor")
+    if args.master:
+        builder = builder.master(args.master)
     builder = (
-        SparkSession.builder.appName("crime-processor")
-        .master(args.master)
-        .config("spark.sql.shuffle.partitions", str(args.shuffle_partitions))
+        builder.config("spark.sql.shuffle.partitions", str(args.shuffle_partitions))
         .config("spark.sql.session.timeZone", "UTC")
         .config("spark.sql.streaming.stopGracefullyOnShutdown", "true")
     )
@@ -240,17 +258,23 @@ def main(argv: Sequence[str] | None = None) -> int:
     raw = spark.readStream.format("kafka").options(**kafka_options(args)).load()
     config = AggregationConfig(args.type_window, args.geo_window, args.watermark, args.geohash_precision)
     writer = InfluxWriter(client, args.influx_db, args.influx_rp)
-    queries = start_queries(raw, config, writer, args.trigger, args.checkpoint_dir)
+    queries = start_queries(raw, config, writer, args.trigger, args.checkpoint_dir, args.archive_dir)
     return supervise(spark, queries)
 
 
 def start_queries(
-    raw: DataFrame, config: AggregationConfig, writer: InfluxWriter, trigger: str, checkpoint_dir: str
+    raw: DataFrame,
+    config: AggregationConfig,
+    writer: InfluxWriter,
+    trigger: str,
+    checkpoint_dir: str,
+    archive_dir: str = "",
 ) -> list[StreamingQuery]:
-    """Start the three queries on a stream of records with a ``value`` column (Kafka in production).
+    """Start the queries on a stream of records with a ``value`` column (Kafka in production): the three
+    InfluxDB ones, and the Parquet archive when ``archive_dir`` is set.
 
-    Each query has its own checkpoint under ``checkpoint_dir/<measurement>``: offsets and window state,
-    so a restart resumes exactly where the last committed batch ended.
+    Each query has its own checkpoint under ``checkpoint_dir/<query>``: offsets and window state, so a
+    restart resumes exactly where the last committed batch ended.
     """
     events = parse_events(raw)
     aggregates = aggregate(events, config)
@@ -269,11 +293,24 @@ def start_queries(
             .start()
         )
 
-    return [
+    queries = [
         start(aggregates.type_counts, "crime_counts", writer.type_counts_batch(), "update"),
         start(aggregates.cell_counts, "crime_cells", writer.cell_counts_batch(), "update"),
         start(events, "replay_clock", writer.clock_batch(trigger_seconds(trigger)), "append"),
     ]
+    if archive_dir:
+        queries.append(
+            archive_rows(raw)
+            .writeStream.queryName("archive")
+            .format("parquet")
+            .partitionBy("event_date")
+            .outputMode("append")
+            .trigger(**options)
+            .option("checkpointLocation", f"{root}/archive")
+            .option("path", archive_dir.rstrip("/"))
+            .start()
+        )
+    return queries
 
 
 def supervise(spark: Any, queries: list[StreamingQuery]) -> int:

@@ -19,7 +19,7 @@ from roles.engine.executor import Check, Gate, Op, RemoteFor
 from roles.engine.ops import ARTIFACT_DIR, artifact_op, directory_op, marker_op, probed, source, unpack_op
 from roles.engine.placement import FIRST_PUBLIC_AGENT, Placement, first_node
 from roles.engine.spec import DeploySpec
-from roles.packages import influxdb, kafka, spark
+from roles.packages import hdfs, influxdb, kafka, spark
 
 q = shlex.quote
 APPS_DIR = "/opt/fastdata/apps"
@@ -210,19 +210,78 @@ def producer_env(spec: DeploySpec, inventory: Cluster) -> dict[str, str]:
     }
 
 
-def processor_env(inventory: Cluster) -> dict[str, str]:
-    """Spark in local mode: its streaming state and checkpoints need one filesystem (see the top)."""
+PROCESSOR_APP = "crime-processor"  # the application name the Spark master lists (apps/processor)
+BATCH_APP = "crime-batch"
+CHECKPOINTS = f"{hdfs.DEMO_ROOT}/checkpoints/processor"
+ARCHIVE = f"{hdfs.DEMO_ROOT}/archive/crimes"
+# Client-mode drivers on the first master: executors connect back to these (infra/ports.py spark-driver).
+DRIVER_PORT = 7078
+BLOCK_MANAGER_PORT = 7079
+
+
+def checkpoint_url(inventory: Cluster) -> str:
+    return hdfs.namenode_url(inventory) + CHECKPOINTS
+
+
+def archive_url(inventory: Cluster) -> str:
+    return hdfs.namenode_url(inventory) + ARCHIVE
+
+
+def processor_env(spec: DeploySpec, inventory: Cluster) -> dict[str, str]:
+    """What the processor reads, whoever submits it: Kafka, InfluxDB, and its checkpoints and archive on
+    HDFS (shared by the driver and the executors on the agents, and kept when any one node is lost)."""
     return {
         "KAFKA_BOOTSTRAP": kafka.bootstrap_servers(inventory),
         "TOPIC": TOPIC,
         "INFLUX_URL": influx_url(inventory),
         "INFLUX_DB": INFLUX_DB,
         "INFLUX_RP": INFLUX_RP,
-        "SPARK_MASTER": "local[2]",
         "SPARK_KAFKA_JARS": spark.CONNECTOR_DIR,
-        "CHECKPOINT_DIR": f"{STATE_DIR}/processor/checkpoints",
-        "PYSPARK_SUBMIT_ARGS": q("--driver-memory 768m pyspark-shell"),
+        "CHECKPOINT_DIR": checkpoint_url(inventory),
+        "ARCHIVE_DIR": archive_url(inventory),
+        # simple authentication: the HDFS user the driver writes as (executors: spark.executorEnv)
+        "HADOOP_USER_NAME": hdfs.DEMO_USER,
     }
+
+
+def job_conf(spec: DeploySpec, inventory: Cluster) -> dict[str, str]:
+    """The Spark properties of the demo's jobs: executors sized by settings.spark (spark.cores.max caps
+    the job at executors x executorCores, so a second job still finds cores), HDFS writes replicated
+    like the cluster's own files, and the HDFS user on the executors."""
+    s = spec.spark
+    return {
+        "spark.executor.cores": str(s.executor_cores),
+        "spark.executor.memory": s.executor_memory,
+        "spark.cores.max": str(s.executors * s.executor_cores),
+        "spark.hadoop.dfs.replication": str(hdfs.replication(inventory)),
+        "spark.executorEnv.HADOOP_USER_NAME": hdfs.DEMO_USER,
+    }
+
+
+def client_submit_args(spec: DeploySpec, inventory: Cluster, driver: Node) -> str:
+    """PYSPARK_SUBMIT_ARGS of a client-mode driver on `driver` submitting to the standalone master:
+    `python -m apps.processor` then runs spark-submit with them. Python on a standalone cluster has no
+    cluster deploy mode (docs/reference/hdfs-spark-kafka4.md B.2): the driver runs on the first master
+    under systemd (restarted on failure; it resumes from its HDFS checkpoint), the executors on the
+    workers, which reach the driver on fixed ports."""
+    conf = {
+        **job_conf(spec, inventory),
+        "spark.driver.host": driver.private_ip,
+        "spark.driver.bindAddress": driver.private_ip,
+        "spark.driver.port": str(DRIVER_PORT),
+        "spark.blockManager.port": str(BLOCK_MANAGER_PORT),
+    }
+    parts = [
+        "--master",
+        spark.master_url(inventory),
+        "--deploy-mode",
+        "client",
+        "--driver-memory",
+        spec.spark.driver_memory,
+        *(f"--conf {k}={v}" for k, v in sorted(conf.items())),
+        "pyspark-shell",
+    ]
+    return " ".join(parts)
 
 
 def pipeline_ops(spec: DeploySpec, node: Node, notify: list[str]) -> list[Op]:

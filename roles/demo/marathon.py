@@ -40,7 +40,7 @@ def demo_apps(spec: DeploySpec, inventory: Cluster) -> list[App]:
     apps = (
         ("producer", agent, 0.5, 512, (("metrics", common.PRODUCER_METRICS_PORT),), "/healthz",
          common.producer_env(spec, inventory), pipeline),
-        ("processor", agent, 1.0, 1536, (), None, common.processor_env(inventory), pipeline),
+        ("processor", agent, 1.0, 1536, (), None, common.processor_env(spec, inventory), pipeline),
         ("dashboard", public, 0.5, 256, (("http", common.DASHBOARD_PORT),), "/healthz",
          common.dashboard_env(inventory), dashboard),
     )  # fmt: skip

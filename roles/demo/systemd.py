@@ -5,11 +5,15 @@ Where things run:
   the deployment, and the dashboard on port 80 (the only ports the world reaches are the public agents');
 - first broker: the topic `crimes.raw` (partitions, replication and min.insync.replicas from the spec),
   created with Kafka's own TopicCommand;
-- first master: the producer and the processor. The processor runs Spark in local mode on the master: its
-  streaming state and checkpoints need one filesystem, and the standalone layout has no shared one.
+- first master: the producer, and the processor's driver: submitted in client mode to the Spark master
+  (Python jobs have no cluster mode on a standalone cluster), its executors on the workers, its
+  checkpoints, state and Parquet archive on HDFS. systemd restarts a failed driver; it resumes from the
+  checkpoint.
 """
 
 from __future__ import annotations
+
+import shlex
 
 from contract import Cluster, Node
 from roles.demo import common
@@ -18,7 +22,9 @@ from roles.engine.ops import file_op, service_op, unit_handler
 from roles.engine.placement import FIRST_BROKER, FIRST_MASTER, FIRST_PUBLIC_AGENT, first_node
 from roles.engine.spec import DeploySpec, demo_enabled
 from roles.engine.templates import render
+from roles.packages import spark
 
+q = shlex.quote
 UNITS = {
     "producer": "fastdata-producer.service",
     "processor": "fastdata-processor.service",
@@ -29,8 +35,8 @@ HANDLERS = {name: f"restart-{name}" for name in UNITS}
 DESCRIPTIONS = {
     "producer": ("fastdata demo producer (Chicago crimes -> Kafka)", "network-online.target"),
     "processor": (
-        "fastdata demo processor (Spark Structured Streaming -> InfluxDB)",
-        "network-online.target",
+        "fastdata demo processor: Spark Structured Streaming driver (executors on the workers)",
+        "network-online.target spark-master.service hdfs-namenode.service",
     ),
     "dashboard": ("fastdata demo dashboard", "network-online.target influxdb.service"),
 }
@@ -83,7 +89,14 @@ def plan_master(spec: DeploySpec, inventory: Cluster, node: Node) -> list[Op]:
     """The producer and the processor on the first master."""
     return [
         *common.pipeline_ops(spec, node, [HANDLERS["producer"], HANDLERS["processor"]]),
-        *app_unit_ops(node, "processor", common.processor_env(inventory)),
+        *app_unit_ops(
+            node,
+            "processor",
+            {
+                **common.processor_env(spec, inventory),
+                "PYSPARK_SUBMIT_ARGS": q(common.client_submit_args(spec, inventory, node)),
+            },
+        ),
         *app_unit_ops(node, "producer", common.producer_env(spec, inventory)),
     ]
 
@@ -141,8 +154,36 @@ def probe_apps(spec: DeploySpec, inventory: Cluster, remote_for: RemoteFor) -> C
     return Check(not problems, "; ".join(problems) or "producer, processor, InfluxDB and dashboard healthy")
 
 
+def batch_job(spec: DeploySpec, inventory: Cluster, reconcile: bool) -> tuple[Node, str]:
+    """The batch job over the archive, a client-mode driver on the first master like the processor
+    (its own cores: spark.cores.max), optionally reconciled with the streaming counts in InfluxDB."""
+    master = first_node(inventory, FIRST_MASTER)
+    env = {
+        "HADOOP_USER_NAME": common.hdfs.DEMO_USER,
+        "PYSPARK_SUBMIT_ARGS": common.client_submit_args(spec, inventory, master),
+        "PYTHONPATH": common.APPS_DIR,
+    }
+    flags = f"--archive-dir {q(common.archive_url(inventory))}"
+    if reconcile:
+        flags += f" --influx-url {q(common.influx_url(inventory))} --influx-db {common.INFLUX_DB}"
+        flags += f" --influx-rp {common.INFLUX_RP}"
+    command = (
+        f"cd {common.APPS_DIR} && "
+        + " ".join(f"{k}={q(v)}" for k, v in env.items())
+        + f" {common.VENV}/bin/python -m apps.batch {flags}"
+    )
+    return master, command
+
+
 GATES = (
     Gate("apps healthy", "demo apps healthy", probe_apps, 120, after_phase="demo"),
+    Gate(
+        "apps healthy",
+        f"{common.PROCESSOR_APP} running on the Spark cluster, executors on at least two agents",
+        spark.app_probe(common.PROCESSOR_APP, 2),
+        240,
+        after_phase="demo",
+    ),
     common.data_gate(FIRST_MASTER),
 )
 CONFIGS = tuple(f"/etc/systemd/system/{u}" for u in UNITS.values())

@@ -131,6 +131,9 @@ class Platform:
     # Checks of the spec against the inventory that need no node (e.g. DC/OS's config.yaml):
     # `validate(spec, cluster)` raises ConfigError before anything connects.
     validate: Callable[[DeploySpec, Cluster], None] | None = None
+    # The demo's batch job on this platform (`fab batch`): `batch_job(spec, cluster, reconcile)` gives the
+    # node to run it from and the shell command that submits it to the cluster and prints its JSON.
+    batch_job: Callable[[DeploySpec, Cluster, bool], tuple[Node, str]] | None = None
 
 
 @dataclass

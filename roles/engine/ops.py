@@ -444,3 +444,9 @@ def unit_handler(
 ) -> Handler:
     """The restart of a systemd unit; healthy: `healthy` on the node, by default the unit active."""
     return Handler(key, name, restart_unit(unit), healthy or unit_active(unit), rolling, timeout)
+
+
+def http_get(url: str) -> str:
+    """Shell: print the body of `url` (stdlib Python: every node has python3, not every image curl)."""
+    code = f"import urllib.request;print(urllib.request.urlopen({url!r},timeout=10).read().decode())"
+    return f"python3 -c {q(code)}"

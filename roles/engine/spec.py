@@ -17,7 +17,14 @@ from pathlib import Path
 from types import MappingProxyType
 
 from contract import Cluster, Settings
-from contract.settings import DcosSettings, DemoSettings, KafkaSettings, SparkSettings, Versions
+from contract.settings import (
+    DcosSettings,
+    DemoSettings,
+    HdfsSettings,
+    KafkaSettings,
+    SparkSettings,
+    Versions,
+)
 from roles.artifacts import Artifact, ArtifactCache, apps_bundle, bundle_names, cache_dir, supplied
 from roles.engine.placement import ARTIFACT_SERVER
 from roles.errors import ArtifactMissing
@@ -93,11 +100,12 @@ class DeploySpec:
     versions: Versions = field(init=False, repr=False)
     kafka: KafkaSettings = field(init=False, repr=False)
     spark: SparkSettings = field(init=False, repr=False)
+    hdfs: HdfsSettings = field(init=False, repr=False)
     demo: DemoSettings = field(init=False, repr=False)
     dcos: DcosSettings = field(init=False, repr=False)
 
     def __post_init__(self) -> None:
-        for section in ("versions", "kafka", "spark", "demo", "dcos"):
+        for section in ("versions", "kafka", "spark", "hdfs", "demo", "dcos"):
             object.__setattr__(self, section, getattr(self.settings, section))
 
     def artifact(self, name: str) -> Artifact:

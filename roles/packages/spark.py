@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import json
 import shlex
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 from contract import Cluster, Node
 from roles.engine.connection import Remote
@@ -16,6 +16,7 @@ from roles.engine.ops import (
     artifact_op,
     directory_op,
     file_op,
+    http_get,
     marker_op,
     service_op,
     source,
@@ -164,12 +165,7 @@ def probe_workers(spec: DeploySpec, inventory: Cluster, remote_for: RemoteFor) -
     master = first_node(inventory, FIRST_MASTER)
     r = remote_for(master)
     url = f"http://{master.private_ip}:{MASTER_UI}/json"
-    out = r.run(
-        'python3 -c "import urllib.request;'
-        f"print(urllib.request.urlopen('{url}',timeout=5).read().decode())\"",
-        check=False,
-        timeout=30,
-    )
+    out = r.run(http_get(url), check=False, timeout=30)
     if not out.ok:
         return Check(False, f"master UI {url} not answering")
     status, alive = parse_master_json(out.stdout)
@@ -177,6 +173,61 @@ def probe_workers(spec: DeploySpec, inventory: Cluster, remote_for: RemoteFor) -
     if status != "ALIVE" or not want <= set(alive):
         return Check(False, f"master {status}, workers alive {sorted(alive)}, want {sorted(want)}")
     return Check(True, f"master ALIVE, {len(alive)} workers registered")
+
+
+def parse_apps(text: str) -> list[dict[str, object]]:
+    """The master's :8080/json activeapps (id, name, state, cores, ...)."""
+    return list(json.loads(text).get("activeapps") or [])
+
+
+def parse_worker_executors(text: str) -> list[str]:
+    """The app ids of the executors running on one worker, from its :8081/json."""
+    return [str(e.get("appid", "")) for e in json.loads(text).get("executors") or []]
+
+
+def running_app(
+    inventory: Cluster, remote_for: RemoteFor, name: str
+) -> tuple[dict[str, object] | None, dict[str, int], str]:
+    """(the RUNNING application called `name` or None, executors per worker host, a problem or "").
+
+    The master lists applications but not where their executors are: each worker's JSON says."""
+    master = first_node(inventory, FIRST_MASTER)
+    r = remote_for(master)
+    out = r.run(http_get(f"http://{master.private_ip}:{MASTER_UI}/json"), check=False, timeout=30)
+    if not out.ok:
+        return None, {}, f"master UI on {master.name}:{MASTER_UI} not answering"
+    apps = [a for a in parse_apps(out.stdout) if a.get("name") == name]
+    app = next((a for a in apps if a.get("state") == "RUNNING"), None)
+    if app is None:
+        states = ", ".join(str(a.get("state")) for a in apps) or "not submitted"
+        return None, {}, f"application {name} on the Spark master: {states}"
+    hosts: dict[str, int] = {}
+    for worker in inventory.agents:
+        res = r.run(http_get(f"http://{worker.private_ip}:{WORKER_UI}/json"), check=False, timeout=30)
+        if res.ok:
+            n = parse_worker_executors(res.stdout).count(str(app.get("id")))
+            if n:
+                hosts[worker.name] = n
+    return app, hosts, ""
+
+
+def app_probe(name: str, min_hosts: int) -> Callable[[DeploySpec, Cluster, RemoteFor], Check]:
+    """The gate: `name` RUNNING on the standalone master, with executors on at least `min_hosts` agents
+    (or on every agent when there are fewer)."""
+
+    def probe(spec: DeploySpec, inventory: Cluster, remote_for: RemoteFor) -> Check:
+        app, hosts, problem = running_app(inventory, remote_for, name)
+        if app is None:
+            return Check(False, problem)
+        want = min(min_hosts, len(inventory.agents), spec.spark.executors)
+        where = ", ".join(f"{h} ({n})" for h, n in sorted(hosts.items())) or "none yet"
+        if len(hosts) < want:
+            return Check(
+                False, f"{name} {app.get('id')} RUNNING, executors on {where}; want >= {want} agents"
+            )
+        return Check(True, f"{name} {app.get('id')} RUNNING, executors on {where}")
+
+    return probe
 
 
 def handlers() -> dict[str, Handler]:

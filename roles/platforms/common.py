@@ -94,4 +94,5 @@ def handlers() -> dict[str, Handler]:
 # its Kafka is the DC/OS package), and the demo apps built from this checkout.
 KAFKA_BUNDLE = CachedBundle("kafka")
 SPARK_BUNDLES = (CachedBundle("spark-kafka"), CachedBundle("pyspark"), CachedBundle("py4j"))
+HADOOP_BUNDLE = CachedBundle("hadoop")  # HDFS: standalone and mesos run it from the jars
 DEMO_BUNDLES = (CachedBundle("demo-wheels"), AppsBundle())

@@ -1,4 +1,4 @@
-"""The standalone platform: Kafka (KRaft) + Spark standalone on plain systemd units.
+"""The standalone platform: Kafka (KRaft), Spark standalone and HDFS on plain systemd units.
 
 The same executor runs mesos and dcos; a platform is only its steps, restart handlers, gates and
 artifacts.
@@ -10,8 +10,9 @@ from contract import Platform as PlatformName
 from contract import Role
 from roles.demo import systemd as demo
 from roles.engine.executor import Platform, Step
-from roles.engine.placement import BROKERS, EVERY_AGENT, EVERY_MASTER, FIRST_BROKER, every
-from roles.packages import influxdb, kafka, spark
+from roles.engine.placement import BROKERS, EVERY_AGENT, EVERY_MASTER, FIRST_BROKER, FIRST_MASTER, every
+from roles.engine.spec import demo_enabled
+from roles.packages import hdfs, influxdb, kafka, spark
 from roles.platforms import common
 
 PLATFORM = Platform(
@@ -22,23 +23,28 @@ PLATFORM = Platform(
         # Read-only, before anything changes: an unsupported Kafka version jump or quorum change is refused.
         Step("connect", BROKERS, kafka.plan_guard),
         *common.steps(java_roles=(Role.MASTER, Role.AGENT)),
+        Step("masters", FIRST_MASTER, hdfs.plan_namenode),
         Step("masters", EVERY_MASTER, spark.plan_master),
         Step("agents", BROKERS, kafka.plan_broker),
         Step("agents", EVERY_AGENT, spark.plan_worker),
+        Step("agents", EVERY_AGENT, hdfs.plan_datanode),
         Step("packages", every(Role.MASTER, Role.AGENT), spark.plan_connector),
         # After the agents phase rolled every broker onto the new version (4.x): finalize its features.
         Step("packages", FIRST_BROKER, kafka.plan_finalize),
+        Step("packages", FIRST_MASTER, hdfs.plan_demo_tree, when=demo_enabled),
         *demo.STEPS,
     ),
     handlers={
         **common.handlers(),
         kafka.HANDLER: kafka.handler(),
         **spark.handlers(),
+        **hdfs.handlers(),
         **demo.handlers(),
     },
     gates=(
         *kafka.gates("platform up", after_phase="agents"),
         *spark.gates("platform up", after_phase="agents"),
+        *hdfs.gates("platform up", after_phase="agents"),
         *demo.GATES,
     ),
     units=(
@@ -46,6 +52,8 @@ PLATFORM = Platform(
         kafka.UNIT,
         spark.MASTER_UNIT,
         spark.WORKER_UNIT,
+        hdfs.NAMENODE_UNIT,
+        hdfs.DATANODE_UNIT,
         influxdb.UNIT,
         *demo.UNITS.values(),
     ),
@@ -55,7 +63,9 @@ PLATFORM = Platform(
         "/etc/systemd/system/spark-master.service",
         "/etc/systemd/system/spark-worker.service",
         "/var/lib/kafka/data/meta.properties",
+        *hdfs.CONFIGS,
         *demo.CONFIGS,
     ),
-    artifacts=(common.KAFKA_BUNDLE, *common.SPARK_BUNDLES, *common.DEMO_BUNDLES),
+    batch_job=demo.batch_job,
+    artifacts=(common.KAFKA_BUNDLE, *common.SPARK_BUNDLES, common.HADOOP_BUNDLE, *common.DEMO_BUNDLES),
 )

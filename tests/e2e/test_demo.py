@@ -4,6 +4,7 @@ restart; the dashboard, rendered in headless Chromium, shows the series and the 
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import shlex
@@ -62,8 +63,14 @@ def counted(base: str) -> int:
 
 def on_master(demo: dict[str, Any], command: str, timeout: float = 300) -> subprocess.CompletedProcess[str]:
     """Run a command on the master over SSH with the inventory's key and pinned host key."""
+    return on_node(demo, demo["master"]["name"], command, timeout)
+
+
+def on_node(
+    demo: dict[str, Any], name: str, command: str, timeout: float = 300
+) -> subprocess.CompletedProcess[str]:
     inv = inv_mod.parse_inventory(demo["cluster"])
-    remote = connect(inv, inv.node(demo["master"]["name"]), load_private_key(inv.ssh.private_key))
+    remote = connect(inv, inv.node(name), load_private_key(inv.ssh.private_key))
     try:
         result = remote.run(command, check=False, timeout=timeout)
     finally:
@@ -85,14 +92,14 @@ def settle(base: str, seconds: float = 20, timeout: float = 240) -> int:
     raise AssertionError(f"counts still changing after {timeout:.0f}s (last total {last})")
 
 
-def finite_replay(demo: dict[str, Any], limit: int = 0) -> int:
+def finite_replay(demo: dict[str, Any], limit: int = 0, max_eps: int = 300) -> int:
     """Replay the sample once at full speed on the master; returns the events the producer sent."""
     env = "KAFKA_BOOTSTRAP=" + ",".join(
         f"{n['privateIp']}:9092" for n in demo["cluster"]["nodes"] if n["role"] == "agent"
     )
     cmd = (
         f"cd /opt/fastdata/apps && {env} /opt/fastdata/venv/bin/python -m apps.producer --once "
-        f"--speedup 1000000 --max-eps 300 --metrics-port 0 {'--limit ' + str(limit) if limit else ''}"
+        f"--speedup 1000000 --max-eps {max_eps} --metrics-port 0 {'--limit ' + str(limit) if limit else ''}"
     )
     proc = on_master(demo, cmd)
     assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-2000:]
@@ -134,6 +141,91 @@ def test_counts_reconcile_with_what_was_sent_across_a_processor_restart(demo: di
         assert final - after == sent2, f"after a processor restart: sent {sent2}, counted {final - after}"
     finally:
         on_master(demo, "systemctl start fastdata-producer")
+
+
+def spark_json(host: str, port: int) -> dict[str, Any]:
+    resp = requests.get(f"http://{host}:{port}/json/", timeout=10)
+    resp.raise_for_status()
+    data: dict[str, Any] = resp.json()
+    return data
+
+
+def processor_executors(demo: dict[str, Any]) -> tuple[str, dict[str, int]]:
+    """(the processor's application id on the Spark master, executors per agent name)."""
+    master = spark_json(demo["master"]["privateIp"], 8080)
+    (app,) = [a for a in master["activeapps"] if a["name"] == "crime-processor"]
+    hosts: dict[str, int] = {}
+    for node in (n for n in demo["cluster"]["nodes"] if n["role"] == "agent"):
+        mine = [e for e in spark_json(node["privateIp"], 8081)["executors"] if e["appid"] == app["id"]]
+        if mine:
+            hosts[node["name"]] = len(mine)
+    return app["id"], hosts
+
+
+def test_the_processor_runs_on_the_cluster_with_state_on_hdfs(demo: dict[str, Any]) -> None:
+    """The Spark master lists the processor as a running application with executors on two agents; HDFS
+    reports every agent as a live DataNode and holds the checkpoints and the archive."""
+    app, hosts = processor_executors(demo)
+    assert len(hosts) >= 2, f"{app}: executors on {hosts}"
+    agents = {n["privateIp"] for n in demo["cluster"]["nodes"] if n["role"] == "agent"}
+    nn = demo["master"]["privateIp"]
+    info = requests.get(
+        f"http://{nn}:9870/jmx?qry=Hadoop:service=NameNode,name=NameNodeInfo", timeout=10
+    ).json()["beans"][0]
+    live = json.loads(info["LiveNodes"])
+    assert info["Safemode"] == "" and {v["xferaddr"].split(":")[0] for v in live.values()} == agents
+    listing = requests.get(f"http://{nn}:9870/webhdfs/v1/fastdata?op=LISTSTATUS", timeout=10)
+    names = {f["pathSuffix"] for f in listing.json()["FileStatuses"]["FileStatus"]}
+    assert {"checkpoints", "archive"} <= names, names
+
+
+def reconcile_across(demo: dict[str, Any], fault: str, node: str, recover: str) -> None:
+    """Events produced = events counted while `fault` hits `node` mid-replay; `recover` undoes it."""
+    stop = on_master(demo, "systemctl stop fastdata-producer")
+    assert stop.returncode == 0, stop.stderr
+    try:
+        before = settle(demo["influx"])
+        on_node(demo, node, f"(sleep 4; {fault}) >/dev/null 2>&1 &")
+        sent = finite_replay(demo, max_eps=100)
+        after = settle(demo["influx"], seconds=30, timeout=400)
+        assert after - before == sent, f"{fault} on {node}: sent {sent}, counted {after - before}"
+    finally:
+        on_node(demo, node, recover)
+        on_master(demo, "systemctl start fastdata-producer")
+
+
+def test_counts_reconcile_across_a_killed_spark_worker(demo: dict[str, Any]) -> None:
+    """A worker running one of the processor's executors is killed (with its executors): the master
+    places a replacement executor on another worker and no event is lost or counted twice."""
+    _, hosts = processor_executors(demo)
+    victim = sorted(hosts)[0]
+    reconcile_across(
+        demo, "systemctl kill --signal=KILL spark-worker.service", victim, "systemctl start spark-worker"
+    )
+    _, after = processor_executors(demo)
+    assert sum(after.values()) >= 2, f"executors after the kill: {after}"
+
+
+def test_counts_reconcile_across_a_stopped_datanode(demo: dict[str, Any]) -> None:
+    reconcile_across(demo, "systemctl stop hdfs-datanode", "agent-1", "systemctl start hdfs-datanode")
+
+
+def test_batch_totals_over_the_archive_equal_the_streaming_counts(demo: dict[str, Any]) -> None:
+    stop = on_master(demo, "systemctl stop fastdata-producer")
+    assert stop.returncode == 0, stop.stderr
+    try:
+        settle(demo["influx"])
+        proc = run(
+            ["bash", "-c", f". scripts/env.sh && fab batch --stack {shlex.quote(STACK)} --reconcile"],
+            timeout=900,
+        )
+    finally:
+        on_master(demo, "systemctl start fastdata-producer")
+    result = json.loads(proc.stdout[proc.stdout.index("{") :])
+    rec = result["reconciliation"]
+    assert rec["differences"] == {} and rec["archive_events"] == rec["streaming_events"] > 0, rec
+    assert result["records"] == result["distinct_offsets"], "a record was archived twice"
+    assert sum(result["by_district"].values()) == result["events"]
 
 
 class _Dom(HTMLParser):

@@ -29,7 +29,15 @@ CHANGES: dict[str, tuple[dict[str, Any], Any]] = {
     "publicPorts": (AWS, [80, 8443]),
     "local": ({"cloud": "local"}, {"bridge": "fdbr9", "subnet": "10.97.0.0/24"}),
 }
-SETTINGS_SECTIONS = {"versions", "kafka", "spark", "demo", "dcos", "artifacts"}  # in the cluster output
+SETTINGS_SECTIONS = {
+    "versions",
+    "kafka",
+    "spark",
+    "hdfs",
+    "demo",
+    "dcos",
+    "artifacts",
+}  # in the cluster output
 
 
 def declared(run: Any) -> str:

@@ -22,7 +22,16 @@ def test_aws_and_azure_outputs_have_the_same_shape(run_program: Any) -> None:
     assert set(aws["ssh"]) == {"user", "port", "privateKey", "knownHosts"}
     assert set(aws["endpoints"]) == {"masters", "publicAgents", "bootstrap"}
     assert set(aws["nodes"][0]) == {"name", "role", "privateIp", "publicIp"}
-    assert set(aws["settings"]) == {"versions", "kafka", "spark", "demo", "dcos", "artifacts", "publicPorts"}
+    assert set(aws["settings"]) == {
+        "versions",
+        "kafka",
+        "spark",
+        "hdfs",
+        "demo",
+        "dcos",
+        "artifacts",
+        "publicPorts",
+    }
     assert_same_shape(cluster_shape(aws), cluster_shape(azure))
 
 

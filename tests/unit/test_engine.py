@@ -77,6 +77,7 @@ def fake_artifacts() -> dict[str, Artifact]:
             ("spark-kafka", "spark-kafka-3.5.7.tar"),
             ("pyspark", "pyspark-3.5.7-py2.py3-none-any.whl"),
             ("py4j", "py4j-0.10.9.7-py2.py3-none-any.whl"),
+            ("hadoop", "hadoop-libs-3.4.3.tar"),
         )
     }
 
@@ -359,14 +360,16 @@ def test_standalone_plan_shape() -> None:
     spec, inv = spec_for()
     phases = plan_phases(PLATFORM, spec, inv)  # type: ignore[arg-type]
     assert set(phases["prerequisites"]) == {"master-0", "agent-0", "agent-1", "agent-2", "public-agent-0"}
-    assert [o.key for o in phases["masters"]["master-0"]][-1] == "spark-master-running"
+    master_keys = [o.key for o in phases["masters"]["master-0"]]
+    assert master_keys[-1] == "spark-master-running"
+    assert master_keys.index("hdfs-format") < master_keys.index("hdfs-namenode-running")
     agent_keys = [o.key for o in phases["agents"]["agent-2"]]
     assert agent_keys.index("kafka-storage") < agent_keys.index("kafka-running")
-    assert "spark-worker-running" in agent_keys
+    assert "spark-worker-running" in agent_keys and "hdfs-datanode-running" in agent_keys
     assert "public-agent-0" not in phases["agents"] and phases["demo"] == {}
     assert list(phases["bootstrap"]) == ["master-0"], "the artifact server, and nothing else"
     worker_unit = next(o for o in phases["agents"]["agent-0"] if o.key == "spark-worker-unit").files[0]
-    assert b"--memory 2g" in worker_unit.content and b"spark://10.98.0.10:7077" in worker_unit.content
+    assert b"--memory 1536m" in worker_unit.content and b"spark://10.98.0.10:7077" in worker_unit.content
     assert all(o.probe for ops in phases["agents"].values() for o in ops), "every agent op is batchable"
 
 

@@ -37,7 +37,7 @@ def test_local_defaults_are_what_local_cluster_expects() -> None:
     assert (spec.image, spec.ssh_user) == ("debian-12", "root")
     assert (spec.local.bridge, spec.local.subnet) == ("fdbr0", "10.98.0.0/24")
     assert [(n.name, n.role, n.size) for n in spec.nodes.instances()] == [
-        ("master-0", Role.MASTER, "2G"),
+        ("master-0", Role.MASTER, "3G"),
         ("agent-0", Role.AGENT, "4G"),
         ("agent-1", Role.AGENT, "4G"),
         ("agent-2", Role.AGENT, "4G"),
@@ -91,7 +91,7 @@ def test_settings_are_camel_case_and_complete() -> None:
         "partitions": 6,
         "heap": "768m",
     }
-    assert set(settings) == {"versions", "kafka", "spark", "demo", "dcos", "artifacts", "publicPorts"}
+    assert set(settings) == {"versions", "kafka", "spark", "hdfs", "demo", "dcos", "artifacts", "publicPorts"}
     assert settings["spark"]["workerCores"] == 2 and settings["demo"]["retention"] == "7d"
     assert settings["versions"]["kafka"].startswith("4.")
     assert settings["versions"]["spark"].startswith("3.5.")

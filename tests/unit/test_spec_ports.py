@@ -64,8 +64,8 @@ def test_no_admin_sources_means_no_admin_rules_rather_than_open_ones() -> None:
 
 def test_ui_ports_per_platform() -> None:
     assert ports.ui_ports("master", "dcos") == (80, 443, 8181)
-    assert ports.ui_ports("master", "mesos") == (5050, 8080)
-    assert ports.ui_ports("master", "standalone") == (8080,)
+    assert ports.ui_ports("master", "mesos") == (5050, 8080, 9870)
+    assert ports.ui_ports("master", "standalone") == (8080, 9870)
 
 
 def test_unpublishable_ports_cover_public_agent_control_planes() -> None:
