@@ -91,6 +91,12 @@ class Cluster:
         """The agents that run a Kafka broker: the first settings.kafka.brokers of them."""
         return self.agents[: self.settings.kafka.brokers]
 
+    @property
+    def controllers(self) -> list[Node]:
+        """The brokers that are also KRaft controllers: the first settings.kafka.controllers of them. A
+        fixed set, so adding or removing agents changes brokers only, never the quorum."""
+        return self.brokers[: self.settings.kafka.controllers]
+
     def node(self, name: str) -> Node:
         for n in self.nodes:
             if n.name == name:

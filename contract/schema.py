@@ -42,7 +42,8 @@ ROLE_ORDER: tuple[Role, ...] = (Role.BOOTSTRAP, Role.MASTER, Role.AGENT, Role.PU
 
 # name -> (regex of the supported line, what to tell the user). docs/contracts.md "Versions".
 VERSION_LINES: dict[str, tuple[str, str]] = {
-    "kafka": (r"3\.9\.\d+", "3.9.x (KRaft)"),
+    # KRaft only: 3.9 (the last 3.x line) and 4.x; upgrades between them: roles/packages/kafka_upgrade.py.
+    "kafka": (r"3\.9\.\d+|4\.\d+\.\d+", "3.9.x or 4.x (KRaft)"),
     "spark": (r"3\.5\.\d+", "3.5.x (the last Spark line with Mesos support)"),
     "dcos": (r"2\.2\.\d+", "2.2.x (the last open-source DC/OS line)"),
     "mesos": (r"1\.11\.\d+", "1.11.x (the last Apache Mesos release line)"),
@@ -55,7 +56,7 @@ VERSION_LINES: dict[str, tuple[str, str]] = {
     ),
 }
 DEFAULT_VERSIONS: dict[str, str] = {
-    "kafka": "3.9.1",
+    "kafka": "4.4.0",  # the newest 4.x Maven Central serves (2026-12-01)
     "spark": "3.5.7",
     "dcos": "2.2.1",
     "mesos": "1.11.0",
@@ -93,6 +94,12 @@ def default_brokers(agents: int) -> int:
     return max(1, min(KAFKA_MAX_DEFAULT_BROKERS, agents))
 
 
+def default_controllers(brokers: int) -> int:
+    """KRaft controllers on the first brokers: three when there are three brokers or more, else one (an odd
+    quorum: two voters tolerate no more failures than one)."""
+    return 3 if brokers >= 3 else 1
+
+
 def default_replication_factor(brokers: int) -> int:
     return max(1, min(3, brokers))
 
@@ -105,7 +112,11 @@ def default_min_insync_replicas(replication_factor: int) -> int:
 # --- setting defaults (Pulumi.yaml declares the same; tests/unit/test_spec_pulumi_yaml.py compares) ------
 
 # Sizes fit the reference machine: a 24 GB host running 5 containers (1 master, 3 agents, 1 public agent).
+# KRaft quorum kinds (KIP-853): dynamic (controller.quorum.bootstrap.servers, storage formatted with
+# --initial-controllers) for new clusters; static (controller.quorum.voters) for clusters formatted so.
+KAFKA_QUORUMS = ("dynamic", "static")
 KAFKA_DEFAULTS: dict[str, object] = {
+    "quorum": "dynamic",
     "partitions": 6,
     "heap": "768m",  # per broker (+ controller)
 }

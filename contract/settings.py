@@ -22,10 +22,12 @@ from contract.schema import (
     DEMO_DEFAULTS,
     HDFS_DEFAULTS,
     KAFKA_DEFAULTS,
+    KAFKA_QUORUMS,
     PUBLIC_PORTS_DEFAULT,
     SPARK_DEFAULTS,
     VERSION_LINES,
     default_brokers,
+    default_controllers,
     default_min_insync_replicas,
     default_replication_factor,
 )
@@ -36,7 +38,7 @@ ARTIFACT_URL = re.compile(r"(https?|file)://\S+")
 SHA256 = re.compile(r"[0-9a-f]{64}")
 
 SECTIONS = ("versions", "kafka", "spark", "hdfs", "demo", "dcos", "artifacts", "publicPorts")
-KAFKA_KEYS = frozenset({"brokers", "replicationFactor", "minInsyncReplicas", *KAFKA_DEFAULTS})
+KAFKA_KEYS = frozenset({"brokers", "controllers", "replicationFactor", "minInsyncReplicas", *KAFKA_DEFAULTS})
 
 
 @dataclass(frozen=True)
@@ -53,7 +55,9 @@ class Versions:
 
 @dataclass(frozen=True)
 class KafkaSettings:
-    brokers: int  # the first `brokers` agents run a Kafka broker (+ KRaft controller)
+    brokers: int  # the first `brokers` agents run a Kafka broker
+    controllers: int  # the first `controllers` brokers are also KRaft controllers
+    quorum: str  # "dynamic" (KIP-853) or "static" (controller.quorum.voters)
     replication_factor: int
     min_insync_replicas: int
     partitions: int  # of the demo topic
@@ -128,6 +132,8 @@ class Settings:
             "versions": {name: getattr(v, name) for name in DEFAULT_VERSIONS},
             "kafka": {
                 "brokers": k.brokers,
+                "controllers": k.controllers,
+                "quorum": k.quorum,
                 "replicationFactor": k.replication_factor,
                 "minInsyncReplicas": k.min_insync_replicas,
                 "partitions": k.partitions,
@@ -190,6 +196,12 @@ def parse_kafka(c: Collector, raw: Any, agents: int, agents_key: str) -> KafkaSe
     cannot fit is a problem naming both keys."""
     given = obj(c, raw, "kafka", KAFKA_KEYS)
     brokers = read_field(c, given, "kafka", "brokers", default_brokers(agents), as_int, "an integer")
+    controllers = read_field(
+        c, given, "kafka", "controllers", default_controllers(brokers), as_int, "an integer"
+    )
+    quorum = read_field(
+        c, given, "kafka", "quorum", str(KAFKA_DEFAULTS["quorum"]), as_str, " or ".join(KAFKA_QUORUMS)
+    )
     rf = read_field(
         c, given, "kafka", "replicationFactor", default_replication_factor(brokers), as_int, "an integer"
     )
@@ -208,6 +220,19 @@ def parse_kafka(c: Collector, raw: Any, agents: int, agents_key: str) -> KafkaSe
             "lower kafka.brokers",
         )
     c.check(
+        1 <= controllers <= max(brokers, 1),
+        "kafka.controllers",
+        f"must be between 1 and kafka.brokers ({brokers}) (got {controllers}): the KRaft controllers "
+        "run on the first brokers (an odd number: an even quorum tolerates no more failures than the odd "
+        "number below it)",
+    )
+    c.check(
+        quorum in KAFKA_QUORUMS,
+        "kafka.quorum",
+        f"must be one of {', '.join(KAFKA_QUORUMS)} (got {quorum!r}): dynamic for new clusters, static "
+        "only for a cluster whose storage was formatted with controller.quorum.voters",
+    )
+    c.check(
         1 <= rf <= max(brokers, 1),
         "kafka.replicationFactor",
         f"must be between 1 and kafka.brokers ({brokers}) (got {rf}); with {agents} agent(s) "
@@ -223,7 +248,7 @@ def parse_kafka(c: Collector, raw: Any, agents: int, agents_key: str) -> KafkaSe
     c.check(
         bool(JVM_SIZE.fullmatch(heap)), "kafka.heap", f"must be a JVM size like 768m or 2g (got {heap!r})"
     )
-    return KafkaSettings(brokers, rf, isr, partitions, heap)
+    return KafkaSettings(brokers, controllers, quorum, rf, isr, partitions, heap)
 
 
 def _jvm_sizes(

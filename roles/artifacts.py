@@ -6,7 +6,8 @@ never download anything themselves, which is what makes air-gapped clusters work
 
 Layout under the cache directory:
     manifest.json                     {bundle name: {file, sha256, size, source}}
-    kafka-libs-<v>.tar                org.apache.kafka:kafka_2.13 + kafka-tools (runtime) + reload4j binding
+    kafka-libs-<v>.tar                org.apache.kafka:kafka_2.13 + kafka-tools (runtime) + the logging
+                                      binding of that major: reload4j for 3.x, Log4j 2 for 4.x
     spark-kafka-<v>.tar               spark-sql-kafka-0-10_2.12 + runtime deps not already in pyspark
     hadoop-libs-<v>.tar               HDFS: lib/ = hadoop-hdfs, -hdfs-client, -common (runtime closure);
                                       webapps/ = the NameNode/DataNode UI files (only in the tests jar)
@@ -49,6 +50,16 @@ SCALA_SPARK = "2.12"
 # The 3.x build's logging binding versions (reload4j is compileOnly in kafka_2.13 3.9).
 SLF4J_RELOAD4J = ("org.slf4j", "slf4j-reload4j", "1.7.36")
 RELOAD4J = ("ch.qos.reload4j", "reload4j", "1.2.25")
+# 4.x logs through Log4j 2 (KIP-653). The Maven runtime closure of kafka_2.13 4.x has log4j-api/-core but
+# no SLF4J binding (checked on 4.4.0: slf4j-api 1.7.36 and nothing binding it), so without one the broker logs
+# nothing. slf4j-api stays 1.7.x in 4.x, hence log4j-slf4j-impl (the SLF4J 1.x binding), not the
+# slf4j2 one. api/core/binding are declared at one version so Maven cannot mix them; 2.25.5 is what
+# kafka_2.13 4.4.0 depends on.
+LOG4J2_VERSION = "2.25.5"
+LOG4J2 = [
+    ("org.apache.logging.log4j", artifact, LOG4J2_VERSION)
+    for artifact in ("log4j-api", "log4j-core", "log4j-slf4j-impl")
+]
 MANIFEST = "manifest.json"
 
 
@@ -424,11 +435,13 @@ def render_pom(dependencies: list[tuple[str, str, str]]) -> str:
 
 
 def kafka_dependencies(version: str) -> list[tuple[str, str, str]]:
+    """The broker + tools jars of `version` and the logging binding its major uses (3.x: reload4j behind
+    SLF4J; 4.x: Log4j 2, whose config roles/packages/kafka.py renders as log4j2.properties)."""
+    binding = [SLF4J_RELOAD4J, RELOAD4J] if version.startswith("3.") else LOG4J2
     return [
         ("org.apache.kafka", "kafka_2.13", version),
         ("org.apache.kafka", "kafka-tools", version),
-        SLF4J_RELOAD4J,
-        RELOAD4J,
+        *binding,
     ]
 
 
@@ -694,7 +707,7 @@ def _pip(args: list[str]) -> None:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description="Fill the fastdata artifact cache (Maven Central + PyPI).")
     parser.add_argument("--cache", type=Path, help="cache directory (default: $FASTDATA_CACHE/artifacts)")
-    parser.add_argument("--kafka", default=DEFAULT_KAFKA, help="Kafka version (3.9.x)")
+    parser.add_argument("--kafka", default=DEFAULT_KAFKA, help="Kafka version (3.9.x or 4.x)")
     parser.add_argument("--spark", default=DEFAULT_SPARK, help="Spark / pyspark version (3.5.x)")
     parser.add_argument("--hadoop", default=DEFAULT_HADOOP, help="Hadoop (HDFS) version (3.4.x)")
     args = parser.parse_args(argv)

@@ -6,7 +6,7 @@
 # tasks per executor host and partition leaders per broker; Spark's batch durations and the nodes' CPU
 # per step; each node container's peak memory. Prints a JSON report and a summary (--help: the options).
 #   ./scripts/bench-pipeline.sh [--stack local] [--step-seconds 60] [--max-rate 64000] [--json-out FILE]
-# Needs a cluster deployed with the demo (./scripts/demo.sh) and root (the containers' cgroups). Stops the
+# Needs a cluster deployed with the demo (./scripts/demo.sh), run on the machine of its containers. Stops the
 # demo producer while it runs and starts it again afterwards; deletes its temporary topic.
 set -euo pipefail
 here="$(cd "$(dirname "$0")" && pwd)"

@@ -178,7 +178,7 @@ def topic_op(spec: DeploySpec, inventory: Cluster, node: Node) -> Op:
         r.run(
             kafka.tool(
                 spec,
-                "kafka.admin.ConfigCommand",
+                kafka.config_command(spec),  # its class moved in Kafka 4.0
                 f"--bootstrap-server {bootstrap} --alter --entity-type topics --entity-name {TOPIC} "
                 f"--add-config min.insync.replicas={min_isr}",
             ),

@@ -47,8 +47,10 @@ FIRST_MASTER = first(Role.MASTER)
 FIRST_AGENT = first(Role.AGENT)
 FIRST_PUBLIC_AGENT = first(Role.PUBLIC_AGENT)
 BOOTSTRAP = every(Role.BOOTSTRAP)
-# The agents that run a Kafka broker (+ KRaft controller): the first settings.kafka.brokers of them.
+# The agents that run a Kafka broker: the first settings.kafka.brokers of them.
 BROKERS = Placement("the brokers", lambda c: c.brokers)
+# The brokers that are also KRaft controllers: the first settings.kafka.controllers brokers.
+CONTROLLERS = Placement("the KRaft controllers", lambda c: c.controllers)
 FIRST_BROKER = Placement("the first broker", lambda c: c.brokers[:1])
 # The node the control machine pushes every artifact to and the others fetch from (DESIGN 3.4).
 ARTIFACT_SERVER = Placement(

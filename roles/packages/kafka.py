@@ -1,6 +1,10 @@
-"""Kafka in KRaft mode: one combined broker + controller on each of the brokers (the first
-settings.kafka.brokers agents), static quorum. Its restart handler and gates are declared here once;
-the standalone platform runs brokers as systemd units, the mesos platform as Marathon apps."""
+"""Kafka in KRaft mode (3.9.x or 4.x): a broker on each of the first settings.kafka.brokers agents; the
+first settings.kafka.controllers of them are also KRaft controllers (a fixed set: adding or removing agents
+changes brokers only). New clusters use a dynamic quorum (KIP-853: controller.quorum.bootstrap.servers,
+storage formatted with --initial-controllers); clusters formatted with a static quorum keep it
+(settings.kafka.quorum: static). Its restart handler, gates, upgrade guard and metadata finalization are
+declared here once; the standalone platform runs brokers as systemd units, the mesos platform as Marathon
+apps. Version rules: roles/packages/kafka_upgrade.py."""
 
 from __future__ import annotations
 
@@ -28,6 +32,7 @@ from roles.engine.placement import FIRST_BROKER, first_node
 from roles.engine.spec import DeploySpec
 from roles.engine.templates import render
 from roles.errors import OperationError
+from roles.packages import kafka_upgrade as upgrade
 
 CLIENT_PORT = 9092
 CONTROLLER_PORT = 9093
@@ -37,12 +42,73 @@ UNIT = "kafka.service"
 HANDLER = "restart-kafka"
 
 
+LIBS_ROOT = "/opt/kafka"  # one directory per version, side by side: /opt/kafka/<version>
+LOG4J_CONFIG = "/etc/kafka/log4j.properties"  # 3.x brokers (reload4j)
+LOG4J2_CONFIG = "/etc/kafka/log4j2.properties"  # 4.x brokers (Log4j 2)
+TOOLS_LOG4J_CONFIG = "/etc/kafka/log4j-tools.properties"
+TOOLS_LOG4J2_CONFIG = "/etc/kafka/log4j2-tools.properties"
+
+
 def libs_dir(spec: DeploySpec) -> str:
-    return f"/opt/kafka/{spec.versions.kafka}"
+    return f"{LIBS_ROOT}/{spec.versions.kafka}"
+
+
+def is_4x(version: str) -> bool:
+    return upgrade.major(version) >= 4
 
 
 def node_id(node: Node) -> int:
     return node.index + 1
+
+
+# --- who is what (the scale-out/drain work relies on these names) ----------------------------------------
+
+
+def brokers(inventory: Cluster) -> list[Node]:
+    """The agents that run a broker: the first settings.kafka.brokers agents."""
+    return inventory.brokers
+
+
+def controllers(inventory: Cluster) -> list[Node]:
+    """The brokers that are also KRaft controllers: the first settings.kafka.controllers brokers."""
+    return inventory.controllers
+
+
+def broker_only(inventory: Cluster) -> list[Node]:
+    """The brokers that are not controllers (process.roles=broker)."""
+    ids = {n.name for n in inventory.controllers}
+    return [n for n in inventory.brokers if n.name not in ids]
+
+
+def is_controller(inventory: Cluster, node: Node) -> bool:
+    return any(n.name == node.name for n in inventory.controllers)
+
+
+def process_roles(inventory: Cluster, node: Node) -> str:
+    return "broker,controller" if is_controller(inventory, node) else "broker"
+
+
+def rolling_order(inventory: Cluster) -> list[Node]:
+    """The order nodes restart in when Kafka's version changes: the KRaft controllers first, then the
+    other brokers (Confluent's KRaft upgrade order, https://docs.confluent.io/operator/current/co-upgrading.html;
+    Apache's upgrade notes only say "one at a time"), each in node-id order. Controllers are the first
+    brokers, so this is also the inventory order, which is the order the executor runs rolling restarts in."""
+    return [*controllers(inventory), *broker_only(inventory)]
+
+
+# --- tool class names that moved in 4.0 (the Scala kafka.admin.* commands became Java tools) -------------
+
+
+def config_command(spec: DeploySpec) -> str:
+    if is_4x(spec.versions.kafka):
+        return "org.apache.kafka.tools.ConfigCommand"
+    return "kafka.admin.ConfigCommand"
+
+
+def broker_api_versions_command(version: str) -> str:
+    if is_4x(version):
+        return "org.apache.kafka.tools.BrokerApiVersionsCommand"
+    return "kafka.admin.BrokerApiVersionsCommand"
 
 
 def cluster_id(inventory: Cluster) -> str:
@@ -52,28 +118,108 @@ def cluster_id(inventory: Cluster) -> str:
 
 
 def voters(inventory: Cluster) -> str:
-    return ",".join(f"{node_id(a)}@{a.private_ip}:{CONTROLLER_PORT}" for a in inventory.brokers)
+    """controller.quorum.voters of a static quorum: the controllers."""
+    return ",".join(f"{node_id(a)}@{a.private_ip}:{CONTROLLER_PORT}" for a in controllers(inventory))
+
+
+def controller_bootstrap(inventory: Cluster) -> str:
+    """controller.quorum.bootstrap.servers of a dynamic quorum (KIP-853)."""
+    return ",".join(f"{a.private_ip}:{CONTROLLER_PORT}" for a in controllers(inventory))
+
+
+def directory_id(inventory: Cluster, node: Node) -> str:
+    """The metadata log directory id of an initial controller, fixed per cluster and node so that every
+    controller is formatted with the same --initial-controllers value without sharing state (Kafka's Uuid
+    form: 16 bytes, URL-safe base64 without padding; no leading '-', as Kafka's own random ids)."""
+    salt = 0
+    while True:
+        raw = uuid.uuid5(uuid.NAMESPACE_URL, f"fastdata:{inventory.name}:directory:{node_id(node)}:{salt}")
+        text = base64.urlsafe_b64encode(raw.bytes).decode().rstrip("=")
+        if not text.startswith("-"):
+            return text
+        salt += 1
+
+
+def initial_controllers(inventory: Cluster) -> str:
+    """`kafka-storage format --initial-controllers`: id@host:port:directoryId of every initial controller."""
+    return ",".join(
+        f"{node_id(a)}@{a.private_ip}:{CONTROLLER_PORT}:{directory_id(inventory, a)}"
+        for a in controllers(inventory)
+    )
 
 
 def bootstrap_servers(inventory: Cluster) -> str:
     return ",".join(f"{a.private_ip}:{CLIENT_PORT}" for a in inventory.brokers)
 
 
+# Broker configs 4.0 removed (upgrade notes 4.0.0): never rendered, and refused by a unit test.
+REMOVED_IN_4 = (
+    "log.message.format.version",
+    "message.format.version",
+    "offsets.commit.required.acks",
+    "log.message.timestamp.difference.max.ms",
+    "delegation.token.master.key",
+    "metrics.jmx.blacklist",
+    "metrics.jmx.whitelist",
+    "auto.include.jmx.reporter",
+)
+
+
 def server_properties(spec: DeploySpec, inventory: Cluster, node: Node) -> str:
     k = spec.kafka
+    controller = is_controller(inventory, node)
+    if k.quorum == "static":
+        quorum = f"controller.quorum.voters={voters(inventory)}"
+    else:
+        quorum = f"controller.quorum.bootstrap.servers={controller_bootstrap(inventory)}"
+    listeners = f"PLAINTEXT://{node.private_ip}:{CLIENT_PORT}"
+    if controller:
+        listeners += f",CONTROLLER://{node.private_ip}:{CONTROLLER_PORT}"
+    internal_replication, internal_min_isr = min(3, k.brokers), min(2, k.brokers)
+    internal_4x = ""
+    if is_4x(spec.versions.kafka):
+        # Share groups (production-ready in 4.2) keep their state in an internal topic that defaults to 3
+        # replicas / min.isr 2: with fewer brokers it must be lowered (upgrade notes 4.2.0).
+        internal_4x = (
+            f"share.coordinator.state.topic.replication.factor={internal_replication}\n"
+            f"share.coordinator.state.topic.min.isr={internal_min_isr}\n"
+        )
     return render(
         "kafka-server.properties",
         node=node.name,
+        what="broker + controller" if controller else "broker",
+        roles=process_roles(inventory, node),
         node_id=node_id(node),
-        voters=voters(inventory),
+        quorum=quorum,
+        listeners=listeners,
         ip=node.private_ip,
         partitions=k.partitions,
         replication=k.replication_factor,  # at most the broker count (contract/settings.py checks)
         min_isr=k.min_insync_replicas,
         # Kafka's internal topics (offsets, transactions): 3 replicas, or every broker when fewer.
-        internal_replication=min(3, k.brokers),
-        internal_min_isr=min(2, k.brokers),
+        internal_replication=internal_replication,
+        internal_min_isr=internal_min_isr,
+        internal_4x=internal_4x,
     )
+
+
+def format_flags(spec: DeploySpec, inventory: Cluster, node: Node) -> str:
+    """How `kafka-storage format` is told the quorum (hdfs-spark-kafka4.md C.2): a static quorum is in the
+    config; a dynamic one's initial controllers get --initial-controllers (the same value on each, so a
+    controller formatted later than the others - e.g. after a deploy interrupted before it - joins as the
+    voter the others already list); a broker-only node gets --no-initial-controllers on 3.9 (its docs) and
+    no flag on 4.x (kraft.md).
+
+    Not handled here: a controller whose disk was lost gets the same directory id again, which KIP-853's
+    directory ids exist to avoid (it may vote without the log it had). Replacing a controller the Kafka
+    way - format with --no-initial-controllers, add-controller, remove-controller of the old directory
+    id - belongs to node replacement (issue 12); docs/contracts.md (Kafka versions, the KRaft quorum and
+    upgrades) gives the commands."""
+    if spec.kafka.quorum == "static":
+        return ""
+    if is_controller(inventory, node):
+        return f" --initial-controllers {initial_controllers(inventory)}"
+    return "" if is_4x(spec.versions.kafka) else " --no-initial-controllers"
 
 
 def parse_meta_properties(text: str) -> dict[str, str]:
@@ -111,7 +257,7 @@ def storage_op(spec: DeploySpec, inventory: Cluster, node: Node) -> Op:
             )
         r.run(
             f"runuser -u kafka -- java -Xmx256m -cp {shlex.quote(libs_dir(spec) + '/*')} "
-            f"kafka.tools.StorageTool format -t {cid} -c {CONFIG}",
+            f"kafka.tools.StorageTool format -t {cid} -c {CONFIG}{format_flags(spec, inventory, node)}",
             timeout=120,
         )
 
@@ -122,6 +268,28 @@ def storage_op(spec: DeploySpec, inventory: Cluster, node: Node) -> Op:
         judge,
         apply,
     )
+
+
+def logging_ops(spec: DeploySpec, node: Node, notify: Sequence[str]) -> list[Op]:
+    """The broker's and the CLI tools' logging config in the format the version's logging library reads:
+    Log4j 1 properties through reload4j on 3.x, Log4j 2 properties on 4.x (a Log4j 1 file would only run
+    through Log4j 2's limited compatibility layer, with a deprecation warning)."""
+    if is_4x(spec.versions.kafka):
+        broker = (LOG4J2_CONFIG, render("kafka-log4j2.properties", level="INFO", target="SYSTEM_OUT"))
+        tools = (TOOLS_LOG4J2_CONFIG, render("kafka-log4j2.properties", level="WARN", target="SYSTEM_ERR"))
+    else:
+        broker = (LOG4J_CONFIG, render("kafka-log4j.properties", level="INFO"))
+        tools = (TOOLS_LOG4J_CONFIG, TOOLS_LOG4J1)
+    return [
+        file_op("kafka-log4j", f"Kafka logging config on {node.name}", broker[0], broker[1], notify=notify),
+        file_op("kafka-tools-log4j", "Kafka CLI logging config", tools[0], tools[1]),
+    ]
+
+
+def logging_flag(version: str, tools: bool = False) -> str:
+    if is_4x(version):
+        return f"-Dlog4j2.configurationFile={TOOLS_LOG4J2_CONFIG if tools else LOG4J2_CONFIG}"
+    return f"-Dlog4j.configuration=file:{TOOLS_LOG4J_CONFIG if tools else LOG4J_CONFIG}"
 
 
 def broker_argv(spec: DeploySpec) -> list[str]:
@@ -135,7 +303,7 @@ def broker_argv(spec: DeploySpec) -> list[str]:
         "-XX:MaxGCPauseMillis=20",
         "-Djava.awt.headless=true",
         "-Dkafka.logs.dir=/var/log/kafka",
-        "-Dlog4j.configuration=file:/etc/kafka/log4j.properties",
+        logging_flag(spec.versions.kafka),
         "-cp",
         f"{libs_dir(spec)}/*",
         "kafka.Kafka",
@@ -162,13 +330,7 @@ def node_ops(spec: DeploySpec, inventory: Cluster, node: Node, notify: Sequence[
             server_properties(spec, inventory, node),
             notify=notify,
         ),
-        file_op(
-            "kafka-log4j",
-            f"Kafka logging config on {node.name}",
-            "/etc/kafka/log4j.properties",
-            render("kafka-log4j.properties", level="INFO"),
-            notify=notify,
-        ),
+        *logging_ops(spec, node, notify),
     ]
 
 
@@ -177,6 +339,7 @@ def plan_broker(spec: DeploySpec, inventory: Cluster, node: Node) -> list[Op]:
     unit = render(
         "kafka.service",
         version=spec.versions.kafka,
+        what="broker + KRaft controller" if is_controller(inventory, node) else "broker",
         node_id=node_id(node),
         command=" ".join(broker_argv(spec)),
     )
@@ -191,21 +354,86 @@ def plan_broker(spec: DeploySpec, inventory: Cluster, node: Node) -> list[Op]:
         ),
         storage_op(spec, inventory, node),
         service_op("kafka-running", UNIT, f"Kafka broker {node.name} running", satisfies=[HANDLER]),
+        current_op(spec, inventory, node),
     ]
 
 
-def plan_tools(spec: DeploySpec, inventory: Cluster, node: Node) -> list[Op]:
-    """The admin tools' logging config where the gates and the demo topic run them."""
-    return [tools_log4j_op()]
+# --- what the node runs (read from the node, so an interrupted rolling restart resumes) -------------------
+
+# `<running version> <process start epoch> <newest config mtime>`: the version from the running JVM's
+# classpath (/opt/kafka/<v>/*), empty fields when the broker is not running.
+RUNNING_FACTS = (
+    f"pid=$(systemctl show -p MainPID --value {UNIT} 2>/dev/null); "
+    'if [ -n "$pid" ] && [ "$pid" != 0 ] && [ -r /proc/$pid/cmdline ]; then '
+    f"v=$(tr '\\0' '\\n' < /proc/$pid/cmdline | sed -n 's|^{LIBS_ROOT}/\\([^/]*\\)/\\*$|\\1|p' | head -1); "
+    'start=$(( $(date +%s) - $(ps -o etimes= -p "$pid") )); '
+    f"newest=$(stat -c %Y {CONFIG} {LOG4J_CONFIG} {LOG4J2_CONFIG} /etc/systemd/system/{UNIT} 2>/dev/null "
+    "| sort -n | tail -1); "
+    'echo "$v $start $newest"; fi; true'
+)
+
+
+def parse_running(text: str) -> tuple[str, int, int] | None:
+    """(version, start epoch, newest config mtime) from RUNNING_FACTS, None when no broker runs."""
+    parts = text.split()
+    if len(parts) != 3 or not all(p.isdigit() for p in parts[1:]):
+        return None
+    return parts[0], int(parts[1]), int(parts[2])
+
+
+def upgrade_step(inventory: Cluster, node: Node) -> str:
+    order = rolling_order(inventory)
+    i = next(i for i, n in enumerate(order) if n.name == node.name)
+    role = "controller" if is_controller(inventory, node) else "broker"
+    return f"rolling step {i + 1} of {len(order)}, {role}"
+
+
+def current_op(spec: DeploySpec, inventory: Cluster, node: Node) -> Op:
+    """The running broker is the deployed one: the target version's jars, started after its config files
+    last changed. Otherwise its (rolling, health-gated) restart is queued. The fact is read from the node
+    on every run, so a deploy interrupted halfway through a rolling upgrade re-queues exactly the brokers
+    that still run the old version or config, never one already restarted."""
+    target = spec.versions.kafka
+    queued: set[str] = set()  # this run's queued restart (the handler runs it at the end of the phase)
+
+    def judge(res: RunResult) -> Check:
+        if node.name in queued:
+            return Check(True, f"restart onto {target} queued ({upgrade_step(inventory, node)})")
+        running = parse_running(res.stdout)
+        if running is None:
+            return Check(False, f"no broker process found: restart queued ({upgrade_step(inventory, node)})")
+        version, started, newest = running
+        if version != target:
+            return Check(False, f"runs {version}: upgrade to {target} ({upgrade_step(inventory, node)})")
+        if newest > started:
+            return Check(False, "its config changed after it started: restart queued")
+        return Check(True, f"runs {target}, started after its last config change")
+
+    def apply(r: Remote) -> None:
+        queued.add(node.name)
+
+    return probed(
+        "kafka-current",
+        f"Kafka broker {node.name} runs {target} with its current config",
+        RUNNING_FACTS,
+        judge,
+        apply,
+        notify=(HANDLER,),
+    )
 
 
 # --- health (run on a broker: the brokers' addresses are private) ---------------------------------------
 
 
 def tool(spec: DeploySpec, main_class: str, args: str) -> str:
+    """A Kafka CLI tool of the deployed version (its jars, its logging config) on a broker."""
+    return tool_at(spec.versions.kafka, main_class, args)
+
+
+def tool_at(version: str, main_class: str, args: str) -> str:
     return (
-        f"java -Xmx256m -Dlog4j.configuration=file:/etc/kafka/log4j-tools.properties "
-        f"-cp {shlex.quote(libs_dir(spec) + '/*')} {main_class} {args}"
+        f"java -Xmx256m {logging_flag(version, tools=True)} "
+        f"-cp {shlex.quote(f'{LIBS_ROOT}/{version}/*')} {main_class} {args}"
     )
 
 
@@ -237,16 +465,12 @@ def broker_ids(text: str) -> set[int]:
     return {int(m) for m in re.findall(r"\(id: (\d+) rack:", text)}
 
 
-def tools_log4j_op() -> Op:
-    return file_op(
-        "kafka-tools-log4j",
-        "Kafka CLI logging config",
-        "/etc/kafka/log4j-tools.properties",
-        "log4j.rootLogger=WARN, stderr\nlog4j.appender.stderr=org.apache.log4j.ConsoleAppender\n"
-        "log4j.appender.stderr.Target=System.err\n"
-        "log4j.appender.stderr.layout=org.apache.log4j.PatternLayout\n"
-        "log4j.appender.stderr.layout.ConversionPattern=[%d] %p %m (%c)%n\n",
-    )
+TOOLS_LOG4J1 = (
+    "log4j.rootLogger=WARN, stderr\nlog4j.appender.stderr=org.apache.log4j.ConsoleAppender\n"
+    "log4j.appender.stderr.Target=System.err\n"
+    "log4j.appender.stderr.layout=org.apache.log4j.PatternLayout\n"
+    "log4j.appender.stderr.layout.ConversionPattern=[%d] %p %m (%c)%n\n"
+)
 
 
 def _admin(
@@ -281,11 +505,11 @@ def probe_quorum(spec: DeploySpec, inventory: Cluster, remote_for: RemoteFor) ->
         return Check(
             False, f"kafka-metadata-quorum exit {out.exit_code}: {(out.stderr or out.stdout)[-200:]}"
         )
-    return quorum_check(len(inventory.brokers), out.stdout)
+    return quorum_check(len(controllers(inventory)), out.stdout)
 
 
 def probe_brokers(spec: DeploySpec, inventory: Cluster, remote_for: RemoteFor) -> Check:
-    out = _admin(spec, inventory, remote_for, "kafka.admin.BrokerApiVersionsCommand", "")
+    out = _admin(spec, inventory, remote_for, broker_api_versions_command(spec.versions.kafka), "")
     if isinstance(out, Check):
         return out
     want = {node_id(a) for a in inventory.brokers}
@@ -325,9 +549,46 @@ def broker_listening(r: Remote) -> Check:
     )
 
 
+def broker_rejoined(r: Remote) -> Check:
+    """Per-host health after a restart (cp-ansible's rolling pattern): the unit is active, the client port
+    open, this broker registered again and no partition under-replicated - so the next broker may go down.
+    Run with the tools of the version the broker now runs, against the broker itself."""
+    listening = broker_listening(r)
+    if not listening.ok:
+        return listening
+    facts = r.run(f"{RUNNING_FACTS}; sed -n 's/^node.id=//p' {CONFIG}", check=False).stdout.split()
+    running = parse_running(" ".join(facts[:3]))
+    nid = facts[3] if len(facts) > 3 else ""
+    if running is None or not nid.isdigit():
+        return Check(False, "broker process or node.id not found")
+    version = running[0]
+    bootstrap = f"--bootstrap-server {r.node.private_ip}:{CLIENT_PORT}"
+    out = r.run(tool_at(version, broker_api_versions_command(version), bootstrap), check=False, timeout=60)
+    if int(nid) not in broker_ids(out.stdout):
+        return Check(False, f"broker {nid} ({version}) not registered yet")
+    urp = r.run(
+        tool_at(
+            version,
+            "org.apache.kafka.tools.TopicCommand",
+            f"{bootstrap} --describe --under-replicated-partitions",
+        ),
+        check=False,
+        timeout=60,
+    )
+    if not urp.ok:
+        return Check(False, f"kafka-topics exit {urp.exit_code}: {(urp.stderr or urp.stdout)[-200:]}")
+    lines = [x for x in urp.stdout.splitlines() if x.strip()]
+    if lines:
+        return Check(False, f"broker {nid} ({version}) registered, {len(lines)} partitions under-replicated")
+    return Check(True, f"broker {nid} runs {version}, registered, none under-replicated")
+
+
 def handler() -> Handler:
-    """The broker unit's restart: rolling, one broker at a time, so the quorum and ISR hold."""
-    return unit_handler(HANDLER, "Kafka broker restarted (rolling)", UNIT, broker_listening, rolling=True)
+    """The broker unit's restart: rolling, one broker at a time in inventory order (controllers first,
+    see rolling_order), each gated on broker_rejoined, so the quorum and the ISRs hold."""
+    return unit_handler(
+        HANDLER, "Kafka broker restarted (rolling)", UNIT, broker_rejoined, rolling=True, timeout=300
+    )
 
 
 def gates(layer: str, after_phase: str) -> tuple[Gate, ...]:
@@ -339,3 +600,154 @@ def gates(layer: str, after_phase: str) -> tuple[Gate, ...]:
         ("all Kafka brokers registered", probe_brokers, 120),
         ("no under-replicated partitions", probe_under_replicated, 180),
     )
+
+
+# --- before anything changes: the version jump and the quorum the nodes already have -------------------
+
+DOCS = "docs/contracts.md, 'Kafka versions, the KRaft quorum and upgrades'"
+QUORUM_KEYS = ("process.roles", "controller.quorum.voters", "controller.quorum.bootstrap.servers")
+GUARD_FACTS = (
+    f"echo running=$({RUNNING_FACTS}); "
+    f"echo unit=$(sed -n 's|.* -cp {LIBS_ROOT}/\\([^/ ]*\\)/\\* .*|\\1|p' /etc/systemd/system/{UNIT} "
+    "2>/dev/null | head -1); "
+    f"test -f {DATA_DIR}/meta.properties && echo formatted=yes; "
+    f"grep -E '^({'|'.join(k.replace('.', '[.]') for k in QUORUM_KEYS)})=' {CONFIG} 2>/dev/null; true"
+)
+
+
+def parse_guard_facts(text: str) -> dict[str, str]:
+    out = {}
+    for line in text.splitlines():
+        if "=" in line:
+            k, v = line.split("=", 1)
+            out[k.strip()] = v.strip()
+    return out
+
+
+def guard(spec: DeploySpec, inventory: Cluster, node: Node, facts: dict[str, str]) -> str:
+    """What deploy will do to Kafka on `node`, or an OperationError when it must not touch the node: a
+    version jump Kafka does not support (downgrades included), or a quorum the spec would rewrite in a way
+    Kafka does not support (static <-> dynamic by config, a changed static voter list, a changed
+    controller set). Pure: `facts` is GUARD_FACTS' output, parsed."""
+    target = spec.versions.kafka
+    running = parse_running(facts.get("running", ""))
+    deployed = [v for v in (running[0] if running else "", facts.get("unit", "")) if v]
+    for version in deployed:
+        reason = upgrade.refusal(version, target)
+        if reason:
+            raise OperationError(f"{node.name}: Kafka {reason}. Nothing was changed.")
+    if facts.get("formatted") == "yes":
+        quorum_guard(spec, inventory, node, facts)
+    have = deployed[0] if deployed else None
+    if have is None:
+        return f"new broker: Kafka {target}, {process_roles(inventory, node)}, {spec.kafka.quorum} quorum"
+    if have != target:
+        return f"Kafka {have} -> {target}: {upgrade_step(inventory, node)}, restarted once it is its turn"
+    return f"runs Kafka {target} ({process_roles(inventory, node)}, {spec.kafka.quorum} quorum)"
+
+
+def quorum_guard(spec: DeploySpec, inventory: Cluster, node: Node, facts: dict[str, str]) -> None:
+    has_voters = "controller.quorum.voters" in facts
+    static = spec.kafka.quorum == "static"
+    if has_voters and not static:
+        raise OperationError(
+            f"{node.name}: this cluster was formatted with a static KRaft quorum "
+            f"(controller.quorum.voters={facts['controller.quorum.voters']}) but settings.kafka.quorum is "
+            "dynamic; a quorum's kind is fixed at format time. Set fastdata:kafka.quorum: static to keep "
+            f"it, or migrate it to dynamic (Kafka 4.1 or newer only; {DOCS}). Nothing was changed."
+        )
+    if not has_voters and static and "controller.quorum.bootstrap.servers" in facts:
+        raise OperationError(
+            f"{node.name}: this cluster runs a dynamic KRaft quorum but settings.kafka.quorum is static; "
+            "Kafka cannot turn a dynamic quorum back into a static one. Set fastdata:kafka.quorum: dynamic. "
+            "Nothing was changed."
+        )
+    if static and has_voters and facts["controller.quorum.voters"] != voters(inventory):
+        raise OperationError(
+            f"{node.name}: its static voter list is {facts['controller.quorum.voters']}, the spec gives "
+            f"{voters(inventory)}; Kafka does not support changing a static quorum by editing "
+            "controller.quorum.voters. Set fastdata:kafka.controllers back to "
+            f"{len(facts['controller.quorum.voters'].split(','))} (or migrate to a dynamic quorum, Kafka "
+            ">= 4.1). Nothing was changed."
+        )
+    roles_now = facts.get("process.roles")
+    if roles_now and roles_now != process_roles(inventory, node):
+        raise OperationError(
+            f"{node.name}: runs process.roles={roles_now}, the spec gives {process_roles(inventory, node)}; "
+            "changing which nodes are KRaft controllers on a running cluster is not automated (add a "
+            "controller with `kafka-metadata-quorum add-controller`, remove one with `remove-controller`, "
+            f"{DOCS}). Keep fastdata:kafka.controllers as it was. Nothing was changed."
+        )
+
+
+def guard_op(spec: DeploySpec, inventory: Cluster, node: Node) -> Op:
+    """Read-only, in the first phase: refuses the deploy (and the plan) before any node is changed."""
+
+    def judge(res: RunResult) -> Check:
+        return Check(True, guard(spec, inventory, node, parse_guard_facts(res.stdout)))
+
+    def apply(r: Remote) -> None:  # the check never asks for a change; it holds or refuses
+        raise OperationError(f"{node.name}: the Kafka guard has nothing to apply")
+
+    return probed("kafka-guard", f"Kafka on {node.name}: version and quorum", GUARD_FACTS, judge, apply)
+
+
+def plan_guard(spec: DeploySpec, inventory: Cluster, node: Node) -> list[Op]:
+    return [guard_op(spec, inventory, node)]
+
+
+# --- after every broker runs the new version: finalize the features --------------------------------------
+
+FEATURE_COMMAND = "org.apache.kafka.tools.FeatureCommand"
+MAPPING_MARK = "@@fastdata-features"
+
+
+def finalize_op(spec: DeploySpec, inventory: Cluster, node: Node) -> Op:
+    """metadata.version (and the other features of the release, kraft.version excluded: KAFKA-21426)
+    finalized at the deployed 4.x release with Kafka's feature tool, as the upgrade notes' last step.
+    It runs after the agents phase, whose rolling restarts put every broker on the new version; Kafka
+    itself refuses a level a registered broker does not support."""
+    target = spec.versions.kafka
+    bootstrap = f"--bootstrap-server {bootstrap_servers(inventory)}"
+    probe = (
+        f"{tool(spec, FEATURE_COMMAND, f'version-mapping --release-version {upgrade.release(target)}')}; "
+        f"echo {MAPPING_MARK}; {tool(spec, FEATURE_COMMAND, f'{bootstrap} describe')}"
+    )
+
+    def todo(res: RunResult) -> tuple[list[str], str]:
+        mapping_text, _, describe = res.stdout.partition(MAPPING_MARK)
+        mapping = upgrade.parse_version_mapping(mapping_text)
+        finalized = upgrade.parse_finalized(describe)
+        if not mapping or "metadata.version" not in finalized:
+            raise OperationError(
+                f"{node.name}: kafka-features gave no {'version mapping' if not mapping else 'describe'} "
+                f"output (exit {res.exit_code}): {(res.stderr or res.stdout)[-300:]}"
+            )
+        return upgrade.features_to_finalize(target, mapping, finalized), finalized["metadata.version"]
+
+    def judge(res: RunResult) -> Check:
+        try:
+            missing, have = todo(res)
+        except OperationError as exc:
+            return Check(False, str(exc))
+        if missing:
+            return Check(False, f"metadata.version {have}; to finalize: {', '.join(missing)}")
+        return Check(True, f"metadata.version {have}, features final for {upgrade.release(target)}")
+
+    def apply(r: Remote) -> None:
+        missing, _ = todo(r.run(probe, check=False, timeout=120))
+        if missing:
+            flags = " ".join(f"--feature {f}" for f in missing)
+            r.run(tool(spec, FEATURE_COMMAND, f"{bootstrap} upgrade {flags}"), timeout=120)
+
+    return probed(
+        "kafka-features-final",
+        f"Kafka features finalized at {upgrade.release(target)} (metadata.version, kraft.version untouched)",
+        probe,
+        judge,
+        apply,
+    )
+
+
+def plan_finalize(spec: DeploySpec, inventory: Cluster, node: Node) -> list[Op]:
+    return [finalize_op(spec, inventory, node)] if is_4x(spec.versions.kafka) else []

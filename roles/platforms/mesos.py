@@ -426,7 +426,6 @@ def plan_kafka_node(spec: DeploySpec, inventory: Cluster, node: Node) -> list[Op
     """The broker's jars, config and formatted storage on its agent; Marathon runs it (packages)."""
     return [
         *kafka.node_ops(spec, inventory, node, ()),
-        kafka.tools_log4j_op(),
         kafka.storage_op(spec, inventory, node),
     ]
 

@@ -10,7 +10,7 @@ from contract import Platform as PlatformName
 from contract import Role
 from roles.demo import systemd as demo
 from roles.engine.executor import Platform, Step
-from roles.engine.placement import BROKERS, EVERY_AGENT, EVERY_MASTER, FIRST_MASTER, every
+from roles.engine.placement import BROKERS, EVERY_AGENT, EVERY_MASTER, FIRST_BROKER, FIRST_MASTER, every
 from roles.engine.spec import demo_enabled
 from roles.packages import hdfs, influxdb, kafka, spark
 from roles.platforms import common
@@ -20,14 +20,17 @@ PLATFORM = Platform(
     steps=(
         # JVMs: the Spark master (and the demo's processor) on masters, Kafka and Spark workers on agents;
         # public agents run InfluxDB and the dashboard, so no Java there.
+        # Read-only, before anything changes: an unsupported Kafka version jump or quorum change is refused.
+        Step("connect", BROKERS, kafka.plan_guard),
         *common.steps(java_roles=(Role.MASTER, Role.AGENT)),
         Step("masters", FIRST_MASTER, hdfs.plan_namenode),
         Step("masters", EVERY_MASTER, spark.plan_master),
         Step("agents", BROKERS, kafka.plan_broker),
-        Step("agents", BROKERS, kafka.plan_tools),
         Step("agents", EVERY_AGENT, spark.plan_worker),
         Step("agents", EVERY_AGENT, hdfs.plan_datanode),
         Step("packages", every(Role.MASTER, Role.AGENT), spark.plan_connector),
+        # After the agents phase rolled every broker onto the new version (4.x): finalize its features.
+        Step("packages", FIRST_BROKER, kafka.plan_finalize),
         Step("packages", FIRST_MASTER, hdfs.plan_demo_tree, when=demo_enabled),
         *demo.STEPS,
     ),

@@ -4,6 +4,7 @@ with its own bridge and subnet, the demo disabled (the e2e tier covers it)."""
 from __future__ import annotations
 
 import io
+import os
 import re
 import subprocess
 import threading
@@ -22,7 +23,11 @@ from tests.cluster import throwaway_stack
 from tests.helpers import report, run
 
 pytestmark = pytest.mark.integration
-STACK = "it-standalone"
+# Overridable so that sessions sharing a machine never share a stack, bridge or subnet.
+STACK = os.environ.get("FASTDATA_IT_STACK", "it-standalone")
+BRIDGE = os.environ.get("FASTDATA_IT_BRIDGE", "fdit2")
+SUBNET = os.environ.get("FASTDATA_IT_SUBNET", "10.98.9.0/24")
+PREFIX = SUBNET.rsplit(".", 1)[0]  # 10.98.9
 ROOT = Path(__file__).resolve().parents[2]
 
 
@@ -31,9 +36,7 @@ def cluster() -> Iterator[Cluster]:
     """Nodes up (not yet deployed): the first test deploys them. The artifact cache is filled first
     (idempotent; on a fresh machine this downloads Kafka, the connector and pyspark)."""
     run([str(ROOT / "scripts" / "fetch-artifacts.sh")], timeout=1800)
-    with throwaway_stack(
-        STACK, {"local": {"bridge": "fdit2", "subnet": "10.98.9.0/24"}, "demo": {"enabled": False}}
-    ):
+    with throwaway_stack(STACK, {"local": {"bridge": BRIDGE, "subnet": SUBNET}, "demo": {"enabled": False}}):
         yield inv_mod.load_stack(STACK)
 
 
@@ -90,7 +93,8 @@ def test_node_lost_mid_deploy_then_resume(cluster: Cluster, tmp_path: Path) -> N
     assert f"host agent-2, op '{failed[0].name}'" in str(err)
     # lost mid-command, or refused a new connection for the next op: either way it names the address
     assert re.match(
-        r"agent-2 \(10\.98\.9\.22(:22)?\): (connection lost|cannot open SSH connection)", failed[0].detail
+        rf"agent-2 \({re.escape(PREFIX)}\.22(:22)?\): (connection lost|cannot open SSH connection)",
+        failed[0].detail,
     ), failed[0].detail
     assert "other hosts completed the phase: " in str(err)
     assert list(tmp_path.iterdir()), "diagnostics were collected"
@@ -120,6 +124,50 @@ def test_deploy_converges_then_noop(cluster: Cluster) -> None:
     )
     assert second.changes == 0
     assert tasks.deploy(STACK, None, dry_run=True).changes == 0
+
+
+def test_kafka_runs_the_default_version_on_a_dynamic_quorum(cluster: Cluster) -> None:
+    """Every broker runs the default Kafka (4.x, Log4j 2); the first kafka.controllers brokers form a
+    dynamic (KIP-853) quorum whose voters carry the directory ids they were formatted with, the others
+    are brokers only; the features are final for the release."""
+    from contract.schema import DEFAULT_VERSIONS
+    from roles.engine.executor import Progress
+    from roles.packages import kafka_upgrade
+
+    version = DEFAULT_VERSIONS["kafka"]
+    remotes, _ = tasks.connect_all(cluster, Progress(quiet=True))
+    try:
+        for node in kafka.brokers(cluster):
+            running = kafka.parse_running(remotes[node.name].run(kafka.RUNNING_FACTS).stdout)
+            assert running is not None and running[0] == version, (node.name, running)
+            config = remotes[node.name].run(f"cat {kafka.CONFIG}").stdout
+            assert f"process.roles={kafka.process_roles(cluster, node)}\n" in config
+            assert "controller.quorum.voters" not in config
+        first = remotes[kafka.brokers(cluster)[0].name]
+        status = first.run(
+            kafka.tool_at(
+                version,
+                "org.apache.kafka.tools.MetadataQuorumCommand",
+                f"--bootstrap-server {kafka.bootstrap_servers(cluster)} describe --status",
+            )
+        ).stdout
+        for node in kafka.controllers(cluster):
+            assert f'"directoryId": "{kafka.directory_id(cluster, node)}"' in status, status
+        assert kafka.quorum_check(len(kafka.controllers(cluster)), status).ok, status
+        features = first.run(
+            kafka.tool_at(
+                version,
+                kafka.FEATURE_COMMAND,
+                f"--bootstrap-server {kafka.bootstrap_servers(cluster)} describe",
+            )
+        ).stdout
+        level = kafka_upgrade.parse_finalized(features)["metadata.version"]
+        assert level.startswith(kafka_upgrade.release(version) + "-"), features
+        journal = first.run("journalctl -u kafka.service --no-pager -n 200").stdout
+        assert "Kafka Server started" in journal, "the broker logs through Log4j 2 to the journal"
+    finally:
+        for r in remotes.values():
+            r.close()
 
 
 def test_topic_produce_consume_and_spark_job(cluster: Cluster) -> None:

@@ -292,12 +292,25 @@ def test_inventory_repr_hides_the_private_key() -> None:
 
 
 def test_kafka_config_quorum_and_isr() -> None:
+    """A new cluster: a dynamic quorum (KIP-853) of the controllers, no static voter list."""
     spec, inv = spec_for(3)
     text = kafka.server_properties(spec, inv, inv.agents[1])  # type: ignore[attr-defined]
-    assert "node.id=2\n" in text
-    assert "controller.quorum.voters=1@10.98.0.20:9093,2@10.98.0.21:9093,3@10.98.0.22:9093\n" in text
+    assert "node.id=2\n" in text and "process.roles=broker,controller\n" in text
+    assert "controller.quorum.bootstrap.servers=10.98.0.20:9093,10.98.0.21:9093,10.98.0.22:9093\n" in text
+    assert "controller.quorum.voters" not in text
     assert "min.insync.replicas=2\n" in text and "default.replication.factor=3\n" in text
     assert "listeners=PLAINTEXT://10.98.0.21:9092,CONTROLLER://10.98.0.21:9093\n" in text
+
+
+def test_kafka_static_quorum_keeps_its_voter_list() -> None:
+    """settings.kafka.quorum static renders what clusters formatted before KIP-853 run."""
+    d = inventory_dict(3)
+    d["settings"]["kafka"]["quorum"] = "static"
+    spec, inv = spec_from(d, fake_artifacts())
+    text = kafka.server_properties(spec, inv, inv.agents[1])  # type: ignore[arg-type]
+    assert "controller.quorum.voters=1@10.98.0.20:9093,2@10.98.0.21:9093,3@10.98.0.22:9093\n" in text
+    assert "controller.quorum.bootstrap.servers" not in text
+    assert kafka.format_flags(spec, inv, inv.agents[0]) == ""  # type: ignore[arg-type]
 
 
 def test_single_broker_lowers_isr_and_refuses_replication_above_brokers() -> None:
@@ -329,7 +342,8 @@ def test_storage_op_formats_once_and_refuses_foreign_data() -> None:
     op.apply(fresh)  # type: ignore[arg-type]
     assert fresh.commands[-1] == (
         f"runuser -u kafka -- java -Xmx256m -cp '/opt/kafka/3.9.1/*' "
-        f"kafka.tools.StorageTool format -t {cid} -c /etc/kafka/server.properties"
+        f"kafka.tools.StorageTool format -t {cid} -c /etc/kafka/server.properties "
+        f"--initial-controllers {kafka.initial_controllers(inv)}"  # type: ignore[arg-type]
     )
     foreign = FakeHost(
         "agent-0",

@@ -174,7 +174,7 @@ def test_three_master_plan_exact_ops_and_files(tmp_path: Path) -> None:
     ]
     # the broker config is the standalone platform's (roles/packages/kafka.py), not a copy
     assert (
-        "controller.quorum.voters=1@10.98.0.21:9093,2@10.98.0.22:9093,3@10.98.0.23:9093\n"
+        "controller.quorum.bootstrap.servers=10.98.0.21:9093,10.98.0.22:9093,10.98.0.23:9093\n"
         in agent["/etc/kafka/server.properties"]
     )
 

@@ -95,7 +95,7 @@ def _value(key: str, value: Any) -> Callable[[dict[str, Any]], None]:
 # (test_every_settings_key_is_covered keeps this table complete).
 Change = Callable[[dict[str, Any]], None]
 CHANGES: dict[str, tuple[Callable[[Path], dict[str, Any]], Callable[[Path], Change]]] = {
-    "versions.kafka": (standalone, lambda r: _value("versions.kafka", "3.9.0")),
+    "versions.kafka": (standalone, lambda r: _value("versions.kafka", "4.3.1")),
     "versions.spark": (standalone, lambda r: _value("versions.spark", "3.5.6")),
     "versions.dcos": (dcos, lambda r: _value("versions.dcos", "2.2.0")),
     "versions.mesos": (mesos, lambda r: _value("versions.mesos", "1.11.1")),
@@ -104,6 +104,8 @@ CHANGES: dict[str, tuple[Callable[[Path], dict[str, Any]], Callable[[Path], Chan
     "versions.influxdb": (standalone, lambda r: _value("versions.influxdb", "1.8.10")),
     "versions.hadoop": (standalone, lambda r: _value("versions.hadoop", "3.4.2")),
     "kafka.brokers": (standalone, lambda r: _value("kafka.brokers", 4)),
+    "kafka.controllers": (standalone, lambda r: _value("kafka.controllers", 1)),
+    "kafka.quorum": (standalone, lambda r: _value("kafka.quorum", "static")),
     "kafka.replicationFactor": (standalone, lambda r: _value("kafka.replicationFactor", 2)),
     "kafka.minInsyncReplicas": (standalone, lambda r: _value("kafka.minInsyncReplicas", 1)),
     "kafka.partitions": (standalone, lambda r: _value("kafka.partitions", 12)),

@@ -84,6 +84,8 @@ def test_settings_are_camel_case_and_complete() -> None:
     settings = spec.settings.to_json()
     assert settings["kafka"] == {
         "brokers": 3,
+        "controllers": 3,
+        "quorum": "dynamic",
         "replicationFactor": 3,
         "minInsyncReplicas": 2,
         "partitions": 6,
@@ -91,7 +93,7 @@ def test_settings_are_camel_case_and_complete() -> None:
     }
     assert set(settings) == {"versions", "kafka", "spark", "hdfs", "demo", "dcos", "artifacts", "publicPorts"}
     assert settings["spark"]["workerCores"] == 2 and settings["demo"]["retention"] == "7d"
-    assert settings["versions"]["kafka"].startswith("3.9.")
+    assert settings["versions"]["kafka"].startswith("4.")
     assert settings["versions"]["spark"].startswith("3.5.")
     assert settings["demo"]["maxEventsPerSecond"] == 500
     assert settings["artifacts"]["mesosPackageSource"] == "https://repo.example.invalid/mesos"
@@ -131,7 +133,10 @@ def test_tags() -> None:
         ({"publicPorts": [80, 5051]}, "fastdata:publicPorts[1]", "must not be open to the world"),
         ({"publicPorts": [70000]}, "fastdata:publicPorts[0]", "1-65535"),
         ({"versions": {"spark": "4.0.0"}}, "fastdata:versions.spark", "3.5.x"),
-        ({"versions": {"kafka": "4.0.0"}}, "fastdata:versions.kafka", "3.9.x"),
+        ({"versions": {"kafka": "3.8.1"}}, "fastdata:versions.kafka", "3.9.x or 4.x"),
+        ({"versions": {"kafka": "5.0.0"}}, "fastdata:versions.kafka", "3.9.x or 4.x"),
+        ({"kafka": {"controllers": 4}}, "fastdata:kafka.controllers", "between 1 and kafka.brokers (3)"),
+        ({"kafka": {"quorum": "zookeeper"}}, "fastdata:kafka.quorum", "dynamic, static"),
         (
             {"kafka": {"brokers": 3, "replicationFactor": 4}},
             "fastdata:kafka.replicationFactor",

@@ -39,7 +39,7 @@ def test_four_agents_three_brokers_render_three_brokers_standalone(tmp_path: Pat
     configs = sorted(p.relative_to(out).parts[0] for p in out.glob("*/etc/kafka/server.properties"))
     assert configs == ["agent-0", "agent-1", "agent-2"]
     text = (out / "agent-2/etc/kafka/server.properties").read_text()
-    assert "controller.quorum.voters=1@10.98.0.20:9093,2@10.98.0.21:9093,3@10.98.0.22:9093\n" in text
+    assert "controller.quorum.bootstrap.servers=10.98.0.20:9093,10.98.0.21:9093,10.98.0.22:9093\n" in text
     assert (out / "agent-3/etc/systemd/system/spark-worker.service").is_file(), "every agent runs Spark"
     assert "\tkafka-" not in (out / "agent-3/OPERATIONS.txt").read_text(), "no broker op on agent-3"
 

@@ -1,0 +1,349 @@
+"""A rolling Kafka upgrade on real LXC nodes: a throw-away local stack (1 master, 3 agents, the demo off)
+deployed with Kafka 3.9.1, a producer writing numbered events at a steady rate; `versions.kafka` changed
+to the default 4.x and `fab deploy` run again. Throughout, no partition is offline; afterwards every
+broker runs 4.x, metadata.version is final, and every acknowledged event is in the topic exactly once.
+
+Stack, bridge and subnet come from FASTDATA_IT_UPGRADE_* (defaults it-kafka-upgrade / fdkup0 /
+10.98.42.0/24) so that sessions sharing a machine never collide."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from contract import Cluster
+from contract.schema import DEFAULT_VERSIONS
+from roles import tasks
+from roles.engine import inventory as inv_mod
+from roles.engine.executor import Progress
+from roles.packages import kafka, kafka_upgrade
+from tests.cluster import pulumi, throwaway_stack, write_stack_file
+from tests.helpers import project_env, report, run
+
+pytestmark = pytest.mark.integration
+STACK = os.environ.get("FASTDATA_IT_UPGRADE_STACK", "it-kafka-upgrade")
+BRIDGE = os.environ.get("FASTDATA_IT_UPGRADE_BRIDGE", "fdkup0")
+SUBNET = os.environ.get("FASTDATA_IT_UPGRADE_SUBNET", "10.98.42.0/24")
+STATIC_STACK = f"{STACK}-static"
+ROOT = Path(__file__).resolve().parents[2]
+OLD = "3.9.1"
+NEW = DEFAULT_VERSIONS["kafka"]
+TOPIC = "it.upgrade"
+RATE = 50  # events per second, steady
+
+
+def overrides(version: str, quorum: str = "dynamic") -> dict[str, Any]:
+    return {
+        "kafka": {"quorum": quorum},
+        "local": {"bridge": BRIDGE, "subnet": SUBNET},
+        "demo": {"enabled": False},
+        "nodes": {
+            "master": {"count": 1, "size": "3G"},
+            "agent": {"count": 3, "size": "4G"},
+            "publicAgent": {"count": 0, "size": "2G"},
+        },
+        "versions": {"kafka": version},
+    }
+
+
+def fetch_both() -> None:
+    for version in (OLD, NEW):
+        run([str(ROOT / "scripts" / "fetch-artifacts.sh"), "--kafka", version], timeout=1800)
+
+
+# Function-scoped: each test has its own stack on the same bridge, one after the other (never two at once).
+@pytest.fixture
+def cluster() -> Iterator[Cluster]:
+    fetch_both()
+    with throwaway_stack(STACK, overrides(OLD)):
+        yield inv_mod.load_stack(STACK)
+
+
+@pytest.fixture
+def static_cluster() -> Iterator[Cluster]:
+    """A cluster as fastdata formatted them before KIP-853: every broker a controller, static voters."""
+    fetch_both()
+    with throwaway_stack(STATIC_STACK, overrides(OLD, "static")):
+        yield inv_mod.load_stack(STATIC_STACK)
+
+
+class Traffic:
+    """A producer of numbered events (acks=all, idempotent) at RATE/s and a watcher of partition leaders,
+    both until stop(); what was acknowledged and any moment a partition had no leader are recorded."""
+
+    def __init__(self, servers: str) -> None:
+        from confluent_kafka import Producer
+        from confluent_kafka.admin import AdminClient
+
+        self.servers = servers
+        self.producer = Producer(
+            {"bootstrap.servers": servers, "acks": "all", "enable.idempotence": True, "linger.ms": 5}
+        )
+        self.admin = AdminClient({"bootstrap.servers": servers})
+        self.acked: set[int] = set()
+        self.errors: list[str] = []
+        self.offline: list[str] = []
+        self.sent = 0
+        self.stopping = threading.Event()
+        self.threads = [threading.Thread(target=self.produce), threading.Thread(target=self.watch)]
+
+    def start(self) -> None:
+        for t in self.threads:
+            t.start()
+
+    def stop(self) -> None:
+        self.stopping.set()
+        for t in self.threads:
+            t.join(120)
+        assert self.producer.flush(120) == 0, "events still unacknowledged after 120 s"
+
+    def produce(self) -> None:
+        def delivered(err: Any, msg: Any) -> None:
+            if err is None:
+                self.acked.add(int(msg.value()))
+            else:
+                self.errors.append(str(err))
+
+        t0 = time.monotonic()
+        while not self.stopping.is_set():
+            due = int((time.monotonic() - t0) * RATE)
+            while self.sent < due:
+                self.producer.produce(TOPIC, str(self.sent).encode(), on_delivery=delivered)
+                self.sent += 1
+            self.producer.poll(0.05)
+
+    def watch(self) -> None:
+        while not self.stopping.is_set():
+            try:
+                meta = self.admin.list_topics(TOPIC, timeout=10).topics[TOPIC]
+                down = [p for p, part in meta.partitions.items() if part.leader < 0]
+                if down:
+                    self.offline.append(f"{time.strftime('%H:%M:%S')} partitions {down} without leader")
+            except Exception as exc:  # noqa: BLE001 - a metadata timeout is recorded, not fatal
+                self.offline.append(f"{time.strftime('%H:%M:%S')} metadata unavailable: {exc}")
+            time.sleep(1)
+
+
+def consumed(servers: str, want: int) -> list[int]:
+    from confluent_kafka import Consumer
+
+    c = Consumer(
+        {"bootstrap.servers": servers, "group.id": f"it-{time.time()}", "auto.offset.reset": "earliest"}
+    )
+    c.subscribe([TOPIC])
+    got: list[int] = []
+    idle = time.monotonic()
+    while len(got) < want and time.monotonic() - idle < 60:
+        m = c.poll(1)
+        if m is not None and m.error() is None:
+            got.append(int(m.value()))
+            idle = time.monotonic()
+    c.close()
+    return got
+
+
+def running_versions(cluster: Cluster) -> dict[str, str | None]:
+    remotes, _ = tasks.connect_all(cluster, Progress(quiet=True))
+    try:
+        out = {}
+        for node in kafka.brokers(cluster):
+            running = kafka.parse_running(remotes[node.name].run(kafka.RUNNING_FACTS).stdout)
+            out[node.name] = running[0] if running else None
+        return out
+    finally:
+        for r in remotes.values():
+            r.close()
+
+
+def interrupted_deploy(after: str) -> str:
+    """`fab deploy` killed (SIGKILL, the whole process group: like a control machine that died) right
+    after it printed the rolling restart of `after`. Returns its output."""
+    proc = subprocess.Popen(
+        [str(ROOT / ".venv" / "bin" / "fab"), "deploy", "--stack", STACK],
+        cwd=ROOT,
+        env=project_env(),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        start_new_session=True,
+    )
+    lines = []
+    assert proc.stdout is not None
+    for line in proc.stdout:
+        lines.append(line)
+        if f"[{after}" in line and "Kafka broker restarted (rolling)" in line:
+            os.killpg(proc.pid, signal.SIGKILL)
+            break
+    proc.wait(60)
+    return "".join(lines)
+
+
+def test_rolling_upgrade_with_traffic(cluster: Cluster) -> None:
+    """3.9.1 -> 4.x: plan names every broker and its step; deploy rolls one node at a time, is killed after
+    the first broker's restart, and the re-run restarts only the brokers still on the old version (never
+    the first); no partition is ever without a leader, produced = consumed, every broker runs 4.x,
+    metadata.version final, and one more run changes nothing."""
+    from confluent_kafka.admin import AdminClient, NewTopic
+
+    first = tasks.deploy(STACK, None)
+    assert not first.failures
+    servers = kafka.bootstrap_servers(cluster)
+    admin = AdminClient({"bootstrap.servers": servers})
+    admin.create_topics([NewTopic(TOPIC, 6, 3, config={"min.insync.replicas": "2"})])[TOPIC].result(60)
+    traffic = Traffic(servers)
+    traffic.start()
+    try:
+        time.sleep(20)
+        write_stack_file(STACK, overrides(NEW))
+        pulumi(STACK, "up", "--yes", "--skip-preview")
+        upgraded = inv_mod.load_stack(STACK)
+        assert upgraded.settings.versions.kafka == NEW
+
+        import io
+
+        plan_out = io.StringIO()
+        plan = tasks.deploy(STACK, None, dry_run=True, out=plan_out)
+        text = plan_out.getvalue()
+        for i, node in enumerate(kafka.rolling_order(upgraded)):
+            step = f"(Kafka {OLD} -> {NEW}: rolling step {i + 1} of 3"
+            line = f"Kafka on {node.name}: version and quorum {step}"
+            assert line in text, text[-3000:]
+        assert plan.changes > 0
+
+        order = [n.name for n in kafka.rolling_order(upgraded)]
+        t0 = time.monotonic()
+        killed = interrupted_deploy(after=order[0])
+        assert f"[{order[0]}" in killed and "Kafka broker restarted (rolling)" in killed, killed[-3000:]
+        before = running_versions(upgraded)
+        assert before[order[0]] == NEW, before
+        still_old = [name for name in order if before[name] != NEW]
+        out = io.StringIO()
+        result = tasks.deploy(STACK, None, out=out)
+        seconds = time.monotonic() - t0
+        assert not result.failures
+        restarts = [r.host for r in result.results if r.key == f"restart:{kafka.HANDLER}"]
+        assert order[0] not in restarts, out.getvalue()[-3000:]
+        assert restarts == still_old, out.getvalue()[-3000:]
+        time.sleep(20)
+    finally:
+        traffic.stop()
+    report(
+        f"Kafka {OLD} -> {NEW} rolling upgrade of 3 brokers on the local stack (killed after "
+        f"{order[0]}, resumed; the re-run restarted {restarts}): {seconds:.0f}s of `fab deploy`, "
+        f"{traffic.sent} events at {RATE}/s"
+    )
+    assert traffic.offline == [], traffic.offline[:10]
+    assert traffic.errors == [], traffic.errors[:10]
+    assert len(traffic.acked) == traffic.sent
+    got = consumed(servers, traffic.sent)
+    assert len(got) == len(set(got)) == traffic.sent, (len(got), len(set(got)), traffic.sent)
+    assert set(got) == traffic.acked
+
+    assert set(running_versions(upgraded).values()) == {NEW}
+    remotes, _ = tasks.connect_all(upgraded, Progress(quiet=True))
+    try:
+        features = (
+            remotes[kafka.brokers(upgraded)[0].name]
+            .run(kafka.tool_at(NEW, kafka.FEATURE_COMMAND, f"--bootstrap-server {servers} describe"))
+            .stdout
+        )
+        finalized = kafka_upgrade.parse_finalized(features)
+        assert finalized["metadata.version"].startswith(kafka_upgrade.release(NEW) + "-"), features
+        assert finalized.get("kraft.version") == "1", "a dynamic quorum stays at kraft.version 1"
+    finally:
+        for r in remotes.values():
+            r.close()
+    again = tasks.deploy(STACK, None)
+    assert again.changes == 0, [f"{r.host}: {r.name}" for r in again.results if r.status == "changed"]
+
+
+def features_of(cluster: Cluster) -> dict[str, str]:
+    remotes, _ = tasks.connect_all(cluster, Progress(quiet=True))
+    try:
+        out = (
+            remotes[kafka.brokers(cluster)[0].name]
+            .run(
+                kafka.tool_at(
+                    NEW,
+                    kafka.FEATURE_COMMAND,
+                    f"--bootstrap-server {kafka.bootstrap_servers(cluster)} describe",
+                )
+            )
+            .stdout
+        )
+        return kafka_upgrade.parse_finalized(out)
+    finally:
+        for r in remotes.values():
+            r.close()
+
+
+def test_static_quorum_upgrade_then_migration_to_dynamic(static_cluster: Cluster) -> None:
+    """An existing static-quorum cluster (kafka.quorum: static) keeps working through 3.9.1 -> 4.x: the
+    finalization leaves kraft.version at 0 (KAFKA-21426). Then the documented migration (Kafka >= 4.1):
+    kraft.version=1 with kafka-features, the voter line replaced on every node, kafka.quorum: dynamic,
+    deploy - which rolls every broker - and the quorum is dynamic. Traffic flows and reconciles throughout."""
+    from confluent_kafka.admin import AdminClient, NewTopic
+
+    cluster = static_cluster
+    assert not tasks.deploy(STATIC_STACK, None).failures
+    servers = kafka.bootstrap_servers(cluster)
+    admin = AdminClient({"bootstrap.servers": servers})
+    admin.create_topics([NewTopic(TOPIC, 6, 3, config={"min.insync.replicas": "2"})])[TOPIC].result(60)
+    traffic = Traffic(servers)
+    traffic.start()
+    try:
+        write_stack_file(STATIC_STACK, overrides(NEW, "static"))
+        pulumi(STATIC_STACK, "up", "--yes", "--skip-preview")
+        t0 = time.monotonic()
+        assert not tasks.deploy(STATIC_STACK, None).failures
+        upgrade_seconds = time.monotonic() - t0
+        upgraded = inv_mod.load_stack(STATIC_STACK)
+        after = features_of(upgraded)
+        assert after["metadata.version"].startswith(kafka_upgrade.release(NEW) + "-"), after
+        assert after.get("kraft.version") == "0", f"the finalization must not flip the quorum: {after}"
+
+        # the migration, as docs/contracts.md gives it
+        remotes, _ = tasks.connect_all(upgraded, Progress(quiet=True))
+        try:
+            first = remotes[kafka.brokers(upgraded)[0].name]
+            first.run(
+                kafka.tool_at(
+                    NEW,
+                    kafka.FEATURE_COMMAND,
+                    f"--bootstrap-server {servers} upgrade --feature kraft.version=1",
+                ),
+                timeout=120,
+            )
+            line = f"controller.quorum.bootstrap.servers={kafka.controller_bootstrap(upgraded)}"
+            for node in kafka.brokers(upgraded):
+                remotes[node.name].run(f"sed -i 's|^controller.quorum.voters=.*|{line}|' {kafka.CONFIG}")
+        finally:
+            for r in remotes.values():
+                r.close()
+        assert features_of(upgraded).get("kraft.version") == "1"
+        write_stack_file(STATIC_STACK, overrides(NEW, "dynamic"))
+        pulumi(STATIC_STACK, "up", "--yes", "--skip-preview")
+        migrated = tasks.deploy(STATIC_STACK, None)
+        assert not migrated.failures
+        restarts = [r.host for r in migrated.results if r.key == f"restart:{kafka.HANDLER}"]
+        assert restarts == [n.name for n in kafka.rolling_order(upgraded)], "every broker rolled once"
+        time.sleep(20)
+    finally:
+        traffic.stop()
+    report(
+        f"static-quorum cluster {OLD} -> {NEW}: `fab deploy` {upgrade_seconds:.0f}s, kraft.version stayed 0; "
+        f"then migrated to a dynamic quorum; {traffic.sent} events at {RATE}/s throughout"
+    )
+    assert traffic.offline == [], traffic.offline[:10]
+    assert traffic.errors == [], traffic.errors[:10]
+    got = consumed(servers, traffic.sent)
+    assert len(got) == len(set(got)) == traffic.sent == len(traffic.acked)
+    assert tasks.deploy(STATIC_STACK, None).changes == 0
