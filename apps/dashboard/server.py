@@ -243,11 +243,14 @@ class DashboardServer:
         self._server.run()
 
     def shutdown(self) -> None:
+        """Let the worker threads finish the requests they are servicing, then close every socket (in
+        the other order a worker still writing a response hits a closed socket: EBADF)."""
+
         def close_all() -> None:
             wasyncore.close_all(self._server._map)
 
-        self._server.trigger.pull_trigger(close_all)
         self._server.task_dispatcher.shutdown()
+        self._server.trigger.pull_trigger(close_all)
 
 
 def build_parser() -> argparse.ArgumentParser:
