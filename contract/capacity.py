@@ -51,11 +51,15 @@ def memory_needs(
         parts.append(("Spark worker daemon (fastdata:spark.workerHeap)", mib(s.worker_heap)))
         if platform is not Platform.DCOS:  # DC/OS runs HDFS as its package, sized by the package
             parts.append(("HDFS DataNode (fastdata:hdfs.datanodeHeap)", mib(settings.hdfs.datanode_heap)))
+        if settings.demo.enabled and platform is not Platform.STANDALONE:
+            # the dispatcher may (re)launch the processor's driver on any agent (--supervise)
+            parts.append(("demo Spark driver (fastdata:spark.driverMemory)", mib(s.driver_memory)))
     elif role is Role.MASTER:
         parts.append(("Spark master (fastdata:spark.masterHeap)", mib(s.master_heap)))
         if platform is not Platform.DCOS:
             parts.append(("HDFS NameNode (fastdata:hdfs.namenodeHeap)", mib(settings.hdfs.namenode_heap)))
-        if settings.demo.enabled:
+        if settings.demo.enabled and platform is Platform.STANDALONE:
+            # client mode: the processor's driver beside the producer (mesos and dcos run both on agents)
             parts.append(("demo producer", DEMO_PRODUCER_MIB))
             parts.append(("demo Spark driver (fastdata:spark.driverMemory)", mib(s.driver_memory)))
         if platform is Platform.MESOS:
