@@ -23,6 +23,7 @@ from typing import TextIO
 
 from contract import Cluster, Node
 from roles.engine.connection import CommandFailed, Remote, RunResult, Unreachable, tail
+from roles.engine.drain import DrainStep
 from roles.engine.placement import Placement
 from roles.engine.spec import ArtifactNeed, DeploySpec
 from roles.errors import FastdataError, HealthCheckError, OperationError
@@ -131,6 +132,8 @@ class Platform:
     # Checks of the spec against the inventory that need no node (e.g. DC/OS's config.yaml):
     # `validate(spec, cluster)` raises ConfigError before anything connects.
     validate: Callable[[DeploySpec, Cluster], None] | None = None
+    # What `fab drain` runs, in order, to empty an agent before it is deleted (roles/engine/drain.py).
+    drain: tuple[DrainStep, ...] = ()
 
 
 @dataclass

@@ -8,10 +8,13 @@ from __future__ import annotations
 
 from contract import Platform as PlatformName
 from contract import Role
+from roles import lifecycle
+from roles.demo import common as demo_common
 from roles.demo import systemd as demo
 from roles.engine.executor import Platform, Step
-from roles.engine.placement import BROKERS, EVERY_AGENT, EVERY_MASTER, every
-from roles.packages import influxdb, kafka, spark
+from roles.engine.placement import BROKERS, EVERY_AGENT, EVERY_MASTER, FIRST_BROKER, every
+from roles.engine.spec import demo_enabled
+from roles.packages import influxdb, kafka, kafka_reassign, spark
 from roles.platforms import common
 
 PLATFORM = Platform(
@@ -26,6 +29,8 @@ PLATFORM = Platform(
         Step("agents", EVERY_AGENT, spark.plan_worker),
         Step("packages", every(Role.MASTER, Role.AGENT), spark.plan_connector),
         *demo.STEPS,
+        # after the topic exists: its partitions and replicas spread over every broker (scale out)
+        Step("demo", FIRST_BROKER, kafka_reassign.balance_planner(demo_common.TOPIC), when=demo_enabled),
     ),
     handlers={
         **common.handlers(),
@@ -55,4 +60,6 @@ PLATFORM = Platform(
         *demo.CONFIGS,
     ),
     artifacts=(common.KAFKA_BUNDLE, *common.SPARK_BUNDLES, *common.DEMO_BUNDLES),
+    # `fab drain`, in order (HDFS adds its DataNode decommission before the worker stops)
+    drain=(kafka_reassign.DRAIN_BROKER, lifecycle.STOP_SPARK_WORKER),
 )
