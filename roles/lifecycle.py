@@ -119,8 +119,13 @@ def probe_scale(spec: DeploySpec, inventory: Cluster, remotes: Mapping[str, Remo
     live: set[int] | None = None
     alive: set[str] | None = None
     brokers = [n for n in inventory.brokers if n.name in remotes and n.name not in spec.drained]
-    if brokers:
-        out = remotes[brokers[0].name].run(
+    first = remotes[brokers[0].name] if brokers else None
+    port_open = (
+        f"timeout 2 bash -c '</dev/tcp/{brokers[0].private_ip}/{kafka.CLIENT_PORT}'" if brokers else ""
+    )
+    # a JVM only when the broker listens (a first deploy has no Kafka yet; each tool run costs ~2 CPU-s)
+    if first is not None and first.run(port_open, check=False, timeout=30).ok:
+        out = first.run(
             kafka.tool(
                 spec,
                 "kafka.admin.BrokerApiVersionsCommand",
