@@ -156,6 +156,34 @@ def probe_scale(spec: DeploySpec, inventory: Cluster, remotes: Mapping[str, Remo
 # --- fab drain ---------------------------------------------------------------------------------------------
 
 
+def staying(inventory: Cluster, drained: frozenset[str]) -> Cluster:
+    """The inventory without the drained nodes: what readiness gates expect while those wait for
+    `pulumi up` to delete them (their broker and worker are stopped). Node indexes, and so broker ids,
+    stay as they are."""
+    if not drained:
+        return inventory
+    return dataclasses.replace(inventory, nodes=tuple(n for n in inventory.nodes if n.name not in drained))
+
+
+def stop_unit(ctx: DrainContext, unit: str, what: str) -> str:
+    r = ctx.remote_for(ctx.node)
+    r.run(f"systemctl disable --now {shlex.quote(unit)}", timeout=180)
+    state = r.run(f"systemctl is-active {shlex.quote(unit)}", check=False).stdout.strip()
+    if state == "active":
+        raise OperationError(f"{ctx.node.name}: {unit} still active after stop; see journalctl -u {unit}")
+    return f"{what} on {ctx.node.name} stopped and disabled ({state})"
+
+
+# After its replicas moved: the broker leaves the cluster's metadata (fenced), so the gates, which then
+# expect the brokers of the remaining nodes, see exactly those (standalone; mesos prunes the app).
+STOP_KAFKA_BROKER = DrainStep(
+    "Kafka broker stopped",
+    applies=lambda ctx: ctx.node in ctx.cluster.brokers,
+    refuse=lambda ctx: [],
+    run=lambda ctx: stop_unit(ctx, kafka.UNIT, "Kafka broker"),
+)
+
+
 def spark_worker_refusals(ctx: DrainContext) -> list[str]:
     others = [n for n in ctx.cluster.agents if n.name not in ctx.leaving]
     if not others:
@@ -166,15 +194,7 @@ def spark_worker_refusals(ctx: DrainContext) -> list[str]:
 def stop_spark_worker(ctx: DrainContext) -> str:
     """The worker stopped and disabled: on SIGTERM it kills its executors, and the driver reruns their
     tasks on the other workers (Structured Streaming resumes from its checkpoint)."""
-    r = ctx.remote_for(ctx.node)
-    unit = shlex.quote(spark.WORKER_UNIT)
-    r.run(f"systemctl disable --now {unit}", timeout=180)
-    state = r.run(f"systemctl is-active {unit}", check=False).stdout.strip()
-    if state == "active":
-        raise OperationError(
-            f"{ctx.node.name}: {spark.WORKER_UNIT} still active after stop; see journalctl -u {unit}"
-        )
-    return f"Spark worker on {ctx.node.name} stopped and disabled ({state})"
+    return stop_unit(ctx, spark.WORKER_UNIT, "Spark worker")
 
 
 STOP_SPARK_WORKER = DrainStep(

@@ -133,7 +133,9 @@ def deploy(
         for note in lifecycle.probe_scale(spec, inventory, remotes) or ["no node joining or leaving"]:
             progress.line(f"  {note}")
         phases = lifecycle.without_drained(plan_phases(platform, spec, inventory), spec.drained)
-        executor = Executor(platform, spec, inventory, remotes, progress)
+        # gates expect what stays: a drained node's broker and worker are stopped
+        gated = lifecycle.staying(inventory, spec.drained)
+        executor = Executor(platform, spec, gated, remotes, progress)
         try:
             sub = executor.run(dry_run=dry_run, phases=phases)
             report.results.extend(sub.results)
@@ -323,7 +325,9 @@ def status(
             10,
         )
         failed = bool(bad)
-        plan = plan_phases(platform, spec, inventory)
+        spec = dataclasses.replace(spec, drained=lifecycle.read_drained(inventory, remotes))
+        plan = lifecycle.without_drained(plan_phases(platform, spec, inventory), spec.drained)
+        inventory = lifecycle.staying(inventory, spec.drained)  # the gates expect what stays
         layer_phases = {
             "prerequisites": ("prerequisites",),
             "platform up": ("masters", "agents"),

@@ -61,5 +61,5 @@ PLATFORM = Platform(
     ),
     artifacts=(common.KAFKA_BUNDLE, *common.SPARK_BUNDLES, *common.DEMO_BUNDLES),
     # `fab drain`, in order (HDFS adds its DataNode decommission before the worker stops)
-    drain=(kafka_reassign.DRAIN_BROKER, lifecycle.STOP_SPARK_WORKER),
+    drain=(kafka_reassign.DRAIN_BROKER, lifecycle.STOP_KAFKA_BROKER, lifecycle.STOP_SPARK_WORKER),
 )

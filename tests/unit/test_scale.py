@@ -191,24 +191,33 @@ def test_drain_moves_replicas_waits_in_sync_stops_the_worker_then_marks_the_node
         summaries[0].startswith("broker 4 holds no replica: ")
         and "to brokers 1,2,3, all in sync" in summaries[0]
     )
-    assert summaries[1] == "Spark worker on agent-3 stopped and disabled (inactive)"
+    assert summaries[1:] == [
+        "Kafka broker on agent-3 stopped and disabled (inactive)",
+        "Spark worker on agent-3 stopped and disabled (inactive)",
+    ]
     cmds = nodes["agent-0"].commands
     execute = next(i for i, c in enumerate(cmds) if "--execute" in c)
     assert "--throttle" in cmds[execute] and any("--verify" in c for c in cmds[execute:])
-    stop = nodes["agent-3"].commands.index("systemctl disable --now spark-worker.service")
-    assert stop >= 0
+    on_node = nodes["agent-3"].commands
+    assert on_node.index("systemctl disable --now kafka.service") < on_node.index(
+        "systemctl disable --now spark-worker.service"
+    )
     marker = nodes["agent-3"].uploads[lifecycle.DRAINED_MARKER].decode()
     assert lifecycle.is_drained(inventory_node("agent-3"), marker)
     assert not lifecycle.is_drained(inventory_node("agent-2"), marker)
     text = out.getvalue()
-    assert text.index("drain 1/2: Kafka replicas moved off the broker") < text.index(
-        "drain 2/2: Spark worker"
+    assert text.index("drain 1/3: Kafka replicas moved off the broker") < text.index(
+        "drain 3/3: Spark worker"
     )
     assert "lower fastdata:nodes.agent.count and run `pulumi up`" in text
 
 
 def test_the_drain_steps_are_an_ordered_list_others_extend() -> None:
-    assert [s.name for s in PLATFORM.drain] == ["Kafka replicas moved off the broker", "Spark worker stopped"]
+    assert [s.name for s in PLATFORM.drain] == [
+        "Kafka replicas moved off the broker",
+        "Kafka broker stopped",
+        "Spark worker stopped",
+    ]
 
 
 def test_scale_notes_for_a_removed_node() -> None:
@@ -217,3 +226,13 @@ def test_scale_notes_for_a_removed_node() -> None:
     cluster = Cluster.from_json(inventory_dict(3))
     notes = lifecycle.scale_notes(cluster, frozenset(), {1, 2, 3, 4}, None)
     assert notes == ["Kafka broker 4 is registered but no agent of the inventory runs it (a removed node?)"]
+
+
+def test_gates_expect_the_nodes_that_stay() -> None:
+    from contract import Cluster
+
+    cluster = Cluster.from_json({**inventory_dict(4), "settings": {"kafka": {"brokers": 4}}})
+    stays = lifecycle.staying(cluster, frozenset({"agent-3"}))
+    assert [n.name for n in stays.brokers] == ["agent-0", "agent-1", "agent-2"]
+    assert [n.index for n in stays.agents] == [0, 1, 2]
+    assert lifecycle.staying(cluster, frozenset()) is cluster
