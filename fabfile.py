@@ -108,6 +108,18 @@ def diagnose(c, stack=None, inventory=None, out="diagnose"):
         raise _fail(exc) from exc
 
 
+@task(help={**HELP, "node": "the agent to empty, e.g. agent-3"}, auto_shortflags=False)
+def drain(c, stack=None, inventory=None, node=None):
+    """Empty an agent before it is deleted: Kafka replicas moved off (in sync), Spark worker stopped,
+    node marked drained; refused (nothing changed) when the others cannot hold its replicas."""
+    if not node:
+        raise Exit("error: --node NAME is required (e.g. --node agent-3)", code=1)
+    try:
+        tasks.drain(_stack(stack, inventory), inventory, node)
+    except FastdataError as exc:
+        raise _fail(exc) from exc
+
+
 @task(help={"cache": "cache directory (default $FASTDATA_CACHE/artifacts)"})
 def artifacts(c, cache=None):
     """Fill the local artifact cache from Maven Central and PyPI (Kafka, Spark connector, pyspark)."""

@@ -17,7 +17,7 @@ from collections.abc import Sequence
 import pulumi
 import pulumi_aws as aws
 
-from infra import keys, ports
+from infra import drain_guard, keys, ports
 from infra.images import AMI_LOOKUPS
 from infra.inventory import NodeRecord, StackOutputs, stack_outputs
 from infra.ports import Protocol, ResolvedRule, Source
@@ -205,6 +205,8 @@ class AwsCluster(pulumi.ComponentResource):
             "public", Role.PUBLIC_AGENT, subnets, vpc, instances[Role.PUBLIC_AGENT], spec.public_ports
         )
 
+        # refuses a run that would delete an agent `fab drain` has not emptied (infra/drain_guard.py)
+        drain_guard.agent_set(spec, records, admin.private_key, parent=self)
         self.outputs = stack_outputs(
             spec,
             records,

@@ -20,7 +20,7 @@ from typing import Any, cast
 import pulumi
 from pulumi_azure_native import compute, network, resources
 
-from infra import keys, ports
+from infra import drain_guard, keys, ports
 from infra.inventory import NodeRecord, StackOutputs, stack_outputs
 from infra.ports import Protocol, ResolvedRule, Source
 from infra.spec import ROLE_ORDER, ClusterSpec, Role
@@ -203,6 +203,8 @@ class AzureCluster(pulumi.ComponentResource):
                 )
             )
 
+        # refuses a run that would delete an agent `fab drain` has not emptied (infra/drain_guard.py)
+        drain_guard.agent_set(spec, records, admin.private_key, parent=self)
         self.outputs = stack_outputs(
             spec,
             records,

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pulumi
 
-from infra import keys, lxc, ports
+from infra import drain_guard, keys, lxc, ports
 from infra.errors import ConfigError, Problem
 from infra.images import LOCAL_IMAGE
 from infra.inventory import NodeRecord, StackOutputs, stack_outputs
@@ -102,6 +102,8 @@ class LocalCluster(pulumi.ComponentResource):
                 )
             )
 
+        # refuses a run that would delete an agent `fab drain` has not emptied (infra/drain_guard.py)
+        drain_guard.agent_set(spec, records, admin.private_key, parent=self)
         self.outputs = stack_outputs(spec, records, admin.private_key, image=spec.image or LOCAL_IMAGE)
         self.cluster = self.outputs.cluster
         self.register_outputs({"cluster": self.cluster})

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import shlex
 import shutil
 import tarfile
@@ -13,6 +14,7 @@ from pathlib import Path
 from typing import TextIO
 
 from contract import Cluster, Node
+from roles import lifecycle
 from roles.engine import capacity
 from roles.engine import inventory as inv
 from roles.engine.connection import CommandFailed, Remote, SshRemote, Unreachable, connect, load_private_key
@@ -128,9 +130,16 @@ def deploy(
             progress.line(f"  capacity: {note}")
         for note in platform.preflight(spec, inventory, remotes) if platform.preflight else []:
             progress.line(f"  preflight: {note}")
-        executor = Executor(platform, spec, inventory, remotes, progress)
+        spec = dataclasses.replace(spec, drained=lifecycle.read_drained(inventory, remotes))
+        progress.line("== scale")
+        for note in lifecycle.probe_scale(spec, inventory, remotes) or ["no node joining or leaving"]:
+            progress.line(f"  {note}")
+        phases = lifecycle.without_drained(plan_phases(platform, spec, inventory), spec.drained)
+        # gates expect what stays: a drained node's broker and worker are stopped
+        gated = lifecycle.staying(inventory, spec.drained)
+        executor = Executor(platform, spec, gated, remotes, progress)
         try:
-            sub = executor.run(dry_run=dry_run)
+            sub = executor.run(dry_run=dry_run, phases=phases)
             report.results.extend(sub.results)
             report.finished = time.monotonic()
         except DeployFailed as exc:
@@ -318,7 +327,9 @@ def status(
             10,
         )
         failed = bool(bad)
-        plan = plan_phases(platform, spec, inventory)
+        spec = dataclasses.replace(spec, drained=lifecycle.read_drained(inventory, remotes))
+        plan = lifecycle.without_drained(plan_phases(platform, spec, inventory), spec.drained)
+        inventory = lifecycle.staying(inventory, spec.drained)  # the gates expect what stays
         layer_phases = {
             "prerequisites": ("prerequisites",),
             "platform up": ("masters", "agents"),
@@ -436,3 +447,16 @@ def diagnose(
         tar.add(dest, arcname=dest.name)
     progress.line(f"diagnose: {len(remotes)}/{len(inventory.nodes)} nodes collected into {archive}")
     return archive
+
+
+def drain(stack: str | None, inventory_file: str | None, node: str, out: TextIO | None = None) -> list[str]:
+    """`fab drain`: the platform's drain steps on one agent (refusals first, nothing changed then), and
+    the drained record that lets `pulumi up` delete it (roles/lifecycle.py)."""
+    progress = Progress(out)
+    inventory, spec, platform = load(stack, inventory_file)
+    with connected(inventory, progress) as (remotes, conn):
+        report = Report(results=list(conn))
+        if report.failures:
+            report.finished = time.monotonic()
+            raise DeployFailed(report, "connect")
+        return lifecycle.drain(platform, spec, inventory, node, remotes, progress.line)

@@ -23,6 +23,7 @@ from typing import TextIO
 
 from contract import Cluster, Node
 from roles.engine.connection import CommandFailed, Remote, RunResult, Unreachable, tail
+from roles.engine.drain import DrainStep
 from roles.engine.placement import Placement
 from roles.engine.spec import ArtifactNeed, DeploySpec
 from roles.errors import FastdataError, HealthCheckError, OperationError
@@ -141,6 +142,8 @@ class Platform:
     # The demo's batch job on this platform (`fab batch`): `batch_job(spec, cluster, reconcile)` gives the
     # node to run it from and the shell command that submits it to the cluster and prints its JSON.
     batch_job: Callable[[DeploySpec, Cluster, bool], tuple[Node, str]] | None = None
+    # What `fab drain` runs, in order, to empty an agent before it is deleted (roles/engine/drain.py).
+    drain: tuple[DrainStep, ...] = ()
 
 
 @dataclass

@@ -95,6 +95,9 @@ class DeploySpec:
     artifacts: Mapping[str, Artifact]  # logical name -> Artifact
     # Resolved platform inputs: binary -> its path on the nodes (the user-supplied Mesos/Marathon trees).
     binaries: Mapping[str, str] = field(default_factory=lambda: MappingProxyType({}))
+    # Nodes `fab drain` emptied (read from the nodes by the task, roles/drain.py): they are leaving, so
+    # nothing is converged on them and no replica is placed on them.
+    drained: frozenset[str] = frozenset()
 
     # The settings sections planners read, as attributes of the spec (spec.kafka.heap).
     versions: Versions = field(init=False, repr=False)

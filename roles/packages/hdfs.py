@@ -16,9 +16,10 @@ import shlex
 import uuid
 from collections.abc import Sequence
 
-from contract import Cluster, Node
+from contract import Cluster, Node, Role
 from contract.schema import default_hdfs_replication
 from roles.engine.connection import Remote, RunResult
+from roles.engine.drain import DrainContext, DrainStep
 from roles.engine.executor import Check, Gate, Handler, Op, RemoteFor, gate_group
 from roles.engine.ops import (
     artifact_op,
@@ -241,22 +242,40 @@ def format_op(spec: DeploySpec, inventory: Cluster) -> Op:
     )
 
 
-def exclude_file_op() -> Op:
-    """The decommission list exists (the NameNode reads it at start); its content belongs to drains."""
+REFRESH_SCRIPT = "/usr/local/sbin/fastdata-hdfs-refresh-nodes"
+REFRESH_HANDLER = "hdfs-refresh-nodes"
 
-    def judge(res: RunResult) -> Check:
-        return Check(res.stdout.strip() == "present", f"{EXCLUDE_FILE} {res.stdout.strip() or 'missing'}")
 
-    def apply(r: Remote) -> None:
-        r.run(f"test -f {EXCLUDE_FILE} || install -m 644 /dev/null {EXCLUDE_FILE}")
-
-    return probed(
-        "hdfs-exclude-file",
-        f"HDFS exclude file {EXCLUDE_FILE} present",
-        f"test -f {EXCLUDE_FILE} && echo present || true",
-        judge,
-        apply,
+def exclude_file_ops(spec: DeploySpec, inventory: Cluster) -> list[Op]:
+    """The decommission list: the drained agents that are still in the inventory (`fab drain` adds a
+    node; once `pulumi up` removed it, its line goes, so a new agent on the same address is not born
+    excluded). A change makes the NameNode re-read it (`dfsadmin -refreshNodes`), no restart."""
+    drained = [n for n in inventory.agents if n.name in spec.drained]
+    script = (
+        "#!/bin/sh\n# Rendered by fastdata (roles/packages/hdfs.py)\n"
+        f"exec {dfsadmin(spec, '-refreshNodes')}\n"
     )
+    return [
+        file_op(
+            "hdfs-refresh-script",
+            f"HDFS refresh-nodes script on {namenode(inventory).name}",
+            REFRESH_SCRIPT,
+            script,
+            mode=0o755,
+        ),
+        file_op(
+            "hdfs-exclude-file",
+            f"HDFS exclude file ({len(drained)} DataNode(s) decommissioned)",
+            EXCLUDE_FILE,
+            "".join(exclude_entry(n) + "\n" for n in drained),
+            notify=[REFRESH_HANDLER],
+        ),
+    ]
+
+
+def refresh_nodes(r: Remote) -> None:
+    """The handler: the NameNode re-reads the exclude file (when it runs; at its next start otherwise)."""
+    r.run(f"systemctl is-active --quiet {NAMENODE_UNIT} && {REFRESH_SCRIPT} || true", timeout=120)
 
 
 def plan_namenode(spec: DeploySpec, inventory: Cluster, node: Node) -> list[Op]:
@@ -264,7 +283,7 @@ def plan_namenode(spec: DeploySpec, inventory: Cluster, node: Node) -> list[Op]:
     return [
         *common_ops(spec, inventory, node, [NAMENODE_HANDLER]),
         directory_op("hdfs-name-dir", NAME_DIR, owner=USER, mode=0o700),
-        exclude_file_op(),
+        *exclude_file_ops(spec, inventory),
         file_op(
             "hdfs-namenode-unit",
             f"HDFS NameNode unit on {node.name}",
@@ -409,6 +428,7 @@ def handlers() -> dict[str, Handler]:
     holds a replica of some blocks)."""
     return {
         NAMENODE_HANDLER: unit_handler(NAMENODE_HANDLER, "HDFS NameNode restarted", NAMENODE_UNIT),
+        REFRESH_HANDLER: Handler(REFRESH_HANDLER, "HDFS NameNode re-read its exclude file", refresh_nodes),
         DATANODE_HANDLER: unit_handler(
             DATANODE_HANDLER,
             "HDFS DataNode restarted",
@@ -425,3 +445,61 @@ def gates(layer: str, after_phase: str) -> tuple[Gate, ...]:
         after_phase,
         ("HDFS NameNode out of safe mode, every agent a live DataNode", probe_namenode, 180),
     )
+
+
+# --- drain: decommission a DataNode (fab drain, roles/engine/drain.py) -----------------------------------
+
+
+def exclude_entry(node: Node) -> str:
+    """The exclude-file line of one DataNode: host:xferPort targets exactly it (a bare host would hit
+    every DataNode on that host; docs/reference/hdfs-spark-kafka4.md A.7)."""
+    return f"{node.private_ip}:{DATANODE_PORT}"
+
+
+def datanode_refusals(ctx: DrainContext) -> list[str]:
+    """Decommissioning never finishes when the DataNodes that stay cannot hold every block's replicas."""
+    staying = [n for n in ctx.cluster.agents if n.name not in ctx.leaving]
+    want = replication(ctx.cluster)
+    if len(staying) < want:
+        return [
+            f"HDFS keeps {want} replicas of every block (dfs.replication = min(3, agents)) but only "
+            f"{len(staying)} DataNode(s) would stay ({', '.join(n.name for n in staying) or 'none'}): "
+            f"decommissioning {ctx.node.name} could never finish; add an agent first"
+        ]
+    return []
+
+
+def decommission_datanode(ctx: DrainContext, timeout: float = 1200.0) -> str:
+    """The DataNode listed in the NameNode's exclude file and `dfsadmin -refreshNodes`, then waited for
+    until the NameNode reports it Decommissioned (its blocks re-replicated on the others), then stopped."""
+    import time
+
+    nn = ctx.remote_for(namenode(ctx.cluster))
+    entry = exclude_entry(ctx.node)
+    nn.run(f"grep -qxF {q(entry)} {EXCLUDE_FILE} || echo {q(entry)} >> {EXCLUDE_FILE}")
+    nn.run(dfsadmin(ctx.spec, "-refreshNodes"), timeout=120)
+    ctx.line(f"drain: HDFS decommissioning the DataNode on {ctx.node.name} ({entry})")
+    deadline, state = time.monotonic() + timeout, "?"
+    while time.monotonic() < deadline:
+        out = jmx(ctx.cluster, ctx.remote_for, "NameNodeInfo")
+        if out.ok and out.stdout.strip():
+            _, live = parse_namenode_info(out.stdout)
+            state = datanode_states(live).get(ctx.node.private_ip, "not live")
+            if state == "Decommissioned":
+                break
+        time.sleep(5)
+    else:
+        raise OperationError(
+            f"the DataNode on {ctx.node.name} is still '{state}' after {timeout:.0f}s: HDFS has not "
+            "re-replicated its blocks; check the NameNode UI (port 9870, Datanodes tab) and re-run fab drain"
+        )
+    ctx.remote_for(ctx.node).run(f"systemctl disable --now {DATANODE_UNIT}", timeout=180)
+    return f"HDFS DataNode on {ctx.node.name} decommissioned and stopped"
+
+
+DRAIN_DATANODE = DrainStep(
+    "decommission the HDFS DataNode",
+    lambda ctx: ctx.node.role is Role.AGENT,
+    datanode_refusals,
+    decommission_datanode,
+)

@@ -61,7 +61,16 @@ from roles.engine.placement import (
 from roles.engine.spec import DeploySpec, Supplied, demo_enabled
 from roles.engine.templates import render
 from roles.errors import ConfigError
-from roles.packages import hdfs, influxdb, kafka, spark, spark_dispatcher, zookeeper
+from roles.packages import (
+    hdfs,
+    influxdb,
+    kafka,
+    kafka_reassign,
+    marathon_scale,
+    spark,
+    spark_dispatcher,
+    zookeeper,
+)
 from roles.packages.http import http, http_ok
 from roles.packages.marathon import (
     APPS_DIR,
@@ -101,6 +110,7 @@ AGENT_WORK_DIR = "/var/lib/mesos/agent"
 SPARK_HOME = f"{spark.VENV}/lib/python3.11/site-packages/pyspark"
 # The dispatcher is pinned to the first agent: spark-submit needs a stable mesos://host:7077.
 DISPATCHER = FIRST_AGENT
+BROKER_APPS = "/fastdata/kafka/broker-"  # + the broker id: one Marathon app per broker
 
 UNITS = {
     "master": "mesos-master.service",
@@ -436,7 +446,7 @@ def plan_kafka_node(spec: DeploySpec, inventory: Cluster, node: Node) -> list[Op
 def broker_app(spec: DeploySpec, inventory: Cluster, agent: Node) -> App:
     ops = kafka.node_ops(spec, inventory, agent, ())
     app = pinned_app(
-        f"/fastdata/kafka/broker-{kafka.node_id(agent)}",
+        f"{BROKER_APPS}{kafka.node_id(agent)}",
         agent,
         kafka.broker_argv(spec),
         user="kafka",
@@ -514,7 +524,8 @@ ENTRY_POINT_STEP, PROCESSOR_STEP = mesos_job.steps(PROCESSOR_JOB)
 def package_apps(spec: DeploySpec, inventory: Cluster) -> list[App]:
     """A Marathon app per broker (pinned to its agent) and Spark's MesosClusterDispatcher."""
     return [
-        *(broker_app(spec, inventory, a) for a in inventory.brokers),
+        # a drained broker's app goes (roles/packages/marathon_scale.py prunes it): its node is leaving
+        *(broker_app(spec, inventory, a) for a in inventory.brokers if a.name not in spec.drained),
         dispatcher_app(spec, inventory),
     ]
 
@@ -556,8 +567,10 @@ PLATFORM = Platform(
         Step("packages", EVERY_AGENT, spark.plan_connector),
         Step("packages", FIRST_MASTER, apps_planner(package_apps)),
         Step("packages", FIRST_MASTER, hdfs.plan_demo_tree, when=demo_enabled),
+        Step("packages", FIRST_MASTER, marathon_scale.prune_planner(BROKER_APPS, package_apps)),
         ENTRY_POINT_STEP,
         Step("demo", FIRST_BROKER, demo_common.plan_topic, when=demo_enabled),
+        Step("demo", FIRST_BROKER, kafka_reassign.balance_planner(demo_common.TOPIC), when=demo_enabled),
         Step("demo", demo.PIPELINE_NODES, demo.plan_pipeline_node, when=demo_enabled),
         Step("demo", FIRST_PUBLIC_AGENT, demo.plan_public_node, when=demo_enabled),
         demo.APPS_STEP,
@@ -620,4 +633,6 @@ PLATFORM = Platform(
     preflight=upgrades.preflights(
         runtime.preflight(demo.PIPELINE_NODES, FIRST_PUBLIC_AGENT), upgrade_preflight
     ),
+    # `fab drain`: the broker's replicas moved off; its app is then pruned by `fab deploy`
+    drain=(kafka_reassign.DRAIN_BROKER,),
 )

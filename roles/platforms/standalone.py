@@ -8,11 +8,13 @@ from __future__ import annotations
 
 from contract import Platform as PlatformName
 from contract import Role
+from roles import lifecycle
+from roles.demo import common as demo_common
 from roles.demo import systemd as demo
 from roles.engine.executor import Platform, Step
 from roles.engine.placement import BROKERS, EVERY_AGENT, EVERY_MASTER, FIRST_BROKER, FIRST_MASTER, every
 from roles.engine.spec import demo_enabled
-from roles.packages import hdfs, influxdb, kafka, spark
+from roles.packages import hdfs, influxdb, kafka, kafka_reassign, spark
 from roles.platforms import common
 
 PLATFORM = Platform(
@@ -33,6 +35,8 @@ PLATFORM = Platform(
         Step("packages", FIRST_BROKER, kafka.plan_finalize),
         Step("packages", FIRST_MASTER, hdfs.plan_demo_tree, when=demo_enabled),
         *demo.STEPS,
+        # after the topic exists: its partitions and replicas spread over every broker (scale out)
+        Step("demo", FIRST_BROKER, kafka_reassign.balance_planner(demo_common.TOPIC), when=demo_enabled),
     ),
     handlers={
         **common.handlers(),
@@ -68,4 +72,12 @@ PLATFORM = Platform(
     ),
     batch_job=demo.batch_job,
     artifacts=(common.KAFKA_BUNDLE, *common.SPARK_BUNDLES, common.HADOOP_BUNDLE, *common.DEMO_BUNDLES),
+    # `fab drain`, in order: replicas moved off, the broker stopped, the DataNode decommissioned, the
+    # Spark worker stopped
+    drain=(
+        kafka_reassign.DRAIN_BROKER,
+        lifecycle.STOP_KAFKA_BROKER,
+        hdfs.DRAIN_DATANODE,
+        lifecycle.STOP_SPARK_WORKER,
+    ),
 )

@@ -12,6 +12,7 @@ import asyncio
 import importlib
 import inspect
 import json
+import pickle
 import runpy
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
@@ -164,6 +165,11 @@ def plugin_home(root: Path, installed: bool = True) -> Path:
 @pytest.fixture
 def run_program(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Iterator[Callable[..., ProgramRun]]:
     monkeypatch.setenv("PULUMI_HOME", str(plugin_home(tmp_path / "pulumi-home")))
+    # The SDK's serialize_provider wraps pickle._Pickler._batch_setitems once per dynamic resource and
+    # never unwraps it (https://github.com/pulumi/pulumi/issues/17803): one program run adds a few levels,
+    # but a whole tier in one process overflows the recursion limit. Restored after every test.
+    monkeypatch.setattr(pickle._Pickler, "_batch_setitems", pickle._Pickler._batch_setitems)
+    monkeypatch.setattr(pickle._Pickler, "save_dict", pickle._Pickler.save_dict)
     old_settings = runtime_settings.SETTINGS
     loops: list[asyncio.AbstractEventLoop] = []
 

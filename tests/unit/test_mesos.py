@@ -108,7 +108,7 @@ def test_three_master_plan_exact_ops_and_files(tmp_path: Path) -> None:
         f"app{part}:/fastdata/{app}"
         for app in ("kafka/broker-1", "kafka/broker-2", "kafka/broker-3", "spark/dispatcher")
         for part in ("-file", "")
-    ]
+    ] + ["apps-pruned:/fastdata/kafka/broker-"]
     assert set(phases["packages"]) == {"master-0", "agent-0", "agent-1", "agent-2"}
     assert phases["demo"] == {}
     assert list(phases["bootstrap"]) == ["master-0"], "the artifact server: the Mesos packages come from it"
