@@ -135,8 +135,20 @@ def test_counts_reconcile_with_what_was_sent_across_a_processor_restart(demo: di
 
         # Again, restarting the processor while the replay runs: checkpoints + overwrite semantics
         # must neither lose nor double-count anything.
+        before_restart, _ = processor_executors(demo)
         on_master(demo, "(sleep 3; systemctl restart fastdata-processor) >/dev/null 2>&1 &")
         sent2 = finite_replay(demo)
+        # the restarted driver is a new application: it needs its JVM, its executors and its HDFS state
+        # before it counts again, which takes longer than the quiet window of `settle`
+        deadline = time.monotonic() + 300
+        while time.monotonic() < deadline:
+            try:
+                app, hosts = processor_executors(demo)
+                if app != before_restart and hosts:
+                    break
+            except (ValueError, requests.RequestException):
+                pass
+            time.sleep(3)
         final = settle(demo["influx"], seconds=30, timeout=400)
         assert final - after == sent2, f"after a processor restart: sent {sent2}, counted {final - after}"
     finally:
