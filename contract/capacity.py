@@ -5,11 +5,10 @@ before `pulumi up` declares anything (infra/capacity.py) and against the nodes' 
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass
 
 from contract.schema import Platform, Role
-from contract.settings import Settings
+from contract.settings import Settings, mib
 
 
 @dataclass(frozen=True)
@@ -24,16 +23,6 @@ class Size:
 NODE_DAEMONS_MIB = 512
 DEMO_PRODUCER_MIB = 256
 MESOS_MASTER_MIB = 256 + 512
-
-_JVM = re.compile(r"([1-9]\d*)([mMgG])")
-
-
-def mib(size: str) -> int:
-    """512m / 2g (JVM) or 512M / 4G (container limits) in MiB."""
-    match = _JVM.fullmatch(size)
-    if match is None:
-        raise ValueError(f"not a size: {size!r}")
-    return int(match.group(1)) * (1024 if match.group(2) in "gG" else 1)
 
 
 def memory_needs(

@@ -271,8 +271,12 @@ def _jvm_sizes(
     return sizes
 
 
-def _mib(size: str) -> int:
-    return int(size[:-1]) * (1024 if size[-1] in "gG" else 1)
+def mib(size: str) -> int:
+    """512m / 2g (JVM) or 512M / 4G (container limits) in MiB."""
+    match = re.fullmatch(r"([1-9]\d*)([mMgG])", size)
+    if match is None:
+        raise ValueError(f"not a size: {size!r}")
+    return int(match.group(1)) * (1024 if match.group(2) in "gG" else 1)
 
 
 def parse_spark(c: Collector, raw: Any, agents: int, agents_key: str) -> SparkSettings:
@@ -290,7 +294,7 @@ def parse_spark(c: Collector, raw: Any, agents: int, agents_key: str) -> SparkSe
             value = int(str(d[name]))
         ints[name] = value
     cores, executor_cores = ints["workerCores"], ints["executorCores"]
-    worker_mib, executor_mib = _mib(sizes["workerMemory"]), _mib(sizes["executorMemory"])
+    worker_mib, executor_mib = mib(sizes["workerMemory"]), mib(sizes["executorMemory"])
     fits = c.check(
         executor_cores <= cores,
         "spark.executorCores",

@@ -278,46 +278,55 @@ def refresh_nodes(r: Remote) -> None:
     r.run(f"systemctl is-active --quiet {NAMENODE_UNIT} && {REFRESH_SCRIPT} || true", timeout=120)
 
 
+def _daemon_ops(
+    spec: DeploySpec, node: Node, what: str, unit: str, handler: str, heap: str, main_class: str
+) -> list[Op]:
+    """A daemon's unit rendered (restarted by `handler` when it changes) and running."""
+    key = what.lower()
+    return [
+        file_op(
+            f"hdfs-{key}-unit",
+            f"HDFS {what} unit on {node.name}",
+            f"/etc/systemd/system/{unit}",
+            unit_text(spec, what, daemon_argv(spec, heap, main_class)),
+            notify=[handler],
+        ),
+        service_op(f"hdfs-{key}-running", unit, f"HDFS {what} on {node.name}", satisfies=[handler]),
+    ]
+
+
 def plan_namenode(spec: DeploySpec, inventory: Cluster, node: Node) -> list[Op]:
-    argv = daemon_argv(spec, spec.hdfs.namenode_heap, "org.apache.hadoop.hdfs.server.namenode.NameNode")
+    unit, running = _daemon_ops(
+        spec,
+        node,
+        "NameNode",
+        NAMENODE_UNIT,
+        NAMENODE_HANDLER,
+        spec.hdfs.namenode_heap,
+        "org.apache.hadoop.hdfs.server.namenode.NameNode",
+    )
     return [
         *common_ops(spec, inventory, node, [NAMENODE_HANDLER]),
         directory_op("hdfs-name-dir", NAME_DIR, owner=USER, mode=0o700),
         *exclude_file_ops(spec, inventory),
-        file_op(
-            "hdfs-namenode-unit",
-            f"HDFS NameNode unit on {node.name}",
-            f"/etc/systemd/system/{NAMENODE_UNIT}",
-            unit_text(spec, "NameNode", argv),
-            notify=[NAMENODE_HANDLER],
-        ),
-        format_op(spec, inventory),
-        service_op(
-            "hdfs-namenode-running",
-            NAMENODE_UNIT,
-            f"HDFS NameNode on {node.name}",
-            satisfies=[NAMENODE_HANDLER],
-        ),
+        unit,
+        format_op(spec, inventory),  # after the unit, before the first start
+        running,
     ]
 
 
 def plan_datanode(spec: DeploySpec, inventory: Cluster, node: Node) -> list[Op]:
-    argv = daemon_argv(spec, spec.hdfs.datanode_heap, "org.apache.hadoop.hdfs.server.datanode.DataNode")
     return [
         *common_ops(spec, inventory, node, [DATANODE_HANDLER]),
         directory_op("hdfs-data-dir", DATA_DIR, owner=USER, mode=0o700),
-        file_op(
-            "hdfs-datanode-unit",
-            f"HDFS DataNode unit on {node.name}",
-            f"/etc/systemd/system/{DATANODE_UNIT}",
-            unit_text(spec, "DataNode", argv),
-            notify=[DATANODE_HANDLER],
-        ),
-        service_op(
-            "hdfs-datanode-running",
+        *_daemon_ops(
+            spec,
+            node,
+            "DataNode",
             DATANODE_UNIT,
-            f"HDFS DataNode on {node.name}",
-            satisfies=[DATANODE_HANDLER],
+            DATANODE_HANDLER,
+            spec.hdfs.datanode_heap,
+            "org.apache.hadoop.hdfs.server.datanode.DataNode",
         ),
     ]
 
