@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import json
 import shlex
 import shutil
 import tarfile
@@ -31,7 +32,7 @@ from roles.engine.executor import (
     wait_for,
 )
 from roles.engine.spec import DeploySpec, cache_for, resolve
-from roles.errors import ConfigError, FastdataError, HostKeyRejected
+from roles.errors import ConfigError, FastdataError, HostKeyRejected, OperationError
 from roles.platforms import PLATFORMS
 
 
@@ -387,10 +388,6 @@ def batch(
     """The demo's batch job over the Parquet archive, run on the cluster; returns its totals (and, with
     `reconcile`, the comparison with the streaming counts). Raises OperationError when it fails or the
     reconciliation finds a difference."""
-    import json
-
-    from roles.errors import OperationError
-
     progress = Progress(out)
     inventory, spec, platform = load(stack, inventory_file)
     if not spec.demo.enabled:

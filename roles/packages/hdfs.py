@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import json
 import shlex
+import time
 import uuid
 from collections.abc import Sequence
 
@@ -481,8 +482,6 @@ def datanode_refusals(ctx: DrainContext) -> list[str]:
 def decommission_datanode(ctx: DrainContext, timeout: float = 1200.0) -> str:
     """The DataNode listed in the NameNode's exclude file and `dfsadmin -refreshNodes`, then waited for
     until the NameNode reports it Decommissioned (its blocks re-replicated on the others), then stopped."""
-    import time
-
     nn = ctx.remote_for(namenode(ctx.cluster))
     entry = exclude_entry(ctx.node)
     nn.run(f"grep -qxF {q(entry)} {EXCLUDE_FILE} || echo {q(entry)} >> {EXCLUDE_FILE}")
