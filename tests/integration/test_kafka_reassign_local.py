@@ -1,8 +1,8 @@
-"""Scale out and drain against real Kafka 3.9 brokers on this machine (no containers): brokers 1-3 run the
-KRaft quorum, broker 4 joins later as a broker only. The product's balance op spreads the demo topic onto
-broker 4 (it leads a partition and holds replicas, throttles cleared afterwards); `fab drain`'s Kafka step
-moves everything off it again; a drain that would break the replication factor is refused; and no record
-is lost on the way (the end offsets stay what was produced).
+"""Scale out and drain against real Kafka brokers (the default version) on this machine, no containers:
+brokers 1-3 run the KRaft quorum, broker 4 joins later as a broker only. The product's balance op
+spreads the demo topic onto broker 4 (it leads a partition and holds replicas, throttles cleared
+afterwards); `fab drain`'s Kafka step moves everything off it again; a drain that would break the
+replication factor is refused; and no record is lost on the way (the end offsets stay what was produced).
 
 Each broker listens on its own loopback address (127.0.0.41-44), as the inventory's private IPs, so the
 product's commands (kafka.tool, bootstrap servers) run unchanged through a Remote that runs on this host.
@@ -22,6 +22,7 @@ from pathlib import Path
 import pytest
 
 from contract import Cluster
+from contract.schema import DEFAULT_VERSIONS
 from roles import lifecycle
 from roles.engine.drain import DrainRefused
 from roles.engine.executor import Platform
@@ -39,12 +40,18 @@ TOPIC = "crimes.raw"
 RECORDS = 3000
 
 
+VERSION = DEFAULT_VERSIONS["kafka"]
+
+
 def _libs() -> Path:
+    """The default Kafka's jars from the artifact cache, fetched (from Maven Central) when missing."""
     cache = Path(os.environ.get("FASTDATA_CACHE", ROOT / ".cache")) / "artifacts"
-    tars = sorted(cache.glob("kafka-libs-3.9.*.tar"))
-    if not tars:
-        pytest.fail(f"no Kafka jars in {cache}: run ./scripts/fetch-artifacts.sh")
-    return tars[-1]
+    tar = cache / f"kafka-libs-{VERSION}.tar"
+    if not tar.exists():
+        subprocess.run(
+            [str(ROOT / "scripts" / "fetch-artifacts.sh"), "--kafka", VERSION], check=True, timeout=1800
+        )
+    return tar
 
 
 def _properties(i: int, data: Path) -> str:
@@ -77,8 +84,9 @@ def _properties(i: int, data: Path) -> str:
 class Brokers:
     def __init__(self, root: Path) -> None:
         self.root = root
-        self.libs = root / "libs"
-        self.libs.mkdir()
+        self.libs_root = root / "opt"  # as kafka.LIBS_ROOT: one directory per version
+        self.libs = self.libs_root / VERSION
+        self.libs.mkdir(parents=True)
         with tarfile.open(_libs()) as tar:
             tar.extractall(self.libs, filter="data")
         self.procs: dict[int, subprocess.Popen[bytes]] = {}
@@ -146,6 +154,7 @@ def _cluster(root: Path, libs: Path) -> tuple[DeploySpec, Cluster]:
         for n, line in zip(data["nodes"], data["ssh"]["knownHosts"].splitlines(), strict=True)
     )
     data["settings"]["kafka"] = {"brokers": 4, "replicationFactor": 3}
+    data["settings"]["versions"]["kafka"] = VERSION
     return spec_from(data, {})
 
 
@@ -179,7 +188,7 @@ def brokers(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Brokers]:
 def test_scale_out_then_drain_with_real_brokers(
     brokers: Brokers, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(kafka, "libs_dir", lambda spec: str(brokers.libs))
+    monkeypatch.setattr(kafka, "LIBS_ROOT", str(brokers.libs_root))
     monkeypatch.setattr(kafka_reassign, "WORK_DIR", str(tmp_path / "reassign"))
     monkeypatch.setattr(
         kafka_reassign, "controller_ids", lambda inventory: {1, 2, 3}
@@ -233,7 +242,7 @@ def test_scale_out_then_drain_with_real_brokers(
     assert sum(4 in p.replicas for p in state.partitions) >= 4
     assert any(p.leader == 4 for p in state.partitions), "broker 4 leads a partition"
     assert all(p.in_sync for p in state.partitions)
-    throttles = _tool(spec, inv, "kafka.admin.ConfigCommand", "--describe --entity-type brokers --all")
+    throttles = _tool(spec, inv, kafka.config_command(spec), "--describe --entity-type brokers --all")
     assert "replication.throttled.rate=10485760" not in throttles, "--verify cleared the throttles"
     assert _end_offsets(spec, inv) == RECORDS
 
