@@ -579,14 +579,14 @@ def fetch(settings: Mapping[str, Any], root: Path, log: Any = print) -> dict[str
             wheel_dir = root / "wheels"
             wheel_dir.mkdir(exist_ok=True)
             if logical == "pyspark":
-                locked = _locked_for_nodes(NODE_SPARK_LOCK, "pyspark", sv)
+                locked = _locked_for_nodes(node_spark_lock(sv), "pyspark", sv)
                 log(f"artifacts: building the {locked.pin} wheel from PyPI (pip wheel; slow the first time)")
                 _pip_locked(["wheel", "--no-deps", "--no-build-isolation", "-w", str(wheel_dir)], [locked])
                 found = sorted(wheel_dir.glob(f"pyspark-{sv}-*.whl"))
             else:
                 spark_wheel = cache.get(names["pyspark"]).path
                 py4j_version = _py4j_requirement(spark_wheel).split("==", 1)[1]
-                locked = _locked_for_nodes(NODE_SPARK_LOCK, "py4j", py4j_version)
+                locked = _locked_for_nodes(node_spark_lock(sv), "py4j", py4j_version)
                 log(f"artifacts: downloading {locked.pin} from PyPI")
                 _pip_locked(["download", "--no-deps", "--only-binary=:all:", "-d", str(wheel_dir)], [locked])
                 found = sorted(wheel_dir.glob(f"py4j-{py4j_version}-*.whl"))
@@ -675,13 +675,21 @@ def _py4j_requirement(pyspark_wheel: Path) -> str:
     return m.group(1).replace(" ", "").replace("(", "")
 
 
+def node_spark_lock(version: str) -> Path:
+    """The lock of the nodes' pyspark + py4j for Spark `version`: node-spark.lock (the pyproject.toml pin)
+    or, for an older patch release listed in [tool.fastdata] node-spark-versions, node-spark-<v>.lock."""
+    older = NODE_SPARK_LOCK.with_name(f"node-spark-{version}.lock")
+    return older if older.is_file() else NODE_SPARK_LOCK
+
+
 def _locked_for_nodes(lock: Path, name: str, version: str) -> Locked:
     entry = read_lock(lock).get(canonical_name(name))
     if entry is None or entry.version != version:
         has = entry.pin if entry else "nothing"
         raise ArtifactMissing(
             f"the nodes need {name}=={version} but {_shown(lock)} locks {has}: set the pyspark pin "
-            f"in pyproject.toml to the Spark version you deploy (versions.spark) and run {RELOCK}"
+            f"in pyproject.toml to the Spark version you deploy (versions.spark), or add an older 3.5.x "
+            f"to [tool.fastdata] node-spark-versions there, and run {RELOCK}"
         )
     return entry
 

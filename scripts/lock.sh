@@ -7,6 +7,8 @@
 #                    pyproject.toml pins + their dependencies, for the nodes' CPython 3.11 manylinux x86_64
 #                    (binary wheels only), at the versions control.lock has (the tests run the same code).
 #   node-spark.lock  pyspark at its pyproject.toml pin (the sdist the nodes' wheel is built from) + py4j.
+#   node-spark-<v>.lock  the same for each older Spark patch release in [tool.fastdata] node-spark-versions
+#                    (clusters deployed with it roll to the pin).
 # Usage: ./scripts/lock.sh              re-lock after a pin changed; other packages keep their locked versions
 #        ./scripts/lock.sh --upgrade    also move every unpinned (transitive) package to its newest version
 # Commit requirements/ with the pyproject.toml change; tests/unit/test_locks.py fails while they disagree.
@@ -50,6 +52,7 @@ for req in data["project"]["dependencies"]:
 print("build\t" + "\t".join(data["build-system"]["requires"]))
 print("demo\t" + "\t".join(pins[re.sub(r"[-_.]+", "-", p).lower()] for p in DEMO_PACKAGES))
 print("spark\t" + pins["pyspark"])
+print("oldspark\t" + "\t".join(data.get("tool", {}).get("fastdata", {}).get("node-spark-versions", [])))
 EOF
 ) || die "could not read the lock inputs from pyproject.toml and roles/artifacts.py"
 field() { printf '%s\n' "$inputs" | sed -n "s/^$1\t//p" | tr '\t' '\n'; }
@@ -74,8 +77,21 @@ compile control.lock pyproject.toml --extra dev "$tmp/build-system.in"
 sed -n 's/^\([A-Za-z0-9._-]*==[^ ]*\).*/\1/p' "$tmp/control.lock" > "$tmp/control.constraints"
 compile node-demo.lock "$tmp/demo.in" --only-binary :all: -c "$tmp/control.constraints"
 compile node-spark.lock "$tmp/spark.in" -c "$tmp/control.constraints"
+locks=(control.lock node-demo.lock node-spark.lock)
+for v in $(field oldspark); do
+    echo "pyspark==$v" > "$tmp/spark-$v.in"
+    grep -v '^pyspark==' "$tmp/control.constraints" > "$tmp/control-but-pyspark.constraints"
+    compile "node-spark-$v.lock" "$tmp/spark-$v.in" -c "$tmp/control-but-pyspark.constraints"
+    sed -i "s|$tmp/control-but-pyspark.constraints|requirements/control.lock|" "$tmp/node-spark-$v.lock"
+    sed -i "s|$tmp/spark-$v.in|pyproject.toml [tool.fastdata] node-spark-versions|" "$tmp/node-spark-$v.lock"
+    locks+=("node-spark-$v.lock")
+done
+for f in requirements/node-spark-*.lock; do  # a version dropped from the list: its lock goes too
+    [ -e "$f" ] || continue
+    case " ${locks[*]} " in *" ${f#requirements/} "*) ;; *) git rm -q --cached "$f" 2>/dev/null || true; rm -f "$f"; log "$f: removed" ;; esac
+done
 
-for f in control.lock node-demo.lock node-spark.lock; do
+for f in "${locks[@]}"; do
     # uv's annotations name the temporary input files; say what they hold instead.
     sed -i -e "s|$tmp/build-system.in|pyproject.toml [build-system] requires|" \
         -e "s|$tmp/demo.in|pyproject.toml pins of DEMO_PACKAGES (roles/artifacts.py)|" \

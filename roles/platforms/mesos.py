@@ -106,8 +106,6 @@ AGENT_PORTS = "[1-21,23-5050,5052-32000]"
 MARATHON_HEAP = "512m"
 MASTER_WORK_DIR = "/var/lib/mesos/master"
 AGENT_WORK_DIR = "/var/lib/mesos/agent"
-# Spark on the agents is the pip-installed pyspark (roles/packages/spark.py); Debian 12's Python is 3.11.
-SPARK_HOME = f"{spark.VENV}/lib/python3.11/site-packages/pyspark"
 # The dispatcher is pinned to the first agent: spark-submit needs a stable mesos://host:7077.
 DISPATCHER = FIRST_AGENT
 BROKER_APPS = "/fastdata/kafka/broker-"  # + the broker id: one Marathon app per broker
@@ -462,8 +460,10 @@ def broker_app(spec: DeploySpec, inventory: Cluster, agent: Node) -> App:
 
 def dispatcher_app(spec: DeploySpec, inventory: Cluster) -> App:
     node = first_node(inventory, DISPATCHER)
+    # Spark on the agents is the pip-installed pyspark of the deployed version (roles/packages/spark.py)
+    spark_home = spark.spark_home(spec.versions.spark)
     argv = [
-        spark.SPARK_CLASS,
+        spark.spark_class(spec.versions.spark),
         "org.apache.spark.deploy.mesos.MesosClusterDispatcher",
         "--master",
         f"mesos://{zk_url(inventory, 'mesos')}",
@@ -479,9 +479,9 @@ def dispatcher_app(spec: DeploySpec, inventory: Cluster) -> App:
         f"{inventory.name}-spark",
         # drivers and executors run Spark from the pyspark venv every agent has
         "--conf",
-        f"spark.mesos.executor.home={SPARK_HOME}",
+        f"spark.mesos.executor.home={spark_home}",
         "--conf",
-        f"spark.mesos.dispatcher.driverDefault.spark.mesos.executor.home={SPARK_HOME}",
+        f"spark.mesos.dispatcher.driverDefault.spark.mesos.executor.home={spark_home}",
     ]
     env = {
         "MESOS_NATIVE_JAVA_LIBRARY": spec.binary("libmesos"),
@@ -490,7 +490,7 @@ def dispatcher_app(spec: DeploySpec, inventory: Cluster) -> App:
         "SPARK_DAEMON_MEMORY": spec.spark.master_heap,
         "HOME": "/var/lib/spark",
         # spark-class asks `python3` where pyspark lives: it must be the venv's (see spark.service)
-        "PATH": f"{spark.VENV}/bin:/usr/sbin:/usr/bin:/sbin:/bin",
+        "PATH": f"{spark.venv(spec.versions.spark)}/bin:/usr/sbin:/usr/bin:/sbin:/bin",
     }
     return pinned_app(
         "/fastdata/spark/dispatcher",

@@ -41,7 +41,9 @@ PLATFORM = Platform(
     handlers={
         **common.handlers(),
         kafka.HANDLER: kafka.handler(),
-        **spark.handlers(),
+        # the demo's processor is a client-mode driver on the first master: stopped before the Spark master
+        # restarts, started again (from its checkpoint) by the demo step once the workers rolled
+        **spark.handlers(drivers=(demo.UNITS["processor"],)),
         **hdfs.handlers(),
         **demo.handlers(),
     },

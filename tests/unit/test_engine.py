@@ -361,7 +361,7 @@ def test_standalone_plan_shape() -> None:
     phases = plan_phases(PLATFORM, spec, inv)  # type: ignore[arg-type]
     assert set(phases["prerequisites"]) == {"master-0", "agent-0", "agent-1", "agent-2", "public-agent-0"}
     master_keys = [o.key for o in phases["masters"]["master-0"]]
-    assert master_keys[-1] == "spark-master-running"
+    assert master_keys[-2:] == ["spark-master-running", "spark-master-current"]
     assert master_keys.index("hdfs-format") < master_keys.index("hdfs-namenode-running")
     agent_keys = [o.key for o in phases["agents"]["agent-2"]]
     assert agent_keys.index("kafka-storage") < agent_keys.index("kafka-running")

@@ -96,6 +96,25 @@ def test_node_locks_agree_with_pyproject_and_the_control_venv() -> None:
     )
 
 
+OLDER_SPARK = PROJECT["tool"]["fastdata"]["node-spark-versions"]
+
+
+def test_each_older_node_spark_version_has_its_lock_and_nothing_else_does() -> None:
+    """[tool.fastdata] node-spark-versions <-> requirements/node-spark-<v>.lock, each an older 3.5.x with
+    py4j at control.lock's version; the deploy reads the lock of the version it deploys."""
+    assert sorted(p.name for p in LOCKS.glob("node-spark-*.lock")) == sorted(
+        f"node-spark-{v}.lock" for v in OLDER_SPARK
+    ), f"-> {RELOCK}"
+    control = read_lock(LOCKS / "control.lock")
+    for v in OLDER_SPARK:
+        assert re.fullmatch(r"3\.5\.\d+", v) and v != artifacts.DEFAULT_SPARK, v
+        locked = read_lock(LOCKS / f"node-spark-{v}.lock")
+        assert locked["pyspark"].version == v and locked["py4j"].version == control["py4j"].version
+        assert all(e.hashes for e in locked.values())
+        assert artifacts.node_spark_lock(v).name == f"node-spark-{v}.lock"
+    assert artifacts.node_spark_lock(artifacts.DEFAULT_SPARK).name == "node-spark.lock"
+
+
 def test_demo_requirements_are_the_locked_set() -> None:
     demo = read_lock(LOCKS / "node-demo.lock")
     assert artifacts.demo_requirements() == sorted(entry.pin for entry in demo.values())

@@ -1,0 +1,209 @@
+"""A rolling Spark patch upgrade on real LXC nodes, the demo running: a throw-away local stack (1 master,
+3 agents, 1 public agent) deployed with Spark 3.5.3 and the demo producing at a steady rate;
+`versions.spark` changed to the default 3.5.x, `pulumi up`, `fab plan` and `fab deploy`. The master
+restarts first (the processor's driver stopped before it), then the workers one at a time, each gated on
+being back; the processor is resubmitted and resumes from its HDFS checkpoint. Afterwards every daemon and
+the driver run the new version, and every event in Kafka was counted exactly once (the end offsets of the
+topic = the sum of the counts in InfluxDB, the probe's events included on both sides).
+
+Stack, bridge and subnet come from FASTDATA_IT_SPARK_* (defaults it-spark-upgrade / fdspk0 /
+10.98.43.0/24) so that sessions sharing a machine never collide."""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import os
+import threading
+import time
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+import requests
+
+from contract import Cluster
+from contract.schema import DEFAULT_VERSIONS
+from roles import tasks
+from roles.demo import common as demo_common
+from roles.demo import systemd as demo
+from roles.engine import inventory as inv_mod
+from roles.engine.executor import Progress
+from roles.packages import kafka, spark
+from tests.cluster import pulumi, throwaway_stack, write_stack_file
+from tests.helpers import ROOT, report, run
+
+pytestmark = pytest.mark.integration
+STACK = os.environ.get("FASTDATA_IT_SPARK_STACK", "it-spark-upgrade")
+BRIDGE = os.environ.get("FASTDATA_IT_SPARK_BRIDGE", "fdspk0")
+SUBNET = os.environ.get("FASTDATA_IT_SPARK_SUBNET", "10.98.43.0/24")
+OLD = "3.5.3"
+NEW = DEFAULT_VERSIONS["spark"]
+RATE = 50  # the producer's events per second
+
+
+def overrides(version: str) -> dict[str, Any]:
+    return {
+        "local": {"bridge": BRIDGE, "subnet": SUBNET},
+        "demo": {"enabled": True, "speedup": 1200, "maxEventsPerSecond": RATE},
+        "versions": {"spark": version},
+    }
+
+
+@pytest.fixture
+def cluster() -> Iterator[Cluster]:
+    for version in (OLD, NEW):
+        run([str(ROOT / "scripts" / "fetch-artifacts.sh"), "--spark", version], timeout=1800)
+    with throwaway_stack(STACK, overrides(OLD)):
+        yield inv_mod.load_stack(STACK)
+
+
+def counted(cluster: Cluster) -> int:
+    """Every event the processor counted (all types, the probe's included)."""
+    resp = requests.get(
+        f"{demo_common.influx_url(cluster)}/query",
+        params={"db": demo_common.INFLUX_DB, "q": 'SELECT sum("count") FROM crime_counts'},
+        timeout=10,
+    )
+    resp.raise_for_status()
+    series = resp.json()["results"][0].get("series") or []
+    return int(series[0]["values"][0][1]) if series else 0
+
+
+def in_kafka(cluster: Cluster) -> int:
+    """Every event in the demo topic: the sum of its partitions' end offsets (nothing expires this soon)."""
+    from confluent_kafka import Consumer, TopicPartition
+
+    c = Consumer({"bootstrap.servers": kafka.bootstrap_servers(cluster), "group.id": f"it-{time.time()}"})
+    try:
+        parts = c.list_topics(demo_common.TOPIC, timeout=30).topics[demo_common.TOPIC].partitions
+        return sum(
+            c.get_watermark_offsets(TopicPartition(demo_common.TOPIC, p), timeout=30)[1] for p in parts
+        )
+    finally:
+        c.close()
+
+
+def settle(cluster: Cluster, quiet: float = 30, timeout: float = 600) -> int:
+    deadline = time.monotonic() + timeout
+    last, since = counted(cluster), time.monotonic()
+    while time.monotonic() < deadline:
+        time.sleep(3)
+        now = counted(cluster)
+        if now != last:
+            last, since = now, time.monotonic()
+        elif time.monotonic() - since >= quiet:
+            return now
+    raise AssertionError(f"counts still changing after {timeout:.0f}s (last total {last})")
+
+
+def on_nodes(cluster: Cluster, commands: dict[str, str]) -> dict[str, str]:
+    remotes, _ = tasks.connect_all(cluster, Progress(quiet=True))
+    try:
+        return {
+            name: remotes[name].run(cmd, check=False, timeout=120).stdout for name, cmd in commands.items()
+        }
+    finally:
+        for r in remotes.values():
+            r.close()
+
+
+def running_versions(cluster: Cluster) -> dict[str, str | None]:
+    """The Spark version each daemon's JVM runs (read from its class path), and the driver's pyspark."""
+    commands = {m.name: spark.running_facts(spark.MASTER_UNIT) for m in cluster.masters}
+    commands |= {a.name: spark.running_facts(spark.WORKER_UNIT) for a in cluster.agents}
+    out = {
+        n: (r[0] if (r := spark.parse_running(text)) else None)
+        for n, text in on_nodes(cluster, commands).items()
+    }
+    driver = on_nodes(
+        cluster,
+        {
+            cluster.masters[
+                0
+            ].name: f"{demo_common.VENV}/bin/python -c 'import pyspark; print(pyspark.__version__)'"
+        },
+    )
+    out["driver"] = driver[cluster.masters[0].name].strip() or None
+    return out
+
+
+class Flow:
+    """Samples the counted total every 5 s until stop(): the longest time it stood still."""
+
+    def __init__(self, cluster: Cluster) -> None:
+        self.cluster = cluster
+        self.samples: list[tuple[float, int]] = []
+        self.stopping = threading.Event()
+        self.thread = threading.Thread(target=self.sample)
+
+    def sample(self) -> None:
+        while not self.stopping.is_set():
+            with contextlib.suppress(requests.RequestException):
+                self.samples.append((time.monotonic(), counted(self.cluster)))
+            self.stopping.wait(5)
+
+    def longest_pause(self) -> float:
+        longest, since = 0.0, self.samples[0][0] if self.samples else 0.0
+        for (_, a), (t, b) in zip(self.samples, self.samples[1:], strict=False):
+            if b != a:
+                since = t
+            longest = max(longest, t - since)
+        return longest
+
+
+def test_spark_patch_upgrade_rolls_with_the_demo_running(cluster: Cluster) -> None:
+    first = tasks.deploy(STACK, None)
+    assert not first.failures
+    before = running_versions(cluster)
+    assert set(before.values()) == {OLD}, before
+
+    write_stack_file(STACK, overrides(NEW))
+    pulumi(STACK, "up", "--yes", "--skip-preview")
+    upgraded = inv_mod.load_stack(STACK)
+    assert upgraded.settings.versions.spark == NEW
+
+    plan_out = io.StringIO()
+    plan = tasks.deploy(STACK, None, dry_run=True, out=plan_out)
+    text = plan_out.getvalue()
+    master = cluster.masters[0].name
+    assert f"runs Spark {OLD}: to {NEW} (the master first)" in next(
+        line for line in text.splitlines() if f"[{master}" in line and "runs Spark" in line
+    ), text[-3000:]
+    for i, agent in enumerate(cluster.agents):
+        line = next(line for line in text.splitlines() if f"[{agent.name}" in line and "runs Spark" in line)
+        assert f"runs Spark {OLD}: to {NEW} (worker {i + 1} of {len(cluster.agents)}" in line, line
+    assert plan.changes > 0 and running_versions(cluster) == before, "the plan changed nothing"
+
+    flow = Flow(upgraded)
+    flow.thread.start()
+    t0 = time.monotonic()
+    out = io.StringIO()
+    try:
+        result = tasks.deploy(STACK, None, out=out)
+        seconds = time.monotonic() - t0
+        assert not result.failures, out.getvalue()[-3000:]
+        time.sleep(20)
+    finally:
+        flow.stopping.set()
+        flow.thread.join(30)
+    restarts = [r.host for r in result.results if r.key.startswith("restart:restart-spark-")]
+    assert restarts == [master, *(a.name for a in cluster.agents)], out.getvalue()[-3000:]
+    after = running_versions(upgraded)
+    assert set(after.values()) == {NEW}, after
+
+    # produced = counted: the producer stopped, the processor caught up, every event in Kafka counted once
+    on_nodes(upgraded, {master: f"systemctl stop {demo.UNITS['producer']}"})
+    try:
+        total = settle(upgraded)
+        events = in_kafka(upgraded)
+        assert total == events, f"{events} events in {demo_common.TOPIC}, {total} counted"
+    finally:
+        on_nodes(upgraded, {master: f"systemctl start {demo.UNITS['producer']}"})
+    report(
+        f"Spark {OLD} -> {NEW} rolling upgrade (master, then {len(cluster.agents)} workers one at a time, "
+        f"the processor resubmitted from its checkpoint) on the local stack: {seconds:.0f}s of `fab deploy`; "
+        f"counting paused at most {flow.longest_pause():.0f}s; {events} events in Kafka = {total} counted"
+    )
+    again = tasks.deploy(STACK, None)
+    assert again.changes == 0, [f"{r.host}: {r.name}" for r in again.results if r.status == "changed"]
