@@ -1,10 +1,17 @@
-"""A rolling Spark patch upgrade on real LXC nodes, the demo running: a throw-away local stack (1 master,
-3 agents, 1 public agent) deployed with Spark 3.5.3 and the demo producing at a steady rate;
+"""Rolling upgrades on real LXC nodes with the demo running: a throw-away local stack (1 master, 3 agents,
+1 public agent) deployed with Spark 3.5.3, Kafka 3.9.1 and the demo producing at a steady rate.
+
+First Spark:
 `versions.spark` changed to the default 3.5.x, `pulumi up`, `fab plan` and `fab deploy`. The master
 restarts first (the processor's driver stopped before it), then the workers one at a time, each gated on
 being back; the processor is resubmitted and resumes from its HDFS checkpoint. Afterwards every daemon and
 the driver run the new version, and every event in Kafka was counted exactly once (the end offsets of the
 topic = the sum of the counts in InfluxDB, the probe's events included on both sides).
+
+Then Kafka, on the same cluster: `versions.kafka` 3.9.1 -> the default 4.x, brokers rolled one at a time
+with the producer and the processor running; every broker on 4.x afterwards and, again, every event in
+Kafka counted exactly once. (Interruption, resumption and partition availability of the Kafka upgrade are
+test_kafka_upgrade_local.py's, with a producer of its own.)
 
 Stack, bridge and subnet come from FASTDATA_IT_SPARK_* (defaults it-spark-upgrade / fdspk0 /
 10.98.43.0/24) so that sessions sharing a machine never collide."""
@@ -39,22 +46,31 @@ BRIDGE = os.environ.get("FASTDATA_IT_SPARK_BRIDGE", "fdspk0")
 SUBNET = os.environ.get("FASTDATA_IT_SPARK_SUBNET", "10.98.43.0/24")
 OLD = "3.5.3"
 NEW = DEFAULT_VERSIONS["spark"]
+KAFKA_OLD = "3.9.1"
+KAFKA_NEW = DEFAULT_VERSIONS["kafka"]
 RATE = 50  # the producer's events per second
 
 
-def overrides(version: str) -> dict[str, Any]:
+def overrides(spark_version: str, kafka_version: str) -> dict[str, Any]:
     return {
         "local": {"bridge": BRIDGE, "subnet": SUBNET},
         "demo": {"enabled": True, "speedup": 1200, "maxEventsPerSecond": RATE},
-        "versions": {"spark": version},
+        "versions": {"spark": spark_version, "kafka": kafka_version},
     }
 
 
-@pytest.fixture
+# Module-scoped: the Kafka upgrade continues on the cluster the Spark upgrade left (one deploy for both).
+@pytest.fixture(scope="module")
 def cluster() -> Iterator[Cluster]:
-    for version in (OLD, NEW):
-        run([str(ROOT / "scripts" / "fetch-artifacts.sh"), "--spark", version], timeout=1800)
-    with throwaway_stack(STACK, overrides(OLD)):
+    for spark_version, kafka_version in ((OLD, KAFKA_OLD), (NEW, KAFKA_NEW)):
+        run(
+            [
+                str(ROOT / "scripts" / "fetch-artifacts.sh"),
+                *("--spark", spark_version, "--kafka", kafka_version),
+            ],
+            timeout=1800,
+        )
+    with throwaway_stack(STACK, overrides(OLD, KAFKA_OLD)):
         yield inv_mod.load_stack(STACK)
 
 
@@ -128,6 +144,25 @@ def running_versions(cluster: Cluster) -> dict[str, str | None]:
     return out
 
 
+def reconcile(cluster: Cluster) -> tuple[int, int]:
+    """produced = counted: the producer stopped, the processor caught up, every event in Kafka counted
+    once. Returns (events in Kafka, events counted); the producer runs again afterwards."""
+    master = cluster.masters[0].name
+    on_nodes(cluster, {master: f"systemctl stop {demo.UNITS['producer']}"})
+    try:
+        total = settle(cluster)
+        events = in_kafka(cluster)
+        assert total == events, f"{events} events in {demo_common.TOPIC}, {total} counted"
+    finally:
+        on_nodes(cluster, {master: f"systemctl start {demo.UNITS['producer']}"})
+    return events, total
+
+
+def kafka_versions(cluster: Cluster) -> dict[str, str | None]:
+    out = on_nodes(cluster, {b.name: kafka.RUNNING_FACTS for b in kafka.brokers(cluster)})
+    return {n: (r[0] if (r := kafka.parse_running(text)) else None) for n, text in out.items()}
+
+
 class Flow:
     """Samples the counted total every 5 s until stop(): the longest time it stood still."""
 
@@ -158,7 +193,7 @@ def test_spark_patch_upgrade_rolls_with_the_demo_running(cluster: Cluster) -> No
     before = running_versions(cluster)
     assert set(before.values()) == {OLD}, before
 
-    write_stack_file(STACK, overrides(NEW))
+    write_stack_file(STACK, overrides(NEW, KAFKA_OLD))
     pulumi(STACK, "up", "--yes", "--skip-preview")
     upgraded = inv_mod.load_stack(STACK)
     assert upgraded.settings.versions.spark == NEW
@@ -192,14 +227,7 @@ def test_spark_patch_upgrade_rolls_with_the_demo_running(cluster: Cluster) -> No
     after = running_versions(upgraded)
     assert set(after.values()) == {NEW}, after
 
-    # produced = counted: the producer stopped, the processor caught up, every event in Kafka counted once
-    on_nodes(upgraded, {master: f"systemctl stop {demo.UNITS['producer']}"})
-    try:
-        total = settle(upgraded)
-        events = in_kafka(upgraded)
-        assert total == events, f"{events} events in {demo_common.TOPIC}, {total} counted"
-    finally:
-        on_nodes(upgraded, {master: f"systemctl start {demo.UNITS['producer']}"})
+    events, total = reconcile(upgraded)
     report(
         f"Spark {OLD} -> {NEW} rolling upgrade (master, then {len(cluster.agents)} workers one at a time, "
         f"the processor resubmitted from its checkpoint) on the local stack: {seconds:.0f}s of `fab deploy`; "
@@ -207,3 +235,31 @@ def test_spark_patch_upgrade_rolls_with_the_demo_running(cluster: Cluster) -> No
     )
     again = tasks.deploy(STACK, None)
     assert again.changes == 0, [f"{r.host}: {r.name}" for r in again.results if r.status == "changed"]
+
+
+def test_kafka_upgrade_with_the_demo_running(cluster: Cluster) -> None:
+    assert set(kafka_versions(cluster).values()) == {KAFKA_OLD}
+    write_stack_file(STACK, overrides(NEW, KAFKA_NEW))
+    pulumi(STACK, "up", "--yes", "--skip-preview")
+    upgraded = inv_mod.load_stack(STACK)
+    flow = Flow(upgraded)
+    flow.thread.start()
+    t0 = time.monotonic()
+    out = io.StringIO()
+    try:
+        result = tasks.deploy(STACK, None, out=out)
+        seconds = time.monotonic() - t0
+        assert not result.failures, out.getvalue()[-3000:]
+        time.sleep(20)
+    finally:
+        flow.stopping.set()
+        flow.thread.join(30)
+    restarts = [r.host for r in result.results if r.key == f"restart:{kafka.HANDLER}"]
+    assert restarts == [n.name for n in kafka.rolling_order(upgraded)], out.getvalue()[-3000:]
+    assert set(kafka_versions(upgraded).values()) == {KAFKA_NEW}
+    events, total = reconcile(upgraded)
+    report(
+        f"Kafka {KAFKA_OLD} -> {KAFKA_NEW} rolling upgrade with the demo running (producer + processor on "
+        f"the cluster): {seconds:.0f}s of `fab deploy`; counting paused at most {flow.longest_pause():.0f}s; "
+        f"{events} events in Kafka = {total} counted"
+    )
