@@ -14,11 +14,13 @@ Where things run:
 from __future__ import annotations
 
 import shlex
+from collections.abc import Callable
 
 from contract import Cluster, Node
 from roles.demo import common
+from roles.engine.connection import Remote
 from roles.engine.executor import Check, Gate, Handler, Op, RemoteFor, Step
-from roles.engine.ops import file_op, service_op, unit_handler
+from roles.engine.ops import file_op, http_get, service_op, unit_active, unit_handler
 from roles.engine.placement import FIRST_BROKER, FIRST_MASTER, FIRST_PUBLIC_AGENT, first_node
 from roles.engine.spec import DeploySpec, demo_enabled
 from roles.engine.templates import render
@@ -108,9 +110,48 @@ STEPS = (
 )
 
 
+def _answers(unit: str, url: str) -> Callable[[Remote], Check]:
+    """Health after a restart: the unit active and `url` (on the node itself) answering."""
+
+    def check(r: Remote) -> Check:
+        state = unit_active(unit)(r)
+        if not state.ok:
+            return state
+        ok = r.run(http_get(url), check=False, timeout=30).ok
+        return Check(ok, f"{unit} active, {url} {'answering' if ok else 'not answering yet'}")
+
+    return check
+
+
+def _processor_running(r: Remote) -> Check:
+    """Health after the processor's restart: the Spark master on this node (the first master) lists the
+    application RUNNING again (its executors: the apps-healthy gate after the phase)."""
+    state = unit_active(UNITS["processor"])(r)
+    if not state.ok:
+        return state
+    out = r.run(http_get(f"http://{r.node.private_ip}:{spark.MASTER_UI}/json"), check=False, timeout=30)
+    if not out.ok:
+        return Check(False, f"Spark master UI on {r.node.name} not answering")
+    states = [
+        str(a.get("state")) for a in spark.parse_apps(out.stdout) if a.get("name") == common.PROCESSOR_APP
+    ]
+    return Check(
+        "RUNNING" in states, f"{common.PROCESSOR_APP} on the Spark master: {states or 'not submitted'}"
+    )
+
+
 def handlers() -> dict[str, Handler]:
+    """Each app's restart, gated on it being back: the producer's and the dashboard's /healthz answering,
+    the processor RUNNING on the Spark master (one instance each: nothing to roll across)."""
+    healthy = {
+        "producer": _answers(UNITS["producer"], f"http://127.0.0.1:{common.PRODUCER_METRICS_PORT}/healthz"),
+        "processor": _processor_running,
+        "dashboard": _answers(UNITS["dashboard"], f"http://127.0.0.1:{common.DASHBOARD_PORT}/healthz"),
+    }
     return {
-        HANDLERS[name]: unit_handler(HANDLERS[name], f"demo {name} restarted", unit, rolling=False)
+        HANDLERS[name]: unit_handler(
+            HANDLERS[name], f"demo {name} restarted", unit, healthy[name], rolling=False, timeout=240
+        )
         for name, unit in UNITS.items()
     }
 

@@ -190,3 +190,41 @@ def test_plan_shows_the_roll_in_order_and_changes_nothing() -> None:
     for i, name in enumerate(("agent-0", "agent-1", "agent-2")):
         assert f"[{name}" in lines[i + 1] and f"worker {i + 1} of 3" in lines[i + 1], lines
     assert log == [], "a plan restarts nothing"
+
+
+# --- the demo apps' restarts are health-gated too ---------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("name", "healthy_answer", "unhealthy_answer"),
+    [
+        ("producer", ("/healthz", "ok", 0), ("/healthz", "", 1)),
+        ("dashboard", ("/healthz", "ok", 0), ("/healthz", "", 1)),
+        (
+            "processor",
+            (":8080/json", json.dumps({"activeapps": [{"name": "crime-processor", "state": "RUNNING"}]}), 0),
+            (":8080/json", json.dumps({"activeapps": [{"name": "crime-processor", "state": "WAITING"}]}), 0),
+        ),
+    ],
+)
+def test_a_demo_app_restart_waits_for_the_app_to_be_back(
+    name: str, healthy_answer: tuple[str, str, int], unhealthy_answer: tuple[str, str, int]
+) -> None:
+    handler = demo.handlers()[demo.HANDLERS[name]]
+    assert handler.healthy is not None
+
+    def host(answer: tuple[str, str, int], unit_state: str = "active") -> FakeHost:
+        marker, text, rc = answer
+
+        def respond(cmd: str) -> RunResult | None:
+            if cmd.startswith("systemctl is-active"):
+                return RunResult(cmd, 0, unit_state + "\n", "")
+            if marker in cmd:
+                return RunResult(cmd, rc, text, "")
+            return None
+
+        return FakeHost("master-0", handler=respond)
+
+    assert handler.healthy(host(healthy_answer)).ok  # type: ignore[arg-type]
+    assert not handler.healthy(host(unhealthy_answer)).ok  # type: ignore[arg-type]
+    assert not handler.healthy(host(healthy_answer, "activating")).ok  # type: ignore[arg-type]
