@@ -8,7 +8,8 @@
   platform"). The installed version file decides: install, already installed, or an upgrade (not done:
   reported);
 - packages: HDFS, Kafka and Spark through the package API (Cosmos) from the first master, options
-  rendered from the spec; installed once, a changed options file is reported as needing an update. HDFS
+  rendered from the spec; installed once, a changed request updates the running service in place
+  (Cosmos' service update; a lower broker or DataNode count is refused: the schedulers cannot shrink). HDFS
   is the package's HA layout (dcos-commons' hdfs: journal and name nodes, a DataNode per private agent);
   Spark's drivers and executors get its hdfs-site/core-site through the Spark package's `hdfs.config-url`;
 - demo: the Marathon apps of roles/demo/marathon.py (as on the mesos platform) on DC/OS's Marathon, and
@@ -552,13 +553,57 @@ LIST_HEADERS = {
     "Content-Type": MEDIA.format(kind="list-request", version="v1"),
     "Accept": MEDIA.format(kind="list-response", version="v1"),
 }
+# Cosmos' service API (`dcos <package> update start --options` uses it) [media types unverified]
+SERVICE_MEDIA = "application/vnd.dcos.service.{kind}+json;charset=utf-8;version=v1"
+UPDATE_HEADERS = {
+    "Content-Type": SERVICE_MEDIA.format(kind="update-request"),
+    "Accept": SERVICE_MEDIA.format(kind="update-response"),
+}
 COSMOS_MARK = "@@fastdata-cosmos"
 SERVICE_NAMES = {"hdfs": "hdfs", "kafka": "kafka", "spark": "spark"}
+# Pod counts the packages' schedulers (dcos-commons) cannot lower: a running service only grows
+# (PodSpecsCannotShrink); option path -> what it counts.
+NO_SHRINK = {"kafka": (("brokers", "count"), "brokers"), "hdfs": (("data_node", "count"), "DataNodes")}
 
 
 def cosmos_url(inventory: Cluster, action: str) -> str:
     """The package API through the first master's Admin Router (open: oauth_enabled is false)."""
     return f"http://{first_node(inventory, FIRST_MASTER).private_ip}:{ADMIN_ROUTER_PORT}/package/{action}"
+
+
+def service_url(inventory: Cluster, action: str) -> str:
+    return (
+        f"http://{first_node(inventory, FIRST_MASTER).private_ip}:{ADMIN_ROUTER_PORT}/cosmos/service/{action}"
+    )
+
+
+def _at(options: Mapping[str, Any], path: tuple[str, ...]) -> Any:
+    value: Any = options
+    for key in path:
+        value = value.get(key) if isinstance(value, Mapping) else None
+    return value
+
+
+def option_changes(old: Mapping[str, Any], new: Mapping[str, Any], prefix: str = "") -> list[str]:
+    """`a.b: x -> y` for every leaf option that differs (added or removed ones too)."""
+    out = []
+    for key in sorted(set(old) | set(new)):
+        a, b = old.get(key), new.get(key)
+        if isinstance(a, Mapping) and isinstance(b, Mapping):
+            out += option_changes(a, b, f"{prefix}{key}.")
+        elif a != b:
+            out.append(f"{prefix}{key}: {json.dumps(a)} -> {json.dumps(b)}")
+    return out
+
+
+def applied_request(marker: str) -> dict[str, Any] | None:
+    """The request last applied, as the marker keeps it (None: a marker of an earlier fastdata, which kept
+    only its digest, or none)."""
+    try:
+        data = json.loads(marker)
+    except json.JSONDecodeError:
+        return None
+    return data if isinstance(data, dict) else None
 
 
 def hdfs_endpoints(service: str) -> str:
@@ -643,8 +688,9 @@ def installed_packages(resp: HttpResponse) -> dict[str, str] | None:
     return out
 
 
-def package_state(res: RunResult, app_id: str, digest: str) -> tuple[str, str]:
-    """(state, detail): installed | absent | changed | error, from the marker file and /package/list."""
+def package_state(res: RunResult, app_id: str, request: Mapping[str, Any]) -> tuple[str, str]:
+    """(state, detail): installed | absent | changed | error, from the marker file (the request last
+    applied) and /package/list; a changed state names the options that differ."""
     marker, _, listing = res.stdout.partition(f"{COSMOS_MARK}\n")
     resp = parse_http(RunResult(res.command, res.exit_code, listing, res.stderr))
     packages = installed_packages(resp)
@@ -652,8 +698,25 @@ def package_state(res: RunResult, app_id: str, digest: str) -> tuple[str, str]:
         return "error", f"package API: {resp.describe()}"
     if app_id not in packages:
         return "absent", f"{app_id} not installed"
-    if marker.strip() != digest:
-        why = "by hand or by an earlier version" if not marker.strip() else "with other options"
+    applied = applied_request(marker)
+    if applied != request:
+        if not marker.strip():
+            why = "by hand or by an earlier version"
+        elif applied is None:
+            why = "with other options"
+        else:
+            versions = [f"packageVersion: {applied.get('packageVersion')} -> {request.get('packageVersion')}"]
+            changes = option_changes(applied.get("options") or {}, request.get("options") or {})
+            why = (
+                "with other options ("
+                + "; ".join(
+                    [
+                        *(versions if applied.get("packageVersion") != request.get("packageVersion") else []),
+                        *changes,
+                    ]
+                )
+                + ")"
+            )
         return "changed", f"{packages[app_id]} installed as {app_id} {why}; it needs an update"
     return "installed", f"{packages[app_id]} installed as {app_id} with these options"
 
@@ -662,28 +725,53 @@ def package_ops(spec: DeploySpec, inventory: Cluster, node: Node, package: str) 
     request = install_request(spec, inventory, package)
     app_id = "/" + str(request["options"]["service"]["name"])
     path, marker = f"{PACKAGES_DIR}/{package}.json", f"{PACKAGES_DIR}/{package}.installed"
+    update_path = f"{PACKAGES_DIR}/{package}.update.json"
     text = json.dumps(request, indent=2, sort_keys=True) + "\n"
-    digest = hashlib.sha256(text.encode()).hexdigest()
     listing = json.dumps({"packageName": package})
     probe = f"cat {marker} 2>/dev/null; echo {COSMOS_MARK}; printf %s {q(listing)} | " + http_command(
         "POST", cosmos_url(inventory, "list"), "-", LIST_HEADERS
     )
 
-    def act(r: Remote, state: str, detail: str) -> None:
-        if state == "changed":
-            raise OperationError(
-                f"{detail}: fastdata does not reinstall a running service. Apply {path} on {node.name} with "
-                f"`dcos {package} update start --options=<its options>` (or uninstall {app_id} and re-run)"
-            )
-        if state == "error":
-            raise OperationError(f"{detail}; is the cluster up (fab status)?")
-        resp = http(r, "POST", cosmos_url(inventory, "install"), path, INSTALL_HEADERS)
+    def update(r: Remote) -> None:
+        """A changed request: the running service updated in place (Cosmos' service update, what `dcos
+        <package> update start --options` does; its scheduler rolls the change), never reinstalled."""
+        applied = applied_request(r.run(f"cat {marker} 2>/dev/null || true").stdout)
+        if package in NO_SHRINK and applied is not None:
+            where, what = NO_SHRINK[package]
+            have, want = _at(applied.get("options") or {}, where), _at(request["options"], where)
+            if isinstance(have, int) and isinstance(want, int) and want < have:
+                raise OperationError(
+                    f"the DC/OS {package} package runs {have} {what} and cannot remove any (its scheduler "
+                    f"refuses a smaller {'.'.join(where)}: {have} -> {want}). Nothing was changed. Keep "
+                    f"{have} (settings for {package}), or move the data off and reinstall {app_id}"
+                )
+        body = {
+            "appId": app_id,
+            "packageVersion": request["packageVersion"],
+            "options": request["options"],
+            "replace": True,  # the whole options document, as rendered: no stored option survives
+        }
+        r.put(json.dumps(body, indent=2, sort_keys=True).encode() + b"\n", update_path, 0o600)
+        resp = http(r, "POST", service_url(inventory, "update"), update_path, UPDATE_HEADERS)
         if resp.status != 200:
             raise OperationError(
-                f"the package API refused {package}: {cosmos_errors(resp)}; the request is {path} on "
-                f"{node.name} (`fab render` writes it too)"
+                f"the service API refused the update of {app_id}: {cosmos_errors(resp)}; the request is "
+                f"{update_path} on {node.name}. Nothing was changed"
             )
-        r.run(f"echo {digest} > {marker}")
+
+    def act(r: Remote, state: str, detail: str) -> None:
+        if state == "error":
+            raise OperationError(f"{detail}; is the cluster up (fab status)?")
+        if state == "changed":
+            update(r)
+        else:
+            resp = http(r, "POST", cosmos_url(inventory, "install"), path, INSTALL_HEADERS)
+            if resp.status != 200:
+                raise OperationError(
+                    f"the package API refused {package}: {cosmos_errors(resp)}; the request is {path} on "
+                    f"{node.name} (`fab render` writes it too)"
+                )
+        r.run(f"cp {path} {marker}")  # the request applied: what the next run compares with
 
     return [
         file_op(f"{package}-install-request", f"{package} install request (options)", path, text),
@@ -691,7 +779,7 @@ def package_ops(spec: DeploySpec, inventory: Cluster, node: Node, package: str) 
             f"package:{package}",
             f"DC/OS package {package} installed",
             probe,
-            lambda res: package_state(res, app_id, digest),
+            lambda res: package_state(res, app_id, request),
             act,
         ),
     ]

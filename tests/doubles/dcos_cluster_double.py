@@ -16,7 +16,13 @@ Per master, on its address:
   (mesosphere/dcos-kafka-service, mesosphere/spark-build, mesosphere/dcos-commons frameworks/hdfs;
   docs/reference/dcos-mesos.md 5.1, 5.2), with Cosmos' error shape {type, message, data: {errors}}; an
   installed service name answers 409 PackageAlreadyInstalled. Unknown option properties are refused
-  (assumes the schemas' additionalProperties: false **[unverified]**).
+  (assumes the schemas' additionalProperties: false **[unverified]**). The service API `POST
+  /cosmos/service/update` ({appId, packageVersion?, options?, replace}; media type
+  application/vnd.dcos.service.update-request+json;version=v1, response ...update-response...
+  **[unverified]**) updates an installed service: unknown appId 404 MarathonAppNotFound, options checked
+  as on install (merged into the stored ones unless replace), and a lower kafka `brokers.count` or hdfs
+  `data_node.count` refused (the dcos-commons scheduler's PodSpecsCannotShrink, which the real scheduler
+  reports in its plan after accepting the update: the double answers 400 ServiceUpdateError at once).
 - An installed hdfs package's scheduler (dcos-commons SDK) behind Admin Router at
   `/service/<name>/v1/plans/deploy`: phases journal (3 nodes), name (2), data (data_node.count), each
   pod type one per agent (hostname UNIQUE), so the plan is COMPLETE only when the joined private agents
@@ -58,6 +64,8 @@ from spark_dispatcher_double import Dispatcher
 
 VERSION = "2.2.1"
 MEDIA = "application/vnd.dcos.package.{kind}+json;charset=utf-8;version={version}"
+SERVICE_MEDIA = "application/vnd.dcos.service.{kind}+json;charset=utf-8;version=v1"
+NO_SHRINK = {"kafka": ("brokers", "count"), "hdfs": ("data_node", "count")}
 PRIVATE_PORTS = [[1025, 2180], [2182, 3887], [3889, 5049], [5052, 8079], [8082, 8180], [8182, 32000]]
 PUBLIC_PORTS = [[1, 21], [23, 5050], [5052, 32000]]
 
@@ -234,6 +242,72 @@ class Cosmos:
         self.agents = agents or (lambda: [])
         self.lock = threading.Lock()
 
+    def handle_service(self, req: Request) -> tuple[int, Any, dict[str, str]]:
+        if req.path != "/cosmos/service/update" or req.method != "POST":
+            return _error(404, "NotFound", f"{req.method} {req.path} is not part of this double")
+        request_type = SERVICE_MEDIA.format(kind="update-request")
+        if req.headers.get("content-type", "").replace(" ", "").lower() != request_type.lower():
+            return _error(415, "UnsupportedContentType", f"Content-Type must be {request_type}")
+        response_type = SERVICE_MEDIA.format(kind="update-response")
+        if response_type not in {
+            a.strip() for a in req.headers.get("accept", "").replace(" ", "").split(",")
+        }:
+            return _error(406, "NotAcceptable", f"Accept must be {response_type}")
+        try:
+            body = json.loads(req.body or b"null")
+        except json.JSONDecodeError as exc:
+            return _error(400, "JsonParsingError", f"Invalid JSON: {exc}")
+        fields = {"appId": str, "packageName": str, "packageVersion": str, "options": dict, "replace": bool}
+        problems = option_errors(body, fields)
+        for required in ("appId", "replace"):
+            if isinstance(body, dict) and required not in body:
+                problems.append({"path": f"/{required}", "message": "missing required property"})
+        if problems:
+            return _error(400, "JsonSchemaMismatch", "Request body failed validation", problems)
+        with self.lock:
+            return self.update(body)
+
+    def update(self, body: Mapping[str, Any]) -> tuple[int, Any, dict[str, str]]:
+        app_id = body["appId"]
+        current = self.installed.get(app_id)
+        if current is None:
+            return _error(
+                404, "MarathonAppNotFound", f"Unable to locate service with marathon appId: [{app_id}]"
+            )
+        name = current["name"]
+        versions, schema = CATALOG[name]
+        version = body.get("packageVersion", current["version"])
+        if version not in versions:
+            return _error(400, "VersionNotFound", f"Version [{version}] of package [{name}] not found")
+        given = body.get("options") or {}
+        options = given if body["replace"] else _merged(current["options"], given)
+        problems = option_errors(options, schema)
+        if problems:
+            return _error(400, "JsonSchemaMismatch", "Options JSON failed validation", problems)
+        if name in NO_SHRINK:
+            group, key = NO_SHRINK[name]
+            have = (current["options"].get(group) or {}).get(key)
+            want = (options.get(group) or {}).get(key)
+            if isinstance(have, int) and isinstance(want, int) and want < have:
+                return _error(
+                    400,
+                    "ServiceUpdateError",
+                    f"PodSpecsCannotShrink: pod {group} cannot shrink from {have} to {want} instances",
+                )
+        current.update(version=version, options=options)
+        if name == "hdfs" and app_id.strip("/") in self.schedulers:
+            count = int((options.get("data_node") or {}).get("count", 3))
+            self.schedulers[app_id.strip("/")].counts["data"] = count
+        return (
+            200,
+            {
+                "marathonDeploymentId": f"deploy-{app_id.strip('/')}",
+                "package": current,
+                "resolvedOptions": options,
+            },
+            {},
+        )
+
     def handle(self, req: Request) -> tuple[int, Any, dict[str, str]]:
         action = req.path.removeprefix("/package/")
         if action not in ("install", "list") or req.method != "POST":
@@ -305,6 +379,13 @@ class Cosmos:
             count = int((options.get("data_node") or {}).get("count", 3))
             self.schedulers[app_id.strip("/")] = HdfsScheduler(count, self.agents)
         return 200, {"packageName": name, "packageVersion": version, "appId": app_id}, {}
+
+
+def _merged(old: Mapping[str, Any], new: Mapping[str, Any]) -> dict[str, Any]:
+    out = dict(old)
+    for k, v in new.items():
+        out[k] = _merged(old[k], v) if isinstance(v, Mapping) and isinstance(old.get(k), Mapping) else v
+    return out
 
 
 class HdfsScheduler:
@@ -408,6 +489,8 @@ class DcosCluster:
             return self.exhibitor_api(Request(req.method, "/exhibitor/v1/cluster/status", "", b""))
         if req.path.startswith("/package/"):
             return self.cosmos.handle(req)
+        if req.path.startswith("/cosmos/service/"):
+            return self.cosmos.handle_service(req)
         if req.path.startswith("/service/"):
             service, _, rest = req.path.removeprefix("/service/").partition("/")
             backend = self.cosmos.dispatchers.get(service) or self.cosmos.schedulers.get(service)

@@ -9,6 +9,7 @@ cluster double serves each master's dcos-version.json from what that double wrot
 
 from __future__ import annotations
 
+import copy
 import dataclasses
 import functools
 import hashlib
@@ -217,15 +218,83 @@ def test_packages_install_once_and_changed_options_are_reported(
     assert probe(cluster, dcos.probe_hdfs) == Check(
         True, "HDFS deploy plan COMPLETE: name nodes and 3 DataNodes (every agent)"
     )
-    changed = with_kafka(cluster.spec, partitions=12)
-    file_op, package_op = package_ops(cluster, changed)[3:5]
-    file_op.apply(remote)
-    state = package_op.check(remote)
-    assert state == Check(
-        False, "kafka 2.10.0-2.4.0 installed as /kafka with other options; it needs an update"
-    )
-    with pytest.raises(OperationError, match="does not reinstall a running service"):
+
+    # the cluster is the module's: what this test changes in the double and on the node is put back after
+    saved = copy.deepcopy(cluster.double.cosmos.installed["/kafka"])
+    marker = f"{dcos.PACKAGES_DIR}/kafka.installed"
+    saved_marker = remote.run(f"cat {marker}").stdout
+    try:
+        # a changed option: the running service is updated in place (Cosmos' service update), not reinstalled
+        changed = with_kafka(cluster.spec, partitions=12)
+        file_op, package_op = package_ops(cluster, changed)[3:5]
+        file_op.apply(remote)
+        state = package_op.check(remote)
+        assert not state.ok and state.detail.startswith(
+            "kafka 2.10.0-2.4.0 installed as /kafka with other options ("
+        )
+        assert "kafka.num_partitions: 6 -> 12" in state.detail, state.detail
         package_op.apply(remote)
+        assert package_op.check(remote).ok
+        assert cluster.double.cosmos.installed["/kafka"]["options"]["kafka"]["num_partitions"] == 12
+        assert converge(remote, package_ops(cluster, changed)) == [], "updated once"
+
+        # scale out: one more broker in the package's count; scale in: refused before the API is called
+        grown = with_kafka(changed, brokers=4)
+        assert converge(remote, package_ops(cluster, grown)) == ["kafka-install-request", "package:kafka"]
+        assert cluster.double.cosmos.installed["/kafka"]["options"]["brokers"]["count"] == 4
+        shrunk = with_kafka(changed, brokers=3)
+        file_op, package_op = package_ops(cluster, shrunk)[3:5]
+        file_op.apply(remote)
+        assert "brokers.count: 4 -> 3" in package_op.check(remote).detail
+        with pytest.raises(
+            OperationError, match=r"runs 4 brokers and cannot remove any .*4 -> 3\)\. Nothing was changed"
+        ):
+            package_op.apply(remote)
+        assert cluster.double.cosmos.installed["/kafka"]["options"]["brokers"]["count"] == 4
+    finally:
+        cluster.double.cosmos.installed["/kafka"] = saved
+        remote.put(saved_marker.encode(), marker)
+        package_ops(cluster, cluster.spec)[3].apply(remote)  # the install request as the spec renders it
+
+
+@pytest.mark.parametrize(
+    ("update", "headers", "error"),
+    [
+        ({"appId": "/nope", "replace": True}, dcos.UPDATE_HEADERS, "HTTP 404 MarathonAppNotFound"),
+        ({"appId": "/kafka"}, dcos.UPDATE_HEADERS, "/replace: missing required property"),
+        ({"appId": "/kafka", "replace": False}, dcos.INSTALL_HEADERS, "HTTP 415 UnsupportedContentType"),
+        (
+            {"appId": "/kafka", "replace": False, "options": {"brokers": {"count": 2}}},
+            dcos.UPDATE_HEADERS,
+            "HTTP 400 ServiceUpdateError: PodSpecsCannotShrink: pod brokers cannot shrink from 3 to 2",
+        ),
+        (
+            {"appId": "/hdfs", "replace": False, "options": {"data_node": {"count": 2}}},
+            dcos.UPDATE_HEADERS,
+            "PodSpecsCannotShrink: pod data_node cannot shrink from 3 to 2",
+        ),
+        (
+            {"appId": "/kafka", "replace": False, "options": {"brokers": {"cnt": 4}}},
+            dcos.UPDATE_HEADERS,
+            "(/brokers: object instance has properties which are not allowed: [cnt])",
+        ),
+    ],
+)
+def test_the_service_update_double_refuses_what_cosmos_and_the_scheduler_refuse(
+    cluster: Cluster,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    update: dict[str, Any],
+    headers: dict[str, str],
+    error: str,
+) -> None:
+    installed(cluster, monkeypatch, packages=True)
+    body = tmp_path / "update.json"
+    body.write_text(json.dumps(update))
+    remote = cluster.remote_for(cluster.inv.masters[0])
+    resp = http_request(remote, "POST", dcos.service_url(cluster.inv, "update"), str(body), headers)
+    assert error in dcos.cosmos_errors(resp)
+    assert cluster.double.cosmos.installed["/kafka"]["options"]["brokers"]["count"] == 3
 
 
 @pytest.mark.parametrize(
