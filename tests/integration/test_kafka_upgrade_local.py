@@ -1,7 +1,9 @@
-"""A rolling Kafka upgrade on real LXC nodes: a throw-away local stack (1 master, 3 agents, the demo off)
-deployed with Kafka 3.9.1, a producer writing numbered events at a steady rate; `versions.kafka` changed
-to the default 4.x and `fab deploy` run again. Throughout, no partition is offline; afterwards every
-broker runs 4.x, metadata.version is final, and every acknowledged event is in the topic exactly once.
+"""A rolling Kafka upgrade of a static-quorum cluster on real LXC nodes (1 master, 3 agents, the demo off):
+deployed with Kafka 3.9.1 and `kafka.quorum: static`, a producer writing numbered events at a steady
+rate; `versions.kafka` changed to the default 4.x and `fab deploy` run again; then the documented
+migration to a dynamic quorum. Throughout, no partition is offline and every acknowledged event is in the
+topic exactly once. The helpers here (Traffic, consumed, interrupted_deploy) also serve the upgrade of a
+dynamic-quorum cluster with the demo running, interrupted and resumed: test_spark_upgrade_local.py.
 
 Stack, bridge and subnet come from FASTDATA_IT_UPGRADE_* (defaults it-kafka-upgrade / fdkup0 /
 10.98.42.0/24) so that sessions sharing a machine never collide."""
@@ -57,14 +59,6 @@ def overrides(version: str, quorum: str = "dynamic") -> dict[str, Any]:
 def fetch_both() -> None:
     for version in (OLD, NEW):
         run([str(ROOT / "scripts" / "fetch-artifacts.sh"), "--kafka", version], timeout=1800)
-
-
-# Function-scoped: each test has its own stack on the same bridge, one after the other (never two at once).
-@pytest.fixture
-def cluster() -> Iterator[Cluster]:
-    fetch_both()
-    with throwaway_stack(STACK, overrides(OLD)):
-        yield inv_mod.load_stack(STACK)
 
 
 @pytest.fixture
@@ -163,11 +157,11 @@ def running_versions(cluster: Cluster) -> dict[str, str | None]:
             r.close()
 
 
-def interrupted_deploy(after: str) -> str:
+def interrupted_deploy(stack: str, after: str) -> str:
     """`fab deploy` killed (SIGKILL, the whole process group: like a control machine that died) right
     after it printed the rolling restart of `after`. Returns its output."""
     proc = subprocess.Popen(
-        [str(ROOT / ".venv" / "bin" / "fab"), "deploy", "--stack", STACK],
+        [str(ROOT / ".venv" / "bin" / "fab"), "deploy", "--stack", stack],
         cwd=ROOT,
         env=project_env(),
         stdout=subprocess.PIPE,
@@ -184,85 +178,6 @@ def interrupted_deploy(after: str) -> str:
             break
     proc.wait(60)
     return "".join(lines)
-
-
-def test_rolling_upgrade_with_traffic(cluster: Cluster) -> None:
-    """3.9.1 -> 4.x: plan names every broker and its step; deploy rolls one node at a time, is killed after
-    the first broker's restart, and the re-run restarts only the brokers still on the old version (never
-    the first); no partition is ever without a leader, produced = consumed, every broker runs 4.x,
-    metadata.version final, and one more run changes nothing."""
-    from confluent_kafka.admin import AdminClient, NewTopic
-
-    first = tasks.deploy(STACK, None)
-    assert not first.failures
-    servers = kafka.bootstrap_servers(cluster)
-    admin = AdminClient({"bootstrap.servers": servers})
-    admin.create_topics([NewTopic(TOPIC, 6, 3, config={"min.insync.replicas": "2"})])[TOPIC].result(60)
-    traffic = Traffic(servers)
-    traffic.start()
-    try:
-        time.sleep(20)
-        write_stack_file(STACK, overrides(NEW))
-        pulumi(STACK, "up", "--yes", "--skip-preview")
-        upgraded = inv_mod.load_stack(STACK)
-        assert upgraded.settings.versions.kafka == NEW
-
-        import io
-
-        plan_out = io.StringIO()
-        plan = tasks.deploy(STACK, None, dry_run=True, out=plan_out)
-        text = plan_out.getvalue()
-        for i, node in enumerate(kafka.rolling_order(upgraded)):
-            step = f"(Kafka {OLD} -> {NEW}: rolling step {i + 1} of 3"
-            line = f"Kafka on {node.name}: version and quorum {step}"
-            assert line in text, text[-3000:]
-        assert plan.changes > 0
-
-        order = [n.name for n in kafka.rolling_order(upgraded)]
-        t0 = time.monotonic()
-        killed = interrupted_deploy(after=order[0])
-        assert f"[{order[0]}" in killed and "Kafka broker restarted (rolling)" in killed, killed[-3000:]
-        before = running_versions(upgraded)
-        assert before[order[0]] == NEW, before
-        still_old = [name for name in order if before[name] != NEW]
-        out = io.StringIO()
-        result = tasks.deploy(STACK, None, out=out)
-        seconds = time.monotonic() - t0
-        assert not result.failures
-        restarts = [r.host for r in result.results if r.key == f"restart:{kafka.HANDLER}"]
-        assert order[0] not in restarts, out.getvalue()[-3000:]
-        assert restarts == still_old, out.getvalue()[-3000:]
-        time.sleep(20)
-    finally:
-        traffic.stop()
-    report(
-        f"Kafka {OLD} -> {NEW} rolling upgrade of 3 brokers on the local stack (killed after "
-        f"{order[0]}, resumed; the re-run restarted {restarts}): {seconds:.0f}s of `fab deploy`, "
-        f"{traffic.sent} events at {RATE}/s"
-    )
-    assert traffic.offline == [], traffic.offline[:10]
-    assert traffic.errors == [], traffic.errors[:10]
-    assert len(traffic.acked) == traffic.sent
-    got = consumed(servers, traffic.sent)
-    assert len(got) == len(set(got)) == traffic.sent, (len(got), len(set(got)), traffic.sent)
-    assert set(got) == traffic.acked
-
-    assert set(running_versions(upgraded).values()) == {NEW}
-    remotes, _ = tasks.connect_all(upgraded, Progress(quiet=True))
-    try:
-        features = (
-            remotes[kafka.brokers(upgraded)[0].name]
-            .run(kafka.tool_at(NEW, kafka.FEATURE_COMMAND, f"--bootstrap-server {servers} describe"))
-            .stdout
-        )
-        finalized = kafka_upgrade.parse_finalized(features)
-        assert finalized["metadata.version"].startswith(kafka_upgrade.release(NEW) + "-"), features
-        assert finalized.get("kraft.version") == "1", "a dynamic quorum stays at kraft.version 1"
-    finally:
-        for r in remotes.values():
-            r.close()
-    again = tasks.deploy(STACK, None)
-    assert again.changes == 0, [f"{r.host}: {r.name}" for r in again.results if r.status == "changed"]
 
 
 def features_of(cluster: Cluster) -> dict[str, str]:

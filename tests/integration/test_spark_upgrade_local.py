@@ -8,10 +8,13 @@ being back; the processor is resubmitted and resumes from its HDFS checkpoint. A
 the driver run the new version, and every event in Kafka was counted exactly once (the end offsets of the
 topic = the sum of the counts in InfluxDB, the probe's events included on both sides).
 
-Then Kafka, on the same cluster: `versions.kafka` 3.9.1 -> the default 4.x, brokers rolled one at a time
-with the producer and the processor running; every broker on 4.x afterwards and, again, every event in
-Kafka counted exactly once. (Interruption, resumption and partition availability of the Kafka upgrade are
-test_kafka_upgrade_local.py's, with a producer of its own.)
+Then Kafka, on the same cluster: `versions.kafka` 3.9.1 -> the default 4.x with the demo running and a
+second producer of numbered events (acks=all) plus a watcher of partition leaders. `fab plan` names every
+broker's step; `fab deploy` is killed right after the first broker's restart and re-run, which restarts
+only the brokers still on 3.9.1. No partition is ever without a leader, every acknowledged numbered event
+is in its topic exactly once, every broker runs 4.x with metadata.version final, the demo kept counting,
+and every demo event in Kafka was counted exactly once. (The static-quorum upgrade and its migration to
+a dynamic quorum: test_kafka_upgrade_local.py.)
 
 Stack, bridge and subnet come from FASTDATA_IT_SPARK_* (defaults it-spark-upgrade / fdspk0 /
 10.98.43.0/24) so that sessions sharing a machine never collide."""
@@ -36,9 +39,10 @@ from roles.demo import common as demo_common
 from roles.demo import systemd as demo
 from roles.engine import inventory as inv_mod
 from roles.engine.executor import Progress
-from roles.packages import kafka, spark
+from roles.packages import kafka, kafka_upgrade, spark
 from tests.cluster import pulumi, throwaway_stack, write_stack_file
 from tests.helpers import ROOT, report, run
+from tests.integration import test_kafka_upgrade_local as kafka_it
 
 pytestmark = pytest.mark.integration
 STACK = os.environ.get("FASTDATA_IT_SPARK_STACK", "it-spark-upgrade")
@@ -237,29 +241,67 @@ def test_spark_patch_upgrade_rolls_with_the_demo_running(cluster: Cluster) -> No
     assert again.changes == 0, [f"{r.host}: {r.name}" for r in again.results if r.status == "changed"]
 
 
-def test_kafka_upgrade_with_the_demo_running(cluster: Cluster) -> None:
+def test_kafka_upgrade_interrupted_and_resumed_with_the_demo_running(cluster: Cluster) -> None:
+    from confluent_kafka.admin import AdminClient, NewTopic
+
     assert set(kafka_versions(cluster).values()) == {KAFKA_OLD}
-    write_stack_file(STACK, overrides(NEW, KAFKA_NEW))
-    pulumi(STACK, "up", "--yes", "--skip-preview")
-    upgraded = inv_mod.load_stack(STACK)
-    flow = Flow(upgraded)
+    servers = kafka.bootstrap_servers(cluster)
+    admin = AdminClient({"bootstrap.servers": servers})
+    topic = kafka_it.TOPIC
+    admin.create_topics([NewTopic(topic, 6, 3, config={"min.insync.replicas": "2"})])[topic].result(60)
+    traffic = kafka_it.Traffic(servers)
+    traffic.start()
+    flow = Flow(cluster)
     flow.thread.start()
-    t0 = time.monotonic()
-    out = io.StringIO()
     try:
+        time.sleep(10)
+        write_stack_file(STACK, overrides(NEW, KAFKA_NEW))
+        pulumi(STACK, "up", "--yes", "--skip-preview")
+        upgraded = inv_mod.load_stack(STACK)
+        assert upgraded.settings.versions.kafka == KAFKA_NEW
+        order = [n.name for n in kafka.rolling_order(upgraded)]
+
+        plan_out = io.StringIO()
+        tasks.deploy(STACK, None, dry_run=True, out=plan_out)
+        for i, name in enumerate(order):
+            step = f"(Kafka {KAFKA_OLD} -> {KAFKA_NEW}: rolling step {i + 1} of {len(order)}"
+            assert f"Kafka on {name}: version and quorum {step}" in plan_out.getvalue(), plan_out.getvalue()[
+                -3000:
+            ]
+
+        t0 = time.monotonic()
+        killed = kafka_it.interrupted_deploy(STACK, after=order[0])
+        assert f"[{order[0]}" in killed and "Kafka broker restarted (rolling)" in killed, killed[-3000:]
+        before = kafka_versions(upgraded)
+        assert before[order[0]] == KAFKA_NEW, before
+        still_old = [name for name in order if before[name] != KAFKA_NEW]
+        out = io.StringIO()
         result = tasks.deploy(STACK, None, out=out)
         seconds = time.monotonic() - t0
         assert not result.failures, out.getvalue()[-3000:]
+        restarts = [r.host for r in result.results if r.key == f"restart:{kafka.HANDLER}"]
+        assert restarts == still_old, out.getvalue()[-3000:]
         time.sleep(20)
     finally:
+        traffic.stop()
         flow.stopping.set()
         flow.thread.join(30)
-    restarts = [r.host for r in result.results if r.key == f"restart:{kafka.HANDLER}"]
-    assert restarts == [n.name for n in kafka.rolling_order(upgraded)], out.getvalue()[-3000:]
+    assert traffic.offline == [], traffic.offline[:10]
+    assert traffic.errors == [] and len(traffic.acked) == traffic.sent, traffic.errors[:10]
+    got = kafka_it.consumed(servers, traffic.sent)
+    assert len(got) == len(set(got)) == traffic.sent and set(got) == traffic.acked
     assert set(kafka_versions(upgraded).values()) == {KAFKA_NEW}
+    features = kafka_it.features_of(upgraded)
+    assert features["metadata.version"].startswith(kafka_upgrade.release(KAFKA_NEW) + "-"), features
+    assert features.get("kraft.version") == "1", "a dynamic quorum stays at kraft.version 1"
+    pause = flow.longest_pause()
+    assert pause < 150, f"the demo stopped counting for {pause:.0f}s during the Kafka roll"
     events, total = reconcile(upgraded)
     report(
-        f"Kafka {KAFKA_OLD} -> {KAFKA_NEW} rolling upgrade with the demo running (producer + processor on "
-        f"the cluster): {seconds:.0f}s of `fab deploy`; counting paused at most {flow.longest_pause():.0f}s; "
-        f"{events} events in Kafka = {total} counted"
+        f"Kafka {KAFKA_OLD} -> {KAFKA_NEW} rolling upgrade of 3 brokers with the demo running (killed after "
+        f"{order[0]}, resumed; the re-run restarted {restarts}): {seconds:.0f}s of `fab deploy`; "
+        f"no partition without a leader; {traffic.sent} numbered events at {kafka_it.RATE}/s exactly once; "
+        f"the demo's counting paused at most {pause:.0f}s; {events} demo events in Kafka = {total} counted"
     )
+    again = tasks.deploy(STACK, None)
+    assert again.changes == 0, [f"{r.host}: {r.name}" for r in again.results if r.status == "changed"]
