@@ -280,7 +280,13 @@ def test_kafka_upgrade_interrupted_and_resumed_with_the_demo_running(cluster: Cl
         seconds = time.monotonic() - t0
         assert not result.failures, out.getvalue()[-3000:]
         restarts = [r.host for r in result.results if r.key == f"restart:{kafka.HANDLER}"]
-        assert restarts == still_old, out.getvalue()[-3000:]
+        # the re-run restarts only brokers still on the old version, never the first; the one whose
+        # restart the killed deploy had already asked systemd for may have finished it meanwhile
+        assert order[0] not in restarts and set(restarts) <= set(still_old), (
+            restarts,
+            still_old,
+            out.getvalue()[-3000:],
+        )
         time.sleep(20)
     finally:
         traffic.stop()
