@@ -86,12 +86,11 @@ DEMO_ROLE = Role.PUBLIC_AGENT  # InfluxDB and the dashboard run on the first pub
 
 # --- Kafka defaults that adapt to the agent count (an explicit value that cannot fit is an error) -------
 
-KAFKA_MAX_DEFAULT_BROKERS = 3
-
 
 def default_brokers(agents: int) -> int:
-    """One broker per agent, up to three."""
-    return max(1, min(KAFKA_MAX_DEFAULT_BROKERS, agents))
+    """One broker per agent: an agent added by scaling out is a broker the demo topic spreads onto
+    (docs/contracts.md "Scaling"); replication and the controllers stay at three."""
+    return max(1, agents)
 
 
 def default_controllers(brokers: int) -> int:
@@ -127,6 +126,9 @@ SPARK_DEFAULTS: dict[str, object] = {
     "workerCores": 2,
     # the demo's streaming job (and the batch job): what it asks the cluster manager for
     "executors": 2,
+    # > 0: that many executors per agent instead (the agents not drained), so the jobs follow a scale
+    # change: `fab deploy` resizes the processor (and restarts it) when agents join or leave
+    "executorsPerAgent": 0,
     "executorCores": 1,
     "executorMemory": "512m",
     "driverMemory": "768m",

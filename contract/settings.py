@@ -74,6 +74,13 @@ class SparkSettings:
     executor_cores: int
     executor_memory: str
     driver_memory: str
+    executors_per_agent: int = 0  # > 0: the jobs' executors follow the agents (executors unused)
+
+    def executor_count(self, agents: int) -> int:
+        """The demo jobs' executors on a cluster of `agents` agents that are not drained."""
+        if self.executors_per_agent:
+            return self.executors_per_agent * max(1, agents)
+        return self.executors
 
 
 @dataclass(frozen=True)
@@ -145,6 +152,7 @@ class Settings:
                 "workerMemory": s.worker_memory,
                 "workerCores": s.worker_cores,
                 "executors": s.executors,
+                "executorsPerAgent": s.executors_per_agent,
                 "executorCores": s.executor_cores,
                 "executorMemory": s.executor_memory,
                 "driverMemory": s.driver_memory,
@@ -288,9 +296,10 @@ def parse_spark(c: Collector, raw: Any, agents: int, agents_key: str) -> SparkSe
         c, given, "spark", d, ("masterHeap", "workerHeap", "workerMemory", "executorMemory", "driverMemory")
     )
     ints: dict[str, int] = {}
-    for name in ("workerCores", "executors", "executorCores"):
+    for name in ("workerCores", "executors", "executorCores", "executorsPerAgent"):
         value = read_field(c, given, "spark", name, int(str(d[name])), as_int, "an integer")
-        if not c.check(value >= 1, f"spark.{name}", f"must be at least 1 (got {value})"):
+        least = 0 if name == "executorsPerAgent" else 1
+        if not c.check(value >= least, f"spark.{name}", f"must be at least {least} (got {value})"):
             value = int(str(d[name]))
         ints[name] = value
     cores, executor_cores = ints["workerCores"], ints["executorCores"]
@@ -318,6 +327,13 @@ def parse_spark(c: Collector, raw: Any, agents: int, agents_key: str) -> SparkSe
             f"({per_worker} per worker: spark.workerCores {cores}, spark.workerMemory "
             f"{sizes['workerMemory']}); lower spark.executors or add agents",
         )
+        c.check(
+            ints["executorsPerAgent"] <= per_worker,
+            "spark.executorsPerAgent",
+            f"is {ints['executorsPerAgent']} but a worker fits {per_worker} executor(s) of "
+            f"{executor_cores} core(s) and {sizes['executorMemory']} (spark.workerCores {cores}, "
+            f"spark.workerMemory {sizes['workerMemory']})",
+        )
     return SparkSettings(
         sizes["masterHeap"],
         sizes["workerHeap"],
@@ -327,6 +343,7 @@ def parse_spark(c: Collector, raw: Any, agents: int, agents_key: str) -> SparkSe
         executor_cores,
         sizes["executorMemory"],
         sizes["driverMemory"],
+        ints["executorsPerAgent"],
     )
 
 

@@ -901,6 +901,7 @@ def main() -> int:
     bootstrap = ",".join(f"{a.private_ip}:9092" for a in inv.agents)
     influx = f"http://{inv.public_agents[0].private_ip}:8086"
     k, s = inv.settings.kafka, inv.settings.spark
+    executors = s.executor_count(len(inv.agents))
     rf = min(k.replication_factor, len(inv.agents))
     min_isr = min(k.min_insync_replicas, rf)
     nodes = [*inv.masters, *inv.agents, *inv.public_agents]
@@ -941,7 +942,7 @@ def main() -> int:
                 driver=driver,
                 remote=remote,
                 cgroups=cgroups,
-                executor_cores=s.executors * s.executor_cores,
+                executor_cores=executors * s.executor_cores,
             )
             executors_before = executors_or_nothing(driver)
             steps = staircase(bench, args, probe_rate)
@@ -966,7 +967,7 @@ def main() -> int:
             "probe_rate": round(probe_rate, 2),
             "trigger_seconds": args.trigger_seconds,
             "min_samples": args.min_samples,
-            "spark_executors": f"{s.executors} x {s.executor_cores} core(s), {s.executor_memory}",
+            "spark_executors": f"{executors} x {s.executor_cores} core(s), {s.executor_memory}",
             "pass_rule": "achieved >= 95% of the rate; lag max over the last quarter <= 3 x trigger x rate "
             "and <= max over the 2nd quarter + trigger x rate; p95 latency < 2 x trigger over >= "
             "min_samples probes",

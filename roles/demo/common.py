@@ -244,15 +244,22 @@ def processor_env(spec: DeploySpec, inventory: Cluster) -> dict[str, str]:
     }
 
 
+def executor_count(spec: DeploySpec, inventory: Cluster) -> int:
+    """The demo jobs' executors: settings.spark.executors, or executorsPerAgent per agent that stays."""
+    return spec.spark.executor_count(len([a for a in inventory.agents if a.name not in spec.drained]))
+
+
 def job_conf(spec: DeploySpec, inventory: Cluster) -> dict[str, str]:
     """The Spark properties of the demo's jobs: executors sized by settings.spark (spark.cores.max caps
     the job at executors x executorCores, so a second job still finds cores), HDFS writes replicated
-    like the cluster's own files, and the HDFS user on the executors."""
+    like the cluster's own files, and the HDFS user on the executors. With spark.executorsPerAgent the
+    count follows the agents that are not drained: a scale change changes the processor's unit, so
+    `fab deploy` restarts it and its executors spread over the workers as they are then."""
     s = spec.spark
     return {
         "spark.executor.cores": str(s.executor_cores),
         "spark.executor.memory": s.executor_memory,
-        "spark.cores.max": str(s.executors * s.executor_cores),
+        "spark.cores.max": str(executor_count(spec, inventory) * s.executor_cores),
         "spark.hadoop.dfs.replication": str(hdfs.replication(inventory)),
         "spark.executorEnv.HADOOP_USER_NAME": hdfs.DEMO_USER,
     }

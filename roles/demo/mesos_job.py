@@ -132,7 +132,7 @@ def steps(platform: JobPlatform) -> tuple[Step, Step]:
 
     def plan_processor_job(spec: DeploySpec, inventory: Cluster, node: Node) -> list[Op]:
         job = processor_job(spec, inventory, platform)
-        what = f"demo processor ({spec.spark.executors} executors)"
+        what = f"demo processor ({common.executor_count(spec, inventory)} executors)"
         return spark_dispatcher.submission_ops(spec, node, job, platform.dispatcher(inventory), what)
 
     return (

@@ -323,7 +323,8 @@ def app_probe(name: str, min_hosts: int) -> Callable[[DeploySpec, Cluster, Remot
         app, hosts, problem = running_app(inventory, remote_for, name)
         if app is None:
             return Check(False, problem)
-        want = min(min_hosts, len(inventory.agents), spec.spark.executors)
+        staying = [a for a in inventory.agents if a.name not in spec.drained]
+        want = min(min_hosts, len(staying), spec.spark.executor_count(len(staying)))
         where = ", ".join(f"{h} ({n})" for h, n in sorted(hosts.items())) or "none yet"
         if len(hosts) < want:
             return Check(

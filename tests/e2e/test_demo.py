@@ -4,6 +4,7 @@ restart; the dashboard, rendered in headless Chromium, shows the series and the 
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import re
@@ -16,10 +17,13 @@ from typing import Any
 
 import pytest
 import requests
+import yaml
 
+from roles.demo import common
 from roles.engine import inventory as inv_mod
 from roles.engine.connection import connect, load_private_key
-from tests.cluster import inventory, throwaway_stack
+from roles.packages import kafka, kafka_reassign
+from tests.cluster import inventory, pulumi, throwaway_stack
 from tests.helpers import ROOT, report, run
 
 pytestmark = pytest.mark.e2e
@@ -30,6 +34,8 @@ PROBE = "fastdata_probe"
 OVERRIDES = {
     "local": {"bridge": "fdit3", "subnet": "10.98.10.0/24"},
     "demo": {"enabled": True, "speedup": 1200, "maxEventsPerSecond": 200},
+    # the processor's executors follow the agents: the scale-out test wants one on the new worker
+    "spark": {"executorsPerAgent": 1},
 }
 
 
@@ -306,3 +312,145 @@ def test_rerunning_the_demo_changes_nothing(demo: dict[str, Any]) -> None:
     proc = run(["bash", "-c", f". scripts/env.sh && fab deploy --stack {shlex.quote(STACK)}"], timeout=600)
     assert re.search(r"deploy: 0 changed", proc.stdout), proc.stdout[-2000:]
     assert os.path.exists(ROOT / "stacks" / f"Pulumi.{STACK}.yaml")
+
+
+# --- life-cycle (issue 12): scale out, replace a lost agent, drain and scale in, with the demo running ---
+# They run in this order on the stack the tests above used: 3 -> 4 agents, then agent-3 (broker 4, not a KRaft
+# controller) lost and re-created.
+
+# the agent the scale-out adds (broker id 4)
+NEW = "agent-3"
+NEW_BROKER = 4
+
+
+@contextlib.contextmanager
+def demo_producing(demo: dict[str, Any], what: str) -> Iterator[None]:
+    """The demo's own producer writes at its steady rate while the block runs (deploys may restart it);
+    afterwards every event it delivered is counted once. Produced = the `delivered` of the summary line
+    each producer run prints when it stops (journal of fastdata-producer on the master)."""
+    stop = on_master(demo, "systemctl stop fastdata-producer")
+    assert stop.returncode == 0, stop.stderr
+    before = settle(demo["influx"])
+    since = int(time.time())
+    start = on_master(demo, "systemctl start fastdata-producer")
+    assert start.returncode == 0, start.stderr
+    try:
+        yield
+        stop = on_master(demo, "systemctl stop fastdata-producer")
+        assert stop.returncode == 0, stop.stderr
+        journal = on_master(
+            demo, f"journalctl -u fastdata-producer --since @{since} -o cat --no-pager | grep '^summary: '"
+        ).stdout
+        runs = [json.loads(line.split(":", 1)[1]) for line in journal.splitlines()]
+        assert runs, f"{what}: no producer summary in the journal since {since}"
+        sent, delivered = sum(r["sent"] for r in runs), sum(r["delivered"] for r in runs)
+        assert sent == delivered > 0, f"{what}: producer runs {runs}"
+        after = settle(demo["influx"], seconds=30, timeout=400)
+        report(f"{what}: {delivered} events produced ({len(runs)} producer run(s)), {after - before} counted")
+        assert after - before == delivered, f"{what}: produced {delivered}, counted {after - before}"
+    finally:
+        on_master(demo, "systemctl start fastdata-producer")
+
+
+def set_agent_count(count: int) -> None:
+    """nodes.agent.count in the stack file, everything else in it kept (its encryptionsalt included)."""
+    path = ROOT / "stacks" / f"Pulumi.{STACK}.yaml"
+    config = yaml.safe_load(path.read_text())
+    config["config"]["fastdata:nodes"]["agent"]["count"] = count
+    path.write_text(yaml.safe_dump(config))
+
+
+def fab(*args: str, timeout: float = 1800) -> subprocess.CompletedProcess[str]:
+    command = " ".join(shlex.quote(a) for a in (*args, "--stack", STACK))
+    return run(["bash", "-c", f". scripts/env.sh && fab {command}"], timeout=timeout)
+
+
+def topics(demo: dict[str, Any]) -> dict[str, kafka_reassign.TopicState]:
+    """Every topic's partitions as Kafka describes them (the product's own parser), asked on agent-0."""
+    agents = [n for n in demo["cluster"]["nodes"] if n["role"] == "agent"]
+    bootstrap = ",".join(f"{n['privateIp']}:{kafka.CLIENT_PORT}" for n in agents)
+    version = demo["cluster"]["settings"]["versions"]["kafka"]
+    command = kafka.tool_at(version, kafka_reassign.TOPICS, f"--bootstrap-server {bootstrap} --describe")
+    proc = on_node(demo, "agent-0", command + " 2>/dev/null")
+    assert proc.returncode == 0, proc.stdout[-1500:] + proc.stderr[-1500:]
+    return kafka_reassign.parse_describe(proc.stdout)
+
+
+def container(demo: dict[str, Any], node: str) -> str:
+    return f"{demo['cluster']['name']}-{node}"  # infra/local.py names the LXC containers so
+
+
+def host_key(demo: dict[str, Any], node: str) -> str:
+    ip = next(n["privateIp"] for n in demo["cluster"]["nodes"] if n["name"] == node)
+    known = demo["cluster"]["ssh"]["knownHosts"].splitlines()
+    return next(line for line in known if line.startswith(ip + " "))
+
+
+def lxc_exists(name: str) -> bool:
+    return name in subprocess.run(["lxc-ls", "-1"], capture_output=True, text=True, check=True).stdout.split()
+
+
+def test_scale_out_to_four_agents_spreads_kafka_and_the_processor(demo: dict[str, Any]) -> None:
+    """3 -> 4 agents with the demo running: broker 4 leads partitions of crimes.raw and holds replicas,
+    the new Spark worker runs executors of the processor, and every event produced is counted once."""
+    started = time.monotonic()
+    with demo_producing(demo, "scale out 3 -> 4"):
+        set_agent_count(4)
+        t0 = time.monotonic()
+        pulumi(STACK, "up", "--yes", "--skip-preview")
+        up_s = time.monotonic() - t0
+        demo["cluster"] = inventory(STACK)
+        assert NEW in {n["name"] for n in demo["cluster"]["nodes"]}
+        t0 = time.monotonic()
+        deploy = fab("deploy")
+        deploy_s = time.monotonic() - t0
+        assert f"{NEW} joins as Kafka broker {NEW_BROKER}" in deploy.stdout, deploy.stdout[-3000:]
+        raw = topics(demo)[common.TOPIC]
+        led = [p.partition for p in raw.partitions if p.leader == NEW_BROKER]
+        held = [p.partition for p in raw.partitions if NEW_BROKER in p.replicas]
+        assert led and held and all(p.in_sync for p in raw.partitions), raw
+        deadline = time.monotonic() + 180
+        while True:
+            app, hosts = processor_executors(demo)
+            if NEW in hosts or time.monotonic() > deadline:
+                break
+            time.sleep(5)
+        assert NEW in hosts, f"{app}: executors on {hosts}, none on the new worker {NEW}"
+    report(
+        f"scale out 3 -> 4: {time.monotonic() - started:.0f}s (pulumi up {up_s:.0f}s, fab deploy "
+        f"{deploy_s:.0f}s); broker {NEW_BROKER} leads {led}, holds {held}; executors {hosts}"
+    )
+
+
+def test_a_lost_agent_is_recreated_and_rejoins(demo: dict[str, Any]) -> None:
+    """agent-3's container destroyed by hand (its broker, DataNode and worker die with it): `pulumi
+    refresh` + `pulumi up` re-create it with a new host key and an empty disk, `fab deploy` re-joins it;
+    every gate of `fab status` passes, every partition is fully replicated, nothing is lost or doubled."""
+    started = time.monotonic()
+    old_key = host_key(demo, NEW)
+    name = container(demo, NEW)
+    assert lxc_exists(name), name
+    with demo_producing(demo, f"{NEW} lost and replaced"):
+        time.sleep(10)  # the producer writes to broker 4 too before it disappears
+        subprocess.run(["lxc-stop", "-n", name, "-k"], check=True, capture_output=True, timeout=120)
+        subprocess.run(["lxc-destroy", "-n", name], check=True, capture_output=True, timeout=120)
+        t0 = time.monotonic()
+        pulumi(STACK, "refresh", "--yes", "--skip-preview")
+        pulumi(STACK, "up", "--yes", "--skip-preview")
+        infra_s = time.monotonic() - t0
+        demo["cluster"] = inventory(STACK)
+        new_key = host_key(demo, NEW)
+        assert lxc_exists(name) and new_key != old_key
+        t0 = time.monotonic()
+        fab("deploy")
+        deploy_s = time.monotonic() - t0
+        status = fab("status", timeout=900)
+        assert "FAIL" not in status.stdout, status.stdout[-3000:]
+        state = topics(demo)
+        lagging = [f"{t}-{p.partition}" for t, s in state.items() for p in s.partitions if not p.in_sync]
+        assert not lagging, f"not fully replicated: {lagging}"
+        assert any(NEW_BROKER in p.replicas for p in state[common.TOPIC].partitions)
+    report(
+        f"{NEW} lost and replaced: {time.monotonic() - started:.0f}s (pulumi refresh + up {infra_s:.0f}s, "
+        f"fab deploy {deploy_s:.0f}s)"
+    )

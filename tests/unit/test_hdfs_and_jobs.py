@@ -17,7 +17,7 @@ from roles.demo import common, systemd
 from roles.engine.connection import RunResult
 from roles.packages import hdfs, spark
 from tests.mesos_cluster import fake_bundles
-from tests.unit.test_engine import FakeHost, spec_for
+from tests.unit.test_engine import FakeHost, fake_artifacts, inventory_dict, spec_for, spec_from
 
 pytestmark = pytest.mark.unit
 
@@ -156,6 +156,8 @@ def test_app_gate_finds_executors_through_the_workers() -> None:
         ({"executorCores": 3}, "spark.executorCores"),
         ({"executorMemory": "2g"}, "spark.executorMemory"),
         ({"executors": 0}, "spark.executors"),
+        ({"executorsPerAgent": 3}, "spark.executorsPerAgent"),  # a worker fits 2
+        ({"executorsPerAgent": -1}, "spark.executorsPerAgent"),
         ({"driverMemory": "lots"}, "spark.driverMemory"),
     ],
 )
@@ -166,6 +168,25 @@ def test_executors_that_cannot_fit_the_workers_are_refused(given: dict[str, Any]
     ok = Collector("fastdata:")
     parse_spark(ok, {"executors": 6}, 3, "fastdata:nodes.agent.count")
     assert ok.problems == []
+
+
+def test_executors_per_agent_follow_the_agents_that_stay() -> None:
+    """With spark.executorsPerAgent the processor's cores follow a scale change (its unit changes, so
+    deploy restarts it onto the workers as they are then); without it, spark.executors holds."""
+    data = inventory_dict(4)
+    data["settings"] = {"spark": {"executorsPerAgent": 1}}
+    spec, inv = spec_from(data, fake_artifacts())
+    assert common.job_conf(spec, inv)["spark.cores.max"] == "4"
+    drained = dataclasses.replace(spec, drained=frozenset({"agent-3"}))
+    assert common.job_conf(drained, inv)["spark.cores.max"] == "3"
+    three, inv3 = spec_from({**data, "nodes": data["nodes"][:4] + data["nodes"][5:]}, fake_artifacts())
+    assert common.client_submit_args(spec, inv, inv.masters[0]) != common.client_submit_args(
+        three, inv3, inv3.masters[0]
+    )
+    fixed, inv_fixed = spec_for(agents=4)
+    assert common.job_conf(fixed, inv_fixed)["spark.cores.max"] == str(2 * fixed.spark.executor_cores)
+    c = Collector("fastdata:")
+    assert parse_spark(c, {"executorsPerAgent": 2}, 3, "k").executor_count(3) == 6 and not c.problems
 
 
 def test_reconcile_names_only_the_types_that_differ() -> None:

@@ -101,6 +101,16 @@ def test_3x_keeps_reload4j_config() -> None:
 # --- the controller set -----------------------------------------------------------------------------------
 
 
+@pytest.mark.parametrize("agents", [1, 3, 4, 5])
+def test_every_agent_runs_a_broker_by_default(agents: int) -> None:
+    """Scaling out adds brokers the demo topic spreads onto: by default every agent is one (the
+    replication factor and the controllers stay at three)."""
+    _, inv = spec_from(inventory_dict(agents), fake_artifacts())
+    assert [n.name for n in kafka.brokers(inv)] == [f"agent-{i}" for i in range(agents)]  # type: ignore[arg-type]
+    assert len(kafka.controllers(inv)) == (3 if agents >= 3 else 1)  # type: ignore[arg-type]
+    assert inv.settings.kafka.replication_factor == min(3, agents)
+
+
 @pytest.mark.parametrize(("agents", "controllers"), [(1, 1), (2, 1), (3, 3), (5, 3)])
 def test_default_controllers_are_the_first_brokers(agents: int, controllers: int) -> None:
     d = inventory_dict(agents)

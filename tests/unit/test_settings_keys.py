@@ -115,6 +115,7 @@ CHANGES: dict[str, tuple[Callable[[Path], dict[str, Any]], Callable[[Path], Chan
     "spark.workerMemory": (standalone, lambda r: _value("spark.workerMemory", "3g")),
     "spark.workerCores": (standalone, lambda r: _value("spark.workerCores", 1)),
     "spark.executors": (standalone, lambda r: _value("spark.executors", 3)),
+    "spark.executorsPerAgent": (standalone, lambda r: _value("spark.executorsPerAgent", 1)),
     "spark.executorCores": (standalone, lambda r: _value("spark.executorCores", 2)),
     "spark.executorMemory": (standalone, lambda r: _value("spark.executorMemory", "640m")),
     "spark.driverMemory": (standalone, lambda r: _value("spark.driverMemory", "1g")),
