@@ -155,8 +155,12 @@ def test_counts_reconcile_with_what_was_sent_across_a_processor_restart(demo: di
             except (ValueError, requests.RequestException):
                 pass
             time.sleep(3)
-        # its first batch restores the window state from HDFS: counts may stand still for a while first
-        final = settle(demo["influx"], seconds=90, timeout=600)
+        # its first batch restores the window state from HDFS and reads the whole backlog: on a loaded
+        # machine it takes longer than any quiet window, so wait for it to count something, then settle
+        moved_by = time.monotonic() + 600
+        while counted(demo["influx"]) == after and time.monotonic() < moved_by:
+            time.sleep(3)
+        final = settle(demo["influx"], seconds=30, timeout=600)
         assert final - after == sent2, f"after a processor restart: sent {sent2}, counted {final - after}"
     finally:
         on_master(demo, "systemctl start fastdata-producer")
