@@ -21,6 +21,15 @@ from roles.engine.spec import ArtifactServer, DeploySpec
 q = shlex.quote
 
 
+def parse_running(text: str) -> tuple[str, int, int] | None:
+    """(version, start epoch, newest config mtime) from a daemon's running-facts probe (one line
+    `<version> <started> <changed>`), None when the daemon does not run."""
+    parts = text.split()
+    if len(parts) != 3 or not all(p.isdigit() for p in parts[1:]):
+        return None
+    return parts[0], int(parts[1]), int(parts[2])
+
+
 def probed(
     key: str,
     name: str,

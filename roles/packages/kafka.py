@@ -21,6 +21,7 @@ from roles.engine.ops import (
     artifact_op,
     directory_op,
     file_op,
+    parse_running,
     probed,
     service_op,
     source,
@@ -371,14 +372,6 @@ RUNNING_FACTS = (
     "| sort -n | tail -1); "
     'echo "$v $start $newest"; fi; true'
 )
-
-
-def parse_running(text: str) -> tuple[str, int, int] | None:
-    """(version, start epoch, newest config mtime) from RUNNING_FACTS, None when no broker runs."""
-    parts = text.split()
-    if len(parts) != 3 or not all(p.isdigit() for p in parts[1:]):
-        return None
-    return parts[0], int(parts[1]), int(parts[2])
 
 
 def upgrade_step(inventory: Cluster, node: Node) -> str:

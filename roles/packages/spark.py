@@ -27,6 +27,8 @@ from roles.engine.ops import (
     file_op,
     http_get,
     marker_op,
+    parse_running,
+    probed,
     restart_unit,
     service_op,
     source,
@@ -142,13 +144,6 @@ fi"""
     return script.replace("@UNIT@", unit).replace("@ROOT@", SPARK_ROOT)
 
 
-def parse_running(text: str) -> tuple[str, int, int] | None:
-    parts = text.split()
-    if len(parts) != 3 or not parts[1].isdigit() or not parts[2].isdigit():
-        return None
-    return parts[0], int(parts[1]), int(parts[2])
-
-
 def rolling_step(inventory: Cluster, node: Node, what: str) -> str:
     if what == "master":
         return "the master first"
@@ -178,14 +173,13 @@ def current_op(spec: DeploySpec, inventory: Cluster, node: Node, what: str) -> O
     def apply(r: Remote) -> None:  # by_restart: the handler restarts it
         raise AssertionError("by_restart ops are applied by their handler")
 
-    return Op(
+    return probed(
         f"spark-{what}-current",
         f"Spark {what} {node.name} runs {target} with its current unit",
-        lambda r: judge(r.run(running_facts(unit), check=False)),
+        running_facts(unit),
+        judge,
         apply,
         notify=(HANDLERS[what],),
-        probe=running_facts(unit),
-        judge=judge,
         by_restart=True,
     )
 
