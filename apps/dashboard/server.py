@@ -18,11 +18,13 @@ What reaches the browser is deliberately narrow:
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import logging
 import mimetypes
 import re
 import secrets
+import threading
 from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
 from typing import Any
@@ -204,8 +206,11 @@ _STATUS = {
 class DashboardServer:
     """waitress around :class:`DashboardApp`: ``serve_forever`` in one thread, ``shutdown`` from another.
 
-    waitress's own ``close()`` is not safe to call while ``run()`` polls in another thread (it mutates
-    the socket map under the loop), so ``shutdown`` asks the loop itself to close everything.
+    Only the loop thread ever touches waitress's socket map: waitress's own ``close()`` mutates it under
+    the running loop, and a shutdown that depends on the trigger pipe alone hangs or fails (EBADF, seen
+    once on CI) when that pipe is gone. So ``serve_forever`` runs waitress's loop one poll at a time
+    (``asyncore_loop_timeout``, 1 s) and, once ``shutdown`` has let the worker threads finish, closes
+    every socket itself.
     """
 
     def __init__(
@@ -220,6 +225,7 @@ class DashboardServer:
                 "CAP_NET_BIND_SERVICE)"
             ) from exc
         self.port = int(self._server.effective_port)  # waitress gives it as a string
+        self._stopping = threading.Event()
 
     @staticmethod
     def _create(app: DashboardApp, host: str, port: int, read_timeout_s: int, threads: int) -> Any:
@@ -240,17 +246,29 @@ class DashboardServer:
         )
 
     def serve_forever(self) -> None:
-        self._server.run()
+        """waitress's ``run()`` loop until :meth:`shutdown` (or Ctrl-C); then every socket closed here."""
+        server = self._server
+        try:
+            while server._map and not self._stopping.is_set():
+                wasyncore.loop(
+                    timeout=server.adj.asyncore_loop_timeout,
+                    map=server._map,
+                    use_poll=server.adj.asyncore_use_poll,
+                    count=1,
+                )
+        except (SystemExit, KeyboardInterrupt):
+            server.task_dispatcher.shutdown()
+        finally:
+            wasyncore.close_all(server._map)
 
     def shutdown(self) -> None:
-        """Let the worker threads finish the requests they are servicing, then close every socket (in
-        the other order a worker still writing a response hits a closed socket: EBADF)."""
-
-        def close_all() -> None:
-            wasyncore.close_all(self._server._map)
-
+        """Let the worker threads finish the requests they are servicing (the loop still flushes their
+        responses), then stop the loop, which closes every socket (in the other order a worker still
+        writing a response hits a closed socket: EBADF)."""
         self._server.task_dispatcher.shutdown()
-        self._server.trigger.pull_trigger(close_all)
+        self._stopping.set()
+        with contextlib.suppress(OSError):  # only wakes the loop early; it polls every second anyway
+            self._server.trigger.pull_trigger()
 
 
 def build_parser() -> argparse.ArgumentParser:

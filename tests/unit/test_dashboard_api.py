@@ -244,6 +244,23 @@ def test_nan_coordinates_are_garbage_not_invalid_json(static_dir: Path) -> None:
     assert status == 502 and "cannot read" in assert_short_error(body, influx.url)["error"]
 
 
+def test_shutdown_stops_the_server_even_when_its_wake_up_pipe_is_gone(
+    static_dir: Path, influx: FakeInflux, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """CI once saw EBADF from waitress's trigger pipe at shutdown; the loop must stop (and close its
+    listening socket) without it. dashboard() asserts the serving thread ends within 10 s."""
+    with dashboard(static_dir, influx.url) as server:
+        assert request(server.port, "/healthz")[0] == 200
+
+        def broken_pipe() -> None:
+            raise OSError(9, "Bad file descriptor")
+
+        monkeypatch.setattr(server._server.trigger, "_physical_pull", broken_pipe)
+        port = server.port
+    with pytest.raises(OSError):
+        socket.create_connection(("127.0.0.1", port), timeout=2).close()
+
+
 def test_half_finished_request_is_dropped_within_the_read_timeout(
     static_dir: Path, influx: FakeInflux
 ) -> None:
