@@ -253,7 +253,8 @@ def drain(
     remote_for(node).put(marker_text(node, summaries).encode(), DRAINED_MARKER)
     last = [n.name for n in inventory.agents][-len(drained | {node.name}) :]
     hint = (
-        "lower fastdata:nodes.agent.count and run `pulumi up`: it deletes the highest-numbered agents"
+        "lower fastdata:nodes.agent.count and run `pulumi up` (it deletes the highest-numbered agents), "
+        "then `fab deploy` (the nodes that stay forget it: HDFS exclude file, Kafka and Spark lists)"
         if node.name in last
         else "note: lowering fastdata:nodes.agent.count deletes the highest-numbered agents "
         f"({', '.join(last)}), not {node.name}"

@@ -359,6 +359,8 @@ def status(
                             not pending,
                             f"{len(pending)} not converged: "
                             + "; ".join(f"{r.host}: {r.name}" for r in pending[:4])
+                            + (f" (and {len(pending) - 4} more)" if len(pending) > 4 else "")
+                            + "; `fab deploy` converges them (`fab plan` shows what it would change)"
                             if pending
                             else f"{len(report.results)} checks ok",
                         ),

@@ -127,8 +127,23 @@ def hdfs_site(inventory: Cluster, node: Node) -> str:
             ("dfs.namenode.datanode.registration.ip-hostname-check", "false"),
             ("dfs.hosts.exclude", EXCLUDE_FILE),
             ("dfs.permissions.superusergroup", "supergroup"),
+            *REPLICATION_PACE,
         ]
     )
+
+
+# How fast the NameNode re-replicates (a drain's decommission, a lost DataNode). Hadoop's defaults (2, 2, 4,
+# 30 s) pace a big cluster of big blocks; the demo's streaming state is thousands of small files, and with 3-4
+# DataNodes the defaults move about 2 blocks a second (a drain with the demo running took 9-10 minutes).
+# Per redundancy check (every 3 s) the NameNode schedules multiplier x live DataNodes blocks, at most
+# max-streams (hard limit for the highest priority) in flight from one source DataNode; the decommission
+# monitor looks every `interval` seconds. Cloudera's decommission tuning suggests 10 / 50 / 100.
+REPLICATION_PACE: tuple[tuple[str, object], ...] = (
+    ("dfs.namenode.replication.work.multiplier.per.iteration", 10),
+    ("dfs.namenode.replication.max-streams", 20),
+    ("dfs.namenode.replication.max-streams-hard-limit", 40),
+    ("dfs.namenode.decommission.interval", 10),
+)
 
 
 # Hadoop 3.4 is not built for Java 17 (Debian 12's only JDK): WebHDFS (the UI's file browser, JAXB) needs

@@ -458,3 +458,45 @@ def test_a_lost_agent_is_recreated_and_rejoins(demo: dict[str, Any]) -> None:
         f"{NEW} lost and replaced: {time.monotonic() - started:.0f}s (pulumi refresh + up {infra_s:.0f}s, "
         f"fab deploy {deploy_s:.0f}s)"
     )
+
+
+def test_drain_then_scale_in_to_three_agents(demo: dict[str, Any]) -> None:
+    """4 -> 3 agents with the demo running: `fab drain` moves every replica off broker 4, decommissions
+    its DataNode and stops its Spark worker; only then does `pulumi up` with three agents delete agent-3
+    (the refusal of an undrained removal: tests/integration/test_drain_guard_local.py); `fab deploy`
+    converges the nodes that stay; every gate passes and nothing is lost or doubled."""
+    started = time.monotonic()
+    with demo_producing(demo, "scale in 4 -> 3"):
+        t0 = time.monotonic()
+        drain = fab("drain", "--node", NEW, timeout=2400)
+        drain_s = time.monotonic() - t0
+        assert f"drain: {NEW} drained and marked" in drain.stdout, drain.stdout[-3000:]
+        steps = re.findall(r"^  (.+) (\d+\.\d)s$", drain.stdout, re.M)
+        state = topics(demo)
+        left = [
+            f"{t}-{p.partition}" for t, s in state.items() for p in s.partitions if NEW_BROKER in p.replicas
+        ]
+        assert not left, f"replicas still on broker {NEW_BROKER} after the drain: {left}"
+        lagging = [f"{t}-{p.partition}" for t, s in state.items() for p in s.partitions if not p.in_sync]
+        assert not lagging, f"not fully replicated after the drain: {lagging}"
+        ip = next(n["privateIp"] for n in demo["cluster"]["nodes"] if n["name"] == NEW)
+        workers = spark_json(demo["master"]["privateIp"], 8080)["workers"]
+        alive = [w["id"] for w in workers if w["host"] == ip and w["state"] == "ALIVE"]
+        assert not alive, f"the Spark worker on {NEW} still ALIVE after the drain: {alive}"
+        set_agent_count(3)
+        t0 = time.monotonic()
+        pulumi(STACK, "up", "--yes", "--skip-preview")
+        up_s = time.monotonic() - t0
+        assert not lxc_exists(container(demo, NEW)), f"pulumi up left {container(demo, NEW)}"
+        demo["cluster"] = inventory(STACK)
+        assert NEW not in {n["name"] for n in demo["cluster"]["nodes"]}
+        t0 = time.monotonic()
+        fab("deploy")
+        deploy_s = time.monotonic() - t0
+        status = fab("status", timeout=900)
+        assert "FAIL" not in status.stdout, status.stdout[-3000:]
+    report(
+        f"scale in 4 -> 3: {time.monotonic() - started:.0f}s (fab drain {drain_s:.0f}s: "
+        + "; ".join(f"{what} {secs}s" for what, secs in steps)
+        + f"; pulumi up {up_s:.0f}s, fab deploy {deploy_s:.0f}s)"
+    )
