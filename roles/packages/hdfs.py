@@ -132,16 +132,17 @@ def hdfs_site(inventory: Cluster, node: Node) -> str:
     )
 
 
-# How fast the NameNode re-replicates (a drain's decommission, a lost DataNode). Hadoop's defaults (2, 2, 4,
-# 30 s) pace a big cluster of big blocks; the demo's streaming state is thousands of small files, and with 3-4
-# DataNodes the defaults move about 2 blocks a second (a drain with the demo running took 9-10 minutes).
-# Per redundancy check (every 3 s) the NameNode schedules multiplier x live DataNodes blocks, at most
-# max-streams (hard limit for the highest priority) in flight from one source DataNode; the decommission
-# monitor looks every `interval` seconds. Cloudera's decommission tuning suggests 10 / 50 / 100.
+# How fast the NameNode re-replicates (a drain's decommission, a lost DataNode). Hadoop's defaults (multiplier
+# 2, max-streams 2, hard limit 4, decommission check every 30 s) pace a big cluster of big blocks; the demo's
+# streaming state and archive are thousands of small files. Per redundancy check (every 3 s) the NameNode
+# schedules multiplier x live DataNodes blocks, at most max-streams (the hard limit for the highest priority)
+# in flight from one source DataNode. Measured drains of agent-3 with the demo running (tests/e2e/test_demo.py
+# test_drain_then_scale_in_to_three_agents): defaults 9-10 min, 10 / 20 / 40 423 s. `fab drain` prints the
+# blocks left every 30 s.
 REPLICATION_PACE: tuple[tuple[str, object], ...] = (
-    ("dfs.namenode.replication.work.multiplier.per.iteration", 10),
-    ("dfs.namenode.replication.max-streams", 20),
-    ("dfs.namenode.replication.max-streams-hard-limit", 40),
+    ("dfs.namenode.replication.work.multiplier.per.iteration", 40),
+    ("dfs.namenode.replication.max-streams", 40),
+    ("dfs.namenode.replication.max-streams-hard-limit", 80),
     ("dfs.namenode.decommission.interval", 10),
 )
 
@@ -494,15 +495,43 @@ def datanode_refusals(ctx: DrainContext) -> list[str]:
     return []
 
 
-def decommission_datanode(ctx: DrainContext, timeout: float = 1200.0) -> str:
+def decommission_progress(text: str, node: Node) -> dict[str, int]:
+    """The NameNode's count of a decommissioning DataNode's blocks still to re-replicate (NameNodeInfo's
+    DecomNodes, a JSON string keyed by the DataNode's host name, which is its IP when it registered by IP):
+    underReplicatedBlocks, decommissionOnlyReplicas (no other replica yet), underReplicateInOpenFiles (the
+    last block of a file open for write waits for its writer to close it). Empty once it is done."""
+    bean = (json.loads(text).get("beans") or [{}])[0]
+    decom = json.loads(bean.get("DecomNodes") or "{}")
+    for key, info in decom.items():
+        addr = str(info.get("xferaddr") or key)
+        if addr.rsplit(":", 1)[0] in (node.private_ip, node.name) or key in (node.private_ip, node.name):
+            return {k: int(v) for k, v in info.items() if isinstance(v, int)}
+    return {}
+
+
+def node_blocks(live: dict[str, dict[str, object]], node: Node) -> int | None:
+    """numBlocks of one live DataNode (LiveNodes of NameNodeInfo)."""
+    for key, info in live.items():
+        if str(info.get("xferaddr") or key).rsplit(":", 1)[0] == node.private_ip:
+            blocks = info.get("numBlocks")
+            return blocks if isinstance(blocks, int) else None
+    return None
+
+
+def decommission_datanode(ctx: DrainContext, timeout: float = 1200.0, report_every: float = 30.0) -> str:
     """The DataNode listed in the NameNode's exclude file and `dfsadmin -refreshNodes`, then waited for
-    until the NameNode reports it Decommissioned (its blocks re-replicated on the others), then stopped."""
+    until the NameNode reports it Decommissioned (its blocks re-replicated on the others), then stopped.
+    Every `report_every` seconds a line says how many of its blocks are still to re-replicate."""
     nn = ctx.remote_for(namenode(ctx.cluster))
     entry = exclude_entry(ctx.node)
+    before = jmx(ctx.cluster, ctx.remote_for, "NameNodeInfo")
+    blocks = node_blocks(parse_namenode_info(before.stdout)[1], ctx.node) if before.ok else None
     nn.run(f"grep -qxF {q(entry)} {EXCLUDE_FILE} || echo {q(entry)} >> {EXCLUDE_FILE}")
     nn.run(dfsadmin(ctx.spec, "-refreshNodes"), timeout=120)
-    ctx.line(f"drain: HDFS decommissioning the DataNode on {ctx.node.name} ({entry})")
-    deadline, state = time.monotonic() + timeout, "?"
+    held = f", which holds {blocks} block(s)" if blocks is not None else ""
+    ctx.line(f"drain: HDFS decommissioning the DataNode on {ctx.node.name} ({entry}{held})")
+    started = time.monotonic()
+    deadline, state, last_report = started + timeout, "?", started
     while time.monotonic() < deadline:
         out = jmx(ctx.cluster, ctx.remote_for, "NameNodeInfo")
         if out.ok and out.stdout.strip():
@@ -510,6 +539,19 @@ def decommission_datanode(ctx: DrainContext, timeout: float = 1200.0) -> str:
             state = datanode_states(live).get(ctx.node.private_ip, "not live")
             if state == "Decommissioned":
                 break
+            if time.monotonic() - last_report >= report_every:
+                last_report = time.monotonic()
+                left = decommission_progress(out.stdout, ctx.node)
+                ctx.line(
+                    f"drain: HDFS {state.lower()} on {ctx.node.name} after {last_report - started:.0f}s: "
+                    + (
+                        f"{left.get('underReplicatedBlocks', '?')} block(s) still to re-replicate "
+                        f"({left.get('decommissionOnlyReplicas', '?')} with no other replica, "
+                        f"{left.get('underReplicateInOpenFiles', '?')} in files open for write)"
+                        if left
+                        else "the NameNode is still scanning its blocks"
+                    )
+                )
         time.sleep(5)
     else:
         raise OperationError(
@@ -517,7 +559,8 @@ def decommission_datanode(ctx: DrainContext, timeout: float = 1200.0) -> str:
             "re-replicated its blocks; check the NameNode UI (port 9870, Datanodes tab) and re-run fab drain"
         )
     ctx.remote_for(ctx.node).run(f"systemctl disable --now {DATANODE_UNIT}", timeout=180)
-    return f"HDFS DataNode on {ctx.node.name} decommissioned and stopped"
+    moved = f" ({blocks} block(s) re-replicated)" if blocks else ""
+    return f"HDFS DataNode on {ctx.node.name} decommissioned{moved} and stopped"
 
 
 DRAIN_DATANODE = DrainStep(

@@ -71,6 +71,29 @@ def _probe_with(inv: Cluster, text: str, ok: bool = True) -> Any:
     return hdfs.probe_namenode(spec, inv, lambda node: host)  # type: ignore[arg-type]
 
 
+def test_decommission_progress_is_read_from_the_namenode_info_bean() -> None:
+    _, inv = spec_for(agents=4)
+    leaving, other = inv.agents[3], inv.agents[0]
+    ip = leaving.private_ip
+    live = {
+        f"{ip}:9866": {"xferaddr": f"{ip}:9866", "adminState": "Decommission In Progress", "numBlocks": 4120}
+    }
+    decom = {
+        ip: {"underReplicatedBlocks": 3012, "decommissionOnlyReplicas": 0, "underReplicateInOpenFiles": 2}
+    }
+    text = json.dumps({"beans": [{"LiveNodes": json.dumps(live), "DecomNodes": json.dumps(decom)}]})
+    assert hdfs.decommission_progress(text, leaving) == {
+        "underReplicatedBlocks": 3012,
+        "decommissionOnlyReplicas": 0,
+        "underReplicateInOpenFiles": 2,
+    }
+    assert hdfs.decommission_progress(text, other) == {}
+    assert hdfs.node_blocks(hdfs.parse_namenode_info(text)[1], leaving) == 4120
+    assert hdfs.node_blocks(hdfs.parse_namenode_info(text)[1], other) is None
+    site = hdfs.hdfs_site(inv, leaving)
+    assert "<name>dfs.namenode.replication.max-streams</name><value>40</value>" in site
+
+
 def test_namenode_gate_wants_every_agent_in_service_and_no_safe_mode() -> None:
     _, inv = spec_for()
     ips = {a.private_ip: "In Service" for a in inv.agents}
