@@ -426,16 +426,39 @@ def test_scale_out_to_four_agents_spreads_kafka_and_the_processor(demo: dict[str
     )
 
 
+# the agent the replacement test destroys: a KRaft controller (the first kafka.controllers brokers)
+LOST = "agent-1"
+LOST_ID = 2
+
+
+def quorum_voters(demo: dict[str, Any]) -> list[kafka.Voter]:
+    """The KRaft voters as `kafka-metadata-quorum describe --status` lists them (the product's parser),
+    asked on agent-0 of the controllers."""
+    controllers = [n for n in demo["cluster"]["nodes"] if n["role"] == "agent"][:3]
+    bootstrap = ",".join(f"{n['privateIp']}:{kafka.CONTROLLER_PORT}" for n in controllers)
+    version = demo["cluster"]["settings"]["versions"]["kafka"]
+    command = kafka.tool_at(
+        version, kafka.QUORUM_COMMAND, f"--bootstrap-controller {bootstrap} describe --status"
+    )
+    proc = on_node(demo, "agent-0", command + " 2>/dev/null")
+    voters = kafka.parse_voters(proc.stdout)
+    assert proc.returncode == 0 and voters is not None, proc.stdout[-1500:] + proc.stderr[-1500:]
+    return voters
+
+
 def test_a_lost_agent_is_recreated_and_rejoins(demo: dict[str, Any]) -> None:
-    """agent-3's container destroyed by hand (its broker, DataNode and worker die with it): `pulumi
-    refresh` + `pulumi up` re-create it with a new host key and an empty disk, `fab deploy` re-joins it;
-    every gate of `fab status` passes, every partition is fully replicated, nothing is lost or doubled."""
+    """agent-1's container destroyed by hand (its broker, KRaft controller, DataNode and worker die with
+    it): `pulumi refresh` + `pulumi up` re-create it with a new host key and an empty disk, `fab deploy`
+    re-joins it - the controller with a new directory id in place of the old voter (KIP-853); every gate
+    of `fab status` passes, every partition is fully replicated, nothing is lost or doubled."""
     started = time.monotonic()
-    old_key = host_key(demo, NEW)
-    name = container(demo, NEW)
+    old_key = host_key(demo, LOST)
+    name = container(demo, LOST)
     assert lxc_exists(name), name
-    with demo_producing(demo, f"{NEW} lost and replaced"):
-        time.sleep(10)  # the producer writes to broker 4 too before it disappears
+    before = {v.node_id: v.directory_id for v in quorum_voters(demo)}
+    assert sorted(before) == [1, 2, 3], before
+    with demo_producing(demo, f"{LOST} lost and replaced"):
+        time.sleep(10)  # the producer writes to its broker too before it disappears
         subprocess.run(["lxc-stop", "-n", name, "-k"], check=True, capture_output=True, timeout=120)
         subprocess.run(["lxc-destroy", "-n", name], check=True, capture_output=True, timeout=120)
         t0 = time.monotonic()
@@ -443,20 +466,29 @@ def test_a_lost_agent_is_recreated_and_rejoins(demo: dict[str, Any]) -> None:
         pulumi(STACK, "up", "--yes", "--skip-preview")
         infra_s = time.monotonic() - t0
         demo["cluster"] = inventory(STACK)
-        new_key = host_key(demo, NEW)
+        new_key = host_key(demo, LOST)
         assert lxc_exists(name) and new_key != old_key
         t0 = time.monotonic()
-        fab("deploy")
+        deploy = fab("deploy")
         deploy_s = time.monotonic() - t0
+        assert f"re-joins the KRaft quorum as controller {LOST_ID}" in deploy.stdout, deploy.stdout[-3000:]
         status = fab("status", timeout=900)
         assert "FAIL" not in status.stdout, status.stdout[-3000:]
+        after = quorum_voters(demo)
+        assert sorted(v.node_id for v in after) == [1, 2, 3], after
+        renewed = {v.node_id: v.directory_id for v in after}
+        assert renewed[LOST_ID] != before[LOST_ID], (
+            f"controller {LOST_ID} kept directory id {before[LOST_ID]}"
+        )
+        assert all(renewed[i] == before[i] for i in (1, 3)), (before, renewed)
         state = topics(demo)
         lagging = [f"{t}-{p.partition}" for t, s in state.items() for p in s.partitions if not p.in_sync]
         assert not lagging, f"not fully replicated: {lagging}"
-        assert any(NEW_BROKER in p.replicas for p in state[common.TOPIC].partitions)
+        assert any(LOST_ID in p.replicas for p in state[common.TOPIC].partitions)
     report(
-        f"{NEW} lost and replaced: {time.monotonic() - started:.0f}s (pulumi refresh + up {infra_s:.0f}s, "
-        f"fab deploy {deploy_s:.0f}s)"
+        f"{LOST} (a KRaft controller) lost and replaced: {time.monotonic() - started:.0f}s (pulumi "
+        f"refresh + up {infra_s:.0f}s, fab deploy {deploy_s:.0f}s); voter {LOST_ID}: directory id "
+        f"{before[LOST_ID]} -> {renewed[LOST_ID]}"
     )
 
 
