@@ -645,6 +645,10 @@ META_MARK = "@@fastdata-meta"
 DESCRIBE_TIMEOUT = 45
 QUORUM_WAIT = 90.0  # storage_op: how long other controllers may listen without a leader answering
 REJOIN_TIMEOUT = 300.0  # voter_op: the new controller catching up and becoming a voter
+# "Caught up" for voter_op: at most this many records behind the leader in `describe --replication`. Not 0:
+# the leader appends a NoOpRecord every metadata.max.idle.interval.ms (500 ms), so a live observer is often
+# a record or two behind when sampled; add-controller checks the catch-up itself (REQUEST_TIMED_OUT, retried).
+CAUGHT_UP_LAG = 10
 POLL = 5.0
 
 
@@ -896,9 +900,10 @@ def parse_voter_probe(text: str) -> tuple[str, QuorumFacts]:
 def rejoin(spec: DeploySpec, inventory: Cluster, node: Node, r: Remote) -> None:
     """voter_op's apply (Kafka's procedure, kraft.md): wait until this controller - an observer after a
     format with --no-initial-controllers - has caught up with the metadata log (`describe --replication`:
-    lag 0), remove the voter of its node id with the old directory id, then `add-controller` with its own
-    server.properties as --command-config (the tool reads node.id, the CONTROLLER listener and the directory
-    id from there). Each pass reads the quorum again, so an interrupted run resumes where it stopped."""
+    lag at most CAUGHT_UP_LAG), remove the voter of its node id with the old directory id, then
+    `add-controller` with its own server.properties as --command-config (the tool reads node.id, the
+    CONTROLLER listener and the directory id from there). Each pass reads the quorum again, so an
+    interrupted run resumes where it stopped."""
     nid = node_id(node)
     directory = parse_meta_properties(r.run(f"cat {meta_path()}").stdout).get("directory.id")
     if not directory:
@@ -912,7 +917,8 @@ def rejoin(spec: DeploySpec, inventory: Cluster, node: Node, r: Remote) -> None:
             bootstrap = controller_endpoints(other_controllers(inventory, node))
             raise OperationError(
                 f"{node.name}: controller {nid} did not become a voter within {REJOIN_TIMEOUT:.0f}s "
-                f"({pending}). Check that it runs (journalctl -u {UNIT}) and what `kafka-metadata-quorum "
+                f"({pending}). Check that its broker runs ({UNIT}, or its Marathon app on mesos) and what "
+                "`kafka-metadata-quorum "
                 f"--bootstrap-controller {bootstrap} describe --replication` shows, then re-run deploy "
                 f"({DOCS})"
             )
@@ -931,7 +937,7 @@ def rejoin_pass(spec: DeploySpec, inventory: Cluster, node: Node, r: Remote, dir
     mine = [x for x in rows if x.node_id == nid and x.directory_id == directory]
     if not mine:
         return f"controller {nid} (directory id {directory}) not in describe --replication yet"
-    if mine[0].lag != 0:
+    if mine[0].lag > CAUGHT_UP_LAG:
         return f"controller {nid} is {mine[0].lag} records behind the leader"
     facts = parse_quorum_facts(r.run(quorum_probe(spec, inventory, node), check=False, timeout=120).stdout)
     try:

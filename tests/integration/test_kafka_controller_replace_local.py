@@ -11,7 +11,7 @@ with its new directory id and the old one gone; every record is still there and 
 Each node listens on its own loopback address (127.0.0.61-63), as the inventory's private IPs, so the
 product's commands run unchanged through a Remote that runs on this host; the paths the product hard-codes
 (/opt/kafka, /etc/kafka, /var/lib/kafka/data) are module constants pointed at a temporary directory, per
-node while that node's ops run. About 2 minutes on the 2-core reference machine; three broker JVMs of
+node while that node's ops run. About 3 minutes on the 2-core reference machine; three broker JVMs of
 256 MB heap (and short-lived tool JVMs).
 """
 
