@@ -1,7 +1,8 @@
 """Kafka in KRaft mode (3.9.x or 4.x): a broker on each of the first settings.kafka.brokers agents; the
 first settings.kafka.controllers of them are also KRaft controllers (a fixed set: adding or removing agents
 changes brokers only). New clusters use a dynamic quorum (KIP-853: controller.quorum.bootstrap.servers,
-storage formatted with --initial-controllers); clusters formatted with a static quorum keep it
+storage formatted with --initial-controllers; a controller re-created with an empty disk re-joins with a new
+directory id: storage_op, voter_op); clusters formatted with a static quorum keep it
 (settings.kafka.quorum: static). Its restart handler, gates, upgrade guard and metadata finalization are
 declared here once; the standalone platform runs brokers as systemd units, the mesos platform as Marathon
 apps. Version rules: roles/packages/kafka_upgrade.py."""
