@@ -1,7 +1,8 @@
 """Kafka in KRaft mode (3.9.x or 4.x): a broker on each of the first settings.kafka.brokers agents; the
 first settings.kafka.controllers of them are also KRaft controllers (a fixed set: adding or removing agents
 changes brokers only). New clusters use a dynamic quorum (KIP-853: controller.quorum.bootstrap.servers,
-storage formatted with --initial-controllers); clusters formatted with a static quorum keep it
+storage formatted with --initial-controllers; a controller re-created with an empty disk re-joins with a new
+directory id: storage_op, voter_op); clusters formatted with a static quorum keep it
 (settings.kafka.quorum: static). Its restart handler, gates, upgrade guard and metadata finalization are
 declared here once; the standalone platform runs brokers as systemd units, the mesos platform as Marathon
 apps. Version rules: roles/packages/kafka_upgrade.py."""
@@ -9,10 +10,13 @@ apps. Version rules: roles/packages/kafka_upgrade.py."""
 from __future__ import annotations
 
 import base64
+import json
 import re
 import shlex
+import time
 import uuid
 from collections.abc import Sequence
+from dataclasses import dataclass
 
 from contract import Cluster, Node
 from roles.engine.connection import Remote, RunResult
@@ -41,6 +45,7 @@ DATA_DIR = "/var/lib/kafka/data"
 CONFIG = "/etc/kafka/server.properties"
 UNIT = "kafka.service"
 HANDLER = "restart-kafka"
+RUN_AS_KAFKA = "runuser -u kafka -- "  # storage is formatted as the broker's user (it owns DATA_DIR)
 
 
 LIBS_ROOT = "/opt/kafka"  # one directory per version, side by side: /opt/kafka/<version>
@@ -194,6 +199,7 @@ def server_properties(spec: DeploySpec, inventory: Cluster, node: Node) -> str:
         quorum=quorum,
         listeners=listeners,
         ip=node.private_ip,
+        data_dir=DATA_DIR,
         partitions=k.partitions,
         replication=k.replication_factor,  # at most the broker count (contract/settings.py checks)
         min_isr=k.min_insync_replicas,
@@ -204,21 +210,23 @@ def server_properties(spec: DeploySpec, inventory: Cluster, node: Node) -> str:
     )
 
 
-def format_flags(spec: DeploySpec, inventory: Cluster, node: Node) -> str:
-    """How `kafka-storage format` is told the quorum (hdfs-spark-kafka4.md C.2): a static quorum is in the
-    config; a dynamic one's initial controllers get --initial-controllers (the same value on each, so a
-    controller formatted later than the others - e.g. after a deploy interrupted before it - joins as the
-    voter the others already list); a broker-only node gets --no-initial-controllers on 3.9 (its docs) and
-    no flag on 4.x (kraft.md).
+def format_flags(spec: DeploySpec, inventory: Cluster, node: Node, joining: bool = False) -> str:
+    """How `kafka-storage format` is told the quorum (hdfs-spark-kafka4.md C.2).
 
-    Not handled here: a controller whose disk was lost gets the same directory id again, which KIP-853's
-    directory ids exist to avoid (it may vote without the log it had). Replacing a controller the Kafka
-    way - format with --no-initial-controllers, add-controller, remove-controller of the old directory
-    id - belongs to node replacement (issue 12); docs/contracts.md (Kafka versions, the KRaft quorum and
-    upgrades) gives the commands."""
+    A static quorum is in the config. In a dynamic one a controller of a new cluster gets
+    --initial-controllers (the same value on each, so one formatted later than the others - a first deploy
+    interrupted before it, while no other controller runs yet - becomes the voter the others list). A
+    controller `joining` a quorum that already answers (storage_op decides, see joins_existing_quorum: its
+    node was re-created with an empty disk, or a first deploy stopped after the others started) gets
+    --no-initial-controllers, i.e. a fresh random directory id: it starts as an observer and voter_op makes
+    it a voter in place of the old directory id, as KIP-853 intends - formatted with its original id it could
+    vote without the log it had and lose committed metadata. A broker-only node gets --no-initial-controllers
+    on 3.9 (its docs) and no flag on 4.x (kraft.md)."""
     if spec.kafka.quorum == "static":
         return ""
     if is_controller(inventory, node):
+        if joining:
+            return " --no-initial-controllers"
         return f" --initial-controllers {initial_controllers(inventory)}"
     return "" if is_4x(spec.versions.kafka) else " --no-initial-controllers"
 
@@ -232,15 +240,43 @@ def parse_meta_properties(text: str) -> dict[str, str]:
     return out
 
 
+def meta_path() -> str:
+    return f"{DATA_DIR}/meta.properties"
+
+
 def storage_op(spec: DeploySpec, inventory: Cluster, node: Node) -> Op:
-    """Storage formatted once: meta.properties present with this cluster's id and this node's id."""
+    """Storage formatted once: meta.properties present with this cluster's id and this node's id. A
+    controller of a dynamic quorum is formatted to re-join the quorum when another controller's quorum
+    answers (format_flags, joins_existing_quorum)."""
     cid, nid = cluster_id(inventory), node_id(node)
-    meta = f"{DATA_DIR}/meta.properties"
+    meta = meta_path()
+    rejoinable = rejoins_by_format(spec, inventory, node)
+    # Unformatted: which other controllers run (a TCP connect each, no JVM), so that `plan` can say how
+    # the node will be formatted; apply asks their quorum before deciding.
+    probe = f"cat {meta} 2>/dev/null || true"
+    if rejoinable:
+        probe = (
+            f"if [ -f {meta} ]; then cat {meta}; else echo {LISTEN_MARK}; "
+            f"{listening_probe(other_controllers(inventory, node))}; fi"
+        )
 
     def judge(res: RunResult) -> Check:
-        props = parse_meta_properties(res.stdout)
+        text, _, listening_text = res.stdout.partition(LISTEN_MARK)
+        props = parse_meta_properties(text)
         if not props:
-            return Check(False, "storage not formatted")
+            if not rejoinable:
+                return Check(False, "storage not formatted")
+            listening = parse_listening(listening_text)
+            if listening:
+                return Check(
+                    False,
+                    f"storage not formatted while the controllers at {', '.join(listening)} run: formatted "
+                    "with --no-initial-controllers (a new directory id) if their quorum answers, then it "
+                    "re-joins as a voter",
+                )
+            return Check(
+                False, "storage not formatted, no other controller runs: formatted with --initial-controllers"
+            )
         if props.get("cluster.id") != cid or props.get("node.id") != str(nid):
             return Check(
                 False, f"formatted for cluster {props.get('cluster.id')} node {props.get('node.id')}"
@@ -256,16 +292,18 @@ def storage_op(spec: DeploySpec, inventory: Cluster, node: Node) -> Op:
                 f"{existing.get('node.id')}, expected {cid} node {nid}; move it away by hand if that data "
                 "is disposable, then re-run"
             )
+        joining = rejoinable and joins_existing_quorum(spec, inventory, node, r)
+        flags = format_flags(spec, inventory, node, joining)
         r.run(
-            f"runuser -u kafka -- java -Xmx256m -cp {shlex.quote(libs_dir(spec) + '/*')} "
-            f"kafka.tools.StorageTool format -t {cid} -c {CONFIG}{format_flags(spec, inventory, node)}",
+            f"{RUN_AS_KAFKA}java -Xmx256m -cp {shlex.quote(libs_dir(spec) + '/*')} "
+            f"kafka.tools.StorageTool format -t {cid} -c {CONFIG}{flags}",
             timeout=120,
         )
 
     return probed(
         "kafka-storage",
         f"Kafka storage on {node.name} formatted (cluster {cid}, node {nid})",
-        f"cat {meta} 2>/dev/null || true",
+        probe,
         judge,
         apply,
     )
@@ -356,6 +394,8 @@ def plan_broker(spec: DeploySpec, inventory: Cluster, node: Node) -> list[Op]:
         storage_op(spec, inventory, node),
         service_op("kafka-running", UNIT, f"Kafka broker {node.name} running", satisfies=[HANDLER]),
         current_op(spec, inventory, node),
+        # a controller re-created with an empty disk: a voter again once it caught up (KIP-853)
+        *plan_voter(spec, inventory, node),
     ]
 
 
@@ -593,6 +633,358 @@ def gates(layer: str, after_phase: str) -> tuple[Gate, ...]:
         ("all Kafka brokers registered", probe_brokers, 120),
         ("no under-replicated partitions", probe_under_replicated, 180),
     )
+
+
+# --- a controller re-created with an empty disk re-joins the quorum (KIP-853; hdfs-spark-kafka4.md C.2) ----
+
+QUORUM_COMMAND = "org.apache.kafka.tools.MetadataQuorumCommand"
+LISTEN_MARK = "@@fastdata-listening"
+QUORUM_MARK = "@@fastdata-quorum"
+META_MARK = "@@fastdata-meta"
+# `describe` waits 60 s (the admin client's default.api.timeout.ms) when no leader answers: bounded below
+# the executor's 120 s batch probe.
+DESCRIBE_TIMEOUT = 45
+QUORUM_WAIT = 90.0  # storage_op: how long other controllers may listen without a leader answering
+REJOIN_TIMEOUT = 300.0  # voter_op: the new controller catching up and becoming a voter
+# "Caught up" for voter_op: at most this many records behind the leader in `describe --replication`. Not 0:
+# the leader appends a NoOpRecord every metadata.max.idle.interval.ms (500 ms), so a live observer is often
+# a record or two behind when sampled; add-controller checks the catch-up itself (REQUEST_TIMED_OUT, retried).
+CAUGHT_UP_LAG = 10
+POLL = 5.0
+
+
+@dataclass(frozen=True)
+class Voter:
+    node_id: int
+    directory_id: str | None  # None when Kafka prints no directory id (a static quorum)
+
+
+@dataclass(frozen=True)
+class Replica:
+    """A row of `kafka-metadata-quorum describe --replication`."""
+
+    node_id: int
+    directory_id: str
+    log_end_offset: int
+    lag: int
+    status: str  # Leader, Follower or Observer
+
+
+@dataclass(frozen=True)
+class QuorumFacts:
+    """What a controller sees of the other controllers: who accepts connections on the controller port, and
+    their quorum's `describe --status` (empty when none listens or the node has no Kafka tools yet)."""
+
+    listening: tuple[str, ...]
+    status: str
+
+    @property
+    def voters(self) -> list[Voter] | None:
+        return parse_voters(self.status)
+
+    @property
+    def leader(self) -> int | None:
+        leader = parse_quorum_status(self.status).get("LeaderId", "")
+        return int(leader) if leader.isdigit() else None
+
+
+def rejoins_by_format(spec: DeploySpec, inventory: Cluster, node: Node) -> bool:
+    """Whether an unformatted `node` may join an existing quorum: a controller of a dynamic quorum with other
+    controllers. A static quorum's voter set cannot change (a wiped controller is formatted from its
+    config again, as before KIP-853); a single controller has no quorum to join."""
+    return (
+        spec.kafka.quorum == "dynamic"
+        and is_controller(inventory, node)
+        and bool(other_controllers(inventory, node))
+    )
+
+
+def other_controllers(inventory: Cluster, node: Node) -> list[Node]:
+    return [n for n in controllers(inventory) if n.name != node.name]
+
+
+def controller_endpoints(nodes: Sequence[Node]) -> str:
+    return ",".join(f"{n.private_ip}:{CONTROLLER_PORT}" for n in nodes)
+
+
+def listening_probe(nodes: Sequence[Node]) -> str:
+    """Shell: `listening=<ip>` for each of `nodes` whose controller port accepts a connection."""
+    checks = [
+        f"timeout 2 bash -c '</dev/tcp/{ip}/{CONTROLLER_PORT}' 2>/dev/null && echo listening={ip}"
+        for ip in (n.private_ip for n in nodes)
+    ]
+    return "; ".join([*checks, "true"])
+
+
+def parse_listening(text: str) -> tuple[str, ...]:
+    return tuple(line.split("=", 1)[1] for line in text.split() if line.startswith("listening="))
+
+
+def quorum_command(spec: DeploySpec, inventory: Cluster, node: Node, args: str) -> str:
+    """kafka-metadata-quorum run on `node` against the OTHER controllers (`node` itself may be an observer,
+    or not running yet), bounded by DESCRIBE_TIMEOUT."""
+    bootstrap = controller_endpoints(other_controllers(inventory, node))
+    return f"timeout {DESCRIBE_TIMEOUT} " + tool(
+        spec, QUORUM_COMMAND, f"--bootstrap-controller {bootstrap} {args}"
+    )
+
+
+def quorum_probe(spec: DeploySpec, inventory: Cluster, node: Node) -> str:
+    """Shell, read-only: the other controllers that listen, then (after QUORUM_MARK) their quorum's
+    `describe --status` when one listens and this node has the tools (in `plan` a new node has none)."""
+    return (
+        f'l=$({listening_probe(other_controllers(inventory, node))}); echo "$l"; echo {QUORUM_MARK}; '
+        f'if [ -n "$l" ] && [ -d {shlex.quote(libs_dir(spec))} ]; then '
+        f"{quorum_command(spec, inventory, node, 'describe --status')} 2>&1; fi; true"
+    )
+
+
+def parse_quorum_facts(text: str) -> QuorumFacts:
+    listening, _, status = text.partition(QUORUM_MARK)
+    return QuorumFacts(parse_listening(listening), status.strip())
+
+
+def parse_voters(text: str) -> list[Voter] | None:
+    """CurrentVoters of `describe --status` (JSON objects with id and directoryId on 3.9+ and 4.x), None
+    when the output has no such line (no leader answered)."""
+    field = parse_quorum_status(text).get("CurrentVoters", "")
+    try:
+        data = json.loads(field) if field.startswith("[") else None
+    except ValueError:
+        return None
+    if not isinstance(data, list):
+        return None
+    voters = []
+    for item in data:
+        if isinstance(item, int):
+            voters.append(Voter(item, None))
+        elif isinstance(item, dict) and isinstance(item.get("id"), int):
+            directory = item.get("directoryId")
+            voters.append(Voter(item["id"], directory if isinstance(directory, str) else None))
+    return voters
+
+
+def parse_replication(text: str) -> list[Replica]:
+    """The rows of `describe --replication`: NodeId DirectoryId LogEndOffset Lag LastFetchTimestamp
+    LastCaughtUpTimestamp Status (tab-separated on 4.4.0; the header and any log line are skipped)."""
+    rows = []
+    for line in text.splitlines():
+        parts = line.split()
+        if len(parts) == 7 and parts[0].isdigit() and all(p.lstrip("-").isdigit() for p in parts[2:4]):
+            rows.append(Replica(int(parts[0]), parts[1], int(parts[2]), int(parts[3]), parts[6]))
+    return rows
+
+
+def format_decision(facts: QuorumFacts) -> str:
+    """How an unformatted controller of a dynamic quorum is formatted: "join" when the other controllers'
+    quorum answers with its voters (--no-initial-controllers: a new directory id, then voter_op), "initial"
+    when no other controller accepts connections (a new cluster, or a first deploy interrupted before any
+    controller started: --initial-controllers), "unknown" when one listens but no leader answered (the
+    quorum is electing, or has lost its majority: formatting now could make an empty log a voter)."""
+    if facts.voters:
+        return "join"
+    if not facts.listening:
+        return "initial"
+    return "unknown"
+
+
+def joins_existing_quorum(spec: DeploySpec, inventory: Cluster, node: Node, r: Remote) -> bool:
+    """storage_op's decision, asked of the other controllers right before formatting; waits up to
+    QUORUM_WAIT while they listen without a leader, then refuses rather than guess."""
+    deadline = time.monotonic() + QUORUM_WAIT
+    while True:
+        facts = parse_quorum_facts(
+            r.run(quorum_probe(spec, inventory, node), check=False, timeout=120).stdout
+        )
+        decision = format_decision(facts)
+        if decision != "unknown":
+            return decision == "join"
+        if time.monotonic() >= deadline:
+            break
+        time.sleep(POLL)
+    flags = format_flags(spec, inventory, node)
+    raise OperationError(
+        f"{node.name}: its storage is not formatted and the controllers at {', '.join(facts.listening)} "
+        f"accept connections, but no quorum leader answered `kafka-metadata-quorum describe --status` within "
+        f"{QUORUM_WAIT:.0f}s ({facts.status[-300:] or 'no output'}). Nothing was formatted: as an initial "
+        "controller it could vote with an empty log and lose committed metadata. If the quorum lost its "
+        "majority, bring the other controllers back first, then re-run deploy. If this is a first deploy "
+        "that stopped after some controllers started but before this one was formatted, format it by hand "
+        f"with `{RUN_AS_KAFKA}java -cp '{libs_dir(spec)}/*' kafka.tools.StorageTool format "
+        f"-t {cluster_id(inventory)} -c {CONFIG}{flags}` and re-run ({DOCS})"
+    )
+
+
+def rejoin_steps(nid: int, directory: str, facts: QuorumFacts) -> tuple[list[Voter], bool]:
+    """(voters to remove, whether to add `nid`/`directory`) for a controller formatted with a new directory
+    id. Removed first, then added: Kafka refuses add-controller while a voter with the same node id exists
+    (DuplicateVoterException, checked on 4.4.0), and a stale voter of this node id is dead - its node is the
+    one now running with the new directory - so removing it leaves the live voters: 3 voters with one lost
+    become 2 live ones, both needed, which tolerates no further failure, the same as 3 with one lost did;
+    adding then makes 3. (Add first would, where allowed, pass through 4 voters needing 3.)"""
+    voters = facts.voters
+    if voters is None:
+        raise OperationError(
+            f"no quorum leader answered describe --status: {facts.status[-300:] or 'no output'}"
+        )
+    stale = [v for v in voters if v.node_id == nid and v.directory_id != directory]
+    if stale and facts.leader == nid:
+        raise OperationError(
+            f"the quorum's leader is node {nid} with directory id {stale[0].directory_id}, while this node "
+            f"runs node {nid} with directory id {directory}: another process runs with this node id. Stop it "
+            "(or fix node.id), then re-run deploy; nothing was changed"
+        )
+    return stale, Voter(nid, directory) not in voters
+
+
+def membership(spec: DeploySpec, inventory: Cluster, node: Node, meta: str, facts: QuorumFacts) -> Check:
+    """voter_op's judge: the controller is a voter under its own directory id, and no voter of its node id
+    with another directory id is left. A controller formatted with its initial directory id is a voter from
+    its format (no JVM asked); one formatted to re-join is checked against the quorum."""
+    nid = node_id(node)
+    initial = directory_id(inventory, node)
+    directory = parse_meta_properties(meta).get("directory.id")
+    if directory == initial:
+        return Check(True, f"an initial voter (directory id {initial}, formatted with --initial-controllers)")
+    others = [
+        n for n in facts.voters or () if not any(node_id(c) == n.node_id for c in controllers(inventory))
+    ]
+    # Voters of nodes the spec does not make controllers (only a by-hand change makes them): left alone -
+    # removing a live one would need it shut down in the right order, and the guard refuses role changes.
+    note = (
+        f"; voter(s) {', '.join(str(v.node_id) for v in others)} are no controller of the spec: left alone "
+        f"({DOCS})"
+        if others
+        else ""
+    )
+    stale = [v for v in facts.voters or () if v.node_id == nid and v.directory_id != directory]
+    old = (
+        f"the old voter {stale[0].directory_id} removed" if stale else f"the old voter of node {nid} removed"
+    )
+    rejoin = f"{node.name} re-joins the KRaft quorum as controller {nid}"
+    if directory is None:
+        if not facts.listening:
+            return Check(
+                False, f"storage not formatted: an initial voter of a new quorum (directory id {initial})"
+            )
+        return Check(
+            False,
+            f"storage not formatted while the controllers at {', '.join(facts.listening)} run: {rejoin} "
+            f"(new directory id; {old})",
+        )
+    if facts.voters is None:
+        return Check(
+            False, f"no quorum leader answered describe --status: {facts.status[-200:] or 'no output'}"
+        )
+    if Voter(nid, directory) in facts.voters and not stale:
+        return Check(True, f"a voter with directory id {directory}{note}")
+    removed = f"; {old}" if stale else ""
+    return Check(False, f"{rejoin} (new directory id {directory}{removed}){note}")
+
+
+def voter_probe(spec: DeploySpec, inventory: Cluster, node: Node) -> str:
+    """Shell, read-only: meta.properties, then - unless it holds the initial directory id - the quorum."""
+    meta = meta_path()
+    initial = directory_id(inventory, node)
+    return (
+        f"cat {meta} 2>/dev/null; echo {META_MARK}; "
+        f"grep -qx 'directory.id={initial}' {meta} 2>/dev/null || "
+        f"{{ {quorum_probe(spec, inventory, node)}; }}; true"
+    )
+
+
+def parse_voter_probe(text: str) -> tuple[str, QuorumFacts]:
+    meta, _, rest = text.partition(META_MARK)
+    return meta, parse_quorum_facts(rest)
+
+
+def rejoin(spec: DeploySpec, inventory: Cluster, node: Node, r: Remote) -> None:
+    """voter_op's apply (Kafka's procedure, kraft.md): wait until this controller - an observer after a
+    format with --no-initial-controllers - has caught up with the metadata log (`describe --replication`:
+    lag at most CAUGHT_UP_LAG), remove the voter of its node id with the old directory id, then
+    `add-controller` with its own server.properties as --command-config (the tool reads node.id, the
+    CONTROLLER listener and the directory id from there). Each pass reads the quorum again, so an
+    interrupted run resumes where it stopped."""
+    nid = node_id(node)
+    directory = parse_meta_properties(r.run(f"cat {meta_path()}").stdout).get("directory.id")
+    if not directory:
+        raise OperationError(f"{node.name}: {meta_path()} has no directory.id; re-run deploy")
+    deadline = time.monotonic() + REJOIN_TIMEOUT
+    while True:
+        pending = rejoin_pass(spec, inventory, node, r, directory)
+        if pending is None:
+            return
+        if time.monotonic() >= deadline:
+            bootstrap = controller_endpoints(other_controllers(inventory, node))
+            raise OperationError(
+                f"{node.name}: controller {nid} did not become a voter within {REJOIN_TIMEOUT:.0f}s "
+                f"({pending}). Check that its broker runs ({UNIT}, or its Marathon app on mesos) and what "
+                "`kafka-metadata-quorum "
+                f"--bootstrap-controller {bootstrap} describe --replication` shows, then re-run deploy "
+                f"({DOCS})"
+            )
+        time.sleep(POLL)
+
+
+def rejoin_pass(spec: DeploySpec, inventory: Cluster, node: Node, r: Remote, directory: str) -> str | None:
+    """One step of `rejoin`: None when the controller is a voter and no stale voter is left, else what it
+    waits for or the step it just ran."""
+    nid = node_id(node)
+
+    def quorum(args: str) -> RunResult:
+        return r.run(quorum_command(spec, inventory, node, args), check=False, timeout=120)
+
+    rows = parse_replication(quorum("describe --replication").stdout)
+    mine = [x for x in rows if x.node_id == nid and x.directory_id == directory]
+    if not mine:
+        return f"controller {nid} (directory id {directory}) not in describe --replication yet"
+    if mine[0].lag > CAUGHT_UP_LAG:
+        return f"controller {nid} is {mine[0].lag} records behind the leader"
+    facts = parse_quorum_facts(r.run(quorum_probe(spec, inventory, node), check=False, timeout=120).stdout)
+    try:
+        stale, add = rejoin_steps(nid, directory, facts)
+    except OperationError as exc:
+        raise OperationError(f"{node.name}: {exc}") from None
+    if stale:
+        voter = stale[0]
+        res = quorum(
+            f"remove-controller --controller-id {nid} --controller-directory-id {voter.directory_id}"
+        )
+        return f"remove-controller {nid}/{voter.directory_id}: exit {res.exit_code} {tail_of(res)}"
+    if add:
+        res = quorum(f"--command-config {CONFIG} add-controller")
+        return f"add-controller {nid}/{directory}: exit {res.exit_code} {tail_of(res)}"
+    return None
+
+
+def tail_of(res: RunResult) -> str:
+    return (res.stderr.strip() or res.stdout.strip())[-300:]
+
+
+def voter_op(spec: DeploySpec, inventory: Cluster, node: Node) -> Op:
+    """A controller of a dynamic quorum is a voter under its own directory id (after a re-join: no voter of
+    its node id with the old one is left). Read-only check; apply is `rejoin`."""
+    nid = node_id(node)
+
+    def judge(res: RunResult) -> Check:
+        meta, facts = parse_voter_probe(res.stdout)
+        return membership(spec, inventory, node, meta, facts)
+
+    def apply(r: Remote) -> None:
+        rejoin(spec, inventory, node, r)
+
+    return probed(
+        "kafka-voter",
+        f"KRaft controller {nid} on {node.name} a voter of the quorum",
+        voter_probe(spec, inventory, node),
+        judge,
+        apply,
+    )
+
+
+def plan_voter(spec: DeploySpec, inventory: Cluster, node: Node) -> list[Op]:
+    """voter_op where a controller can re-join (rejoins_by_format), after its broker runs."""
+    return [voter_op(spec, inventory, node)] if rejoins_by_format(spec, inventory, node) else []
 
 
 # --- before anything changes: the version jump and the quorum the nodes already have -------------------

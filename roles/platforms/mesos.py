@@ -48,6 +48,7 @@ from roles.engine.ops import (
 )
 from roles.engine.placement import (
     BROKERS,
+    CONTROLLERS,
     EVERY_AGENT,
     EVERY_AGENT_AND_PUBLIC_AGENT,
     EVERY_MASTER,
@@ -566,6 +567,9 @@ PLATFORM = Platform(
         Step("agents", EVERY_AGENT, hdfs.plan_datanode),
         Step("packages", EVERY_AGENT, spark.plan_connector),
         Step("packages", FIRST_MASTER, apps_planner(package_apps)),
+        # a controller whose agent was re-created with an empty disk: a voter again once its broker app
+        # (Marathon relaunches it on the re-registered agent) caught up (kafka.voter_op waits for it)
+        Step("packages", CONTROLLERS, kafka.plan_voter),
         Step("packages", FIRST_MASTER, hdfs.plan_demo_tree, when=demo_enabled),
         Step("packages", FIRST_MASTER, marathon_scale.prune_planner(BROKER_APPS, package_apps)),
         ENTRY_POINT_STEP,
