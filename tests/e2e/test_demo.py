@@ -504,6 +504,7 @@ def test_drain_then_scale_in_to_three_agents(demo: dict[str, Any]) -> None:
         drain_s = time.monotonic() - t0
         assert f"drain: {NEW} drained and marked" in drain.stdout, drain.stdout[-3000:]
         steps = re.findall(r"^  (.+) (\d+\.\d)s$", drain.stdout, re.M)
+        hdfs_lines = re.findall(r"^drain: HDFS .*$", drain.stdout, re.M)
         state = topics(demo)
         left = [
             f"{t}-{p.partition}" for t, s in state.items() for p in s.partitions if NEW_BROKER in p.replicas
@@ -532,3 +533,4 @@ def test_drain_then_scale_in_to_three_agents(demo: dict[str, Any]) -> None:
         + "; ".join(f"{what} {secs}s" for what, secs in steps)
         + f"; pulumi up {up_s:.0f}s, fab deploy {deploy_s:.0f}s)"
     )
+    report("scale in 4 -> 3, the decommission as `fab drain` told it:\n  " + "\n  ".join(hdfs_lines))
