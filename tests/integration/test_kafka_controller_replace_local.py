@@ -18,7 +18,6 @@ node while that node's ops run. About 3 minutes on the 2-core reference machine;
 from __future__ import annotations
 
 import io
-import os
 import signal
 import subprocess
 import tarfile
@@ -34,8 +33,8 @@ from roles.engine.executor import Executor, Platform, Progress
 from roles.engine.spec import DeploySpec
 from roles.engine.templates import render
 from roles.packages import kafka
+from tests.local_kafka import kafka_libs, loopback_cluster, start_broker, stop_all, wait_listening
 from tests.mesos_cluster import LocalRemote
-from tests.unit.test_engine import inventory_dict, spec_from
 
 pytestmark = pytest.mark.integration
 
@@ -47,29 +46,8 @@ MORE = 500
 VERSION = DEFAULT_VERSIONS["kafka"]
 
 
-def _libs() -> Path:
-    """The default Kafka's jars from the artifact cache, fetched (from Maven Central) when missing."""
-    cache = Path(os.environ.get("FASTDATA_CACHE", ROOT / ".cache")) / "artifacts"
-    tar = cache / f"kafka-libs-{VERSION}.tar"
-    if not tar.exists():
-        subprocess.run(
-            [str(ROOT / "scripts" / "fetch-artifacts.sh"), "--kafka", VERSION], check=True, timeout=1800
-        )
-    return tar
-
-
 def _cluster() -> tuple[DeploySpec, Cluster]:
-    data = inventory_dict(3)
-    for n in data["nodes"]:
-        if n["role"] == "agent":
-            n["privateIp"] = f"{NET}{int(n['name'].split('-')[1]) + 1}"
-    data["ssh"]["knownHosts"] = "\n".join(
-        f"{n['privateIp']} {line.split(' ', 1)[1]}"
-        for n, line in zip(data["nodes"], data["ssh"]["knownHosts"].splitlines(), strict=True)
-    )
-    data["settings"]["kafka"] = {"brokers": 3, "replicationFactor": 3}
-    data["settings"]["versions"]["kafka"] = VERSION
-    return spec_from(data, {})
+    return loopback_cluster(NET, 3, VERSION)
 
 
 class Nodes:
@@ -81,7 +59,7 @@ class Nodes:
         self.libs_root = root / "opt"  # as kafka.LIBS_ROOT: one directory per version
         libs = self.libs_root / VERSION
         libs.mkdir(parents=True)
-        with tarfile.open(_libs()) as tar:
+        with tarfile.open(kafka_libs(VERSION)) as tar:
             tar.extractall(libs, filter="data")
         self.cp = f"{libs}/*"
         tools_log = root / "log4j2-tools.properties"  # the product's CLI logging config (warnings to stderr)
@@ -104,22 +82,7 @@ class Nodes:
         self.mp.setattr(kafka, "CONFIG", str(self.config(i)))
 
     def start(self, i: int) -> None:
-        log = open(self.root / f"broker-{i}.log", "ab")  # noqa: SIM115 - kept open for the process
-        self.procs[i] = subprocess.Popen(
-            [
-                "java",
-                "-Xms256m",
-                "-Xmx256m",
-                "-XX:+UseSerialGC",
-                "-cp",
-                self.cp,
-                "kafka.Kafka",
-                str(self.config(i)),
-            ],
-            stdout=log,
-            stderr=subprocess.STDOUT,
-            env={**os.environ, "LOG_DIR": str(self.root)},
-        )
+        self.procs[i] = start_broker(self.cp, self.config(i), self.root / f"broker-{i}.log")
 
     def kill(self, i: int) -> None:
         """The node is lost: no clean shutdown."""
@@ -127,30 +90,10 @@ class Nodes:
         self.procs[i].wait(30)
 
     def wait_listening(self, i: int, timeout: float = 180) -> None:
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if self.procs[i].poll() is not None:
-                log = (self.root / f"broker-{i}.log").read_text()[-2000:]
-                raise AssertionError(f"broker {i} exited: {log}")
-            probe = subprocess.run(
-                ["bash", "-c", f"timeout 2 bash -c '</dev/tcp/{NET}{i}/{kafka.CLIENT_PORT}' 2>/dev/null"],
-                check=False,
-            )
-            if probe.returncode == 0:
-                return
-            time.sleep(1)
-        raise AssertionError(f"broker {i} not listening after {timeout:.0f}s")
+        wait_listening(self.procs[i], f"{NET}{i}", self.root / f"broker-{i}.log", timeout)
 
     def stop(self) -> None:
-        for p in self.procs.values():
-            if p.poll() is None:
-                p.terminate()
-        for p in self.procs.values():
-            try:
-                p.wait(30)
-            except subprocess.TimeoutExpired:
-                p.kill()
-                p.wait(10)
+        stop_all(self.procs.values())
 
 
 @pytest.fixture

@@ -12,10 +12,8 @@ About 3 minutes on the 2-core reference machine; four JVMs of 256 MB heap.
 from __future__ import annotations
 
 import dataclasses
-import os
 import subprocess
 import tarfile
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -28,8 +26,8 @@ from roles.engine.drain import DrainRefused
 from roles.engine.executor import Platform
 from roles.engine.spec import DeploySpec
 from roles.packages import kafka, kafka_reassign
+from tests.local_kafka import kafka_libs, loopback_cluster, start_broker, stop_all, wait_listening
 from tests.mesos_cluster import LocalRemote
-from tests.unit.test_engine import inventory_dict, spec_from
 
 pytestmark = pytest.mark.integration
 
@@ -41,17 +39,6 @@ RECORDS = 3000
 
 
 VERSION = DEFAULT_VERSIONS["kafka"]
-
-
-def _libs() -> Path:
-    """The default Kafka's jars from the artifact cache, fetched (from Maven Central) when missing."""
-    cache = Path(os.environ.get("FASTDATA_CACHE", ROOT / ".cache")) / "artifacts"
-    tar = cache / f"kafka-libs-{VERSION}.tar"
-    if not tar.exists():
-        subprocess.run(
-            [str(ROOT / "scripts" / "fetch-artifacts.sh"), "--kafka", VERSION], check=True, timeout=1800
-        )
-    return tar
 
 
 def _properties(i: int, data: Path) -> str:
@@ -87,7 +74,7 @@ class Brokers:
         self.libs_root = root / "opt"  # as kafka.LIBS_ROOT: one directory per version
         self.libs = self.libs_root / VERSION
         self.libs.mkdir(parents=True)
-        with tarfile.open(_libs()) as tar:
+        with tarfile.open(kafka_libs(VERSION)) as tar:
             tar.extractall(self.libs, filter="data")
         self.procs: dict[int, subprocess.Popen[bytes]] = {}
 
@@ -111,51 +98,17 @@ class Brokers:
             check=True,
             capture_output=True,
         )
-        log = open(self.root / f"broker-{i}.log", "wb")  # noqa: SIM115 - kept open for the process
-        self.procs[i] = subprocess.Popen(
-            ["java", "-Xms256m", "-Xmx256m", "-XX:+UseSerialGC", "-cp", cp, "kafka.Kafka", str(conf)],
-            stdout=log,
-            stderr=subprocess.STDOUT,
-            env={**os.environ, "LOG_DIR": str(self.root)},
-        )
+        self.procs[i] = start_broker(cp, conf, self.root / f"broker-{i}.log")
 
     def wait_listening(self, i: int, timeout: float = 180) -> None:
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if self.procs[i].poll() is not None:
-                raise AssertionError(
-                    f"broker {i} exited: {(self.root / f'broker-{i}.log').read_text()[-2000:]}"
-                )
-            probe = subprocess.run(
-                ["bash", "-c", f"timeout 2 bash -c '</dev/tcp/{NET}{i}/{kafka.CLIENT_PORT}'"], check=False
-            )
-            if probe.returncode == 0:
-                return
-            time.sleep(1)
-        raise AssertionError(f"broker {i} not listening after {timeout:.0f}s")
+        wait_listening(self.procs[i], f"{NET}{i}", self.root / f"broker-{i}.log", timeout)
 
     def stop(self) -> None:
-        for p in self.procs.values():
-            p.terminate()
-        for p in self.procs.values():
-            try:
-                p.wait(30)
-            except subprocess.TimeoutExpired:
-                p.kill()
+        stop_all(self.procs.values())
 
 
 def _cluster(root: Path, libs: Path) -> tuple[DeploySpec, Cluster]:
-    data = inventory_dict(4)
-    for n in data["nodes"]:
-        if n["role"] == "agent":
-            n["privateIp"] = f"{NET}{int(n['name'].split('-')[1]) + 1}"
-    data["ssh"]["knownHosts"] = "\n".join(
-        f"{n['privateIp']} {line.split(' ', 1)[1]}"
-        for n, line in zip(data["nodes"], data["ssh"]["knownHosts"].splitlines(), strict=True)
-    )
-    data["settings"]["kafka"] = {"brokers": 4, "replicationFactor": 3}
-    data["settings"]["versions"]["kafka"] = VERSION
-    return spec_from(data, {})
+    return loopback_cluster(NET, 4, VERSION)
 
 
 def _tool(spec: DeploySpec, inv: Cluster, main: str, args: str) -> str:
